@@ -1,0 +1,12 @@
+//! The berth OCI runtime: turns a bundle (config.json + root filesystem) into an isolated process.
+//!
+//! The lifecycle verbs live in [`container`], one file each; the process chain (clone, the
+//! container's init, exec) in [`process`]; what the init does to its view of the world in
+//! [`rootfs`], [`namespaces`] and [`security`]. Cgroups are a crate of their own
+//! (`berth-cgroups`).
+
+pub mod error;
+pub mod rootfs;
+pub mod security;
+
+pub use error::{Error, Result};

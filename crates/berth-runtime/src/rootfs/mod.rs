@@ -1,0 +1,1 @@
+//! The container's filesystem view: mounts, devices, pivot_root, masked and read-only paths.

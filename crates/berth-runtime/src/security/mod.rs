@@ -1,0 +1,1 @@
+//! What limits the container's process: user switch, rlimits, capabilities, seccomp.

@@ -40,6 +40,12 @@ pub enum Error {
     Seccomp(String),
     #[error("hook {path}: {reason}")]
     Hook { path: PathBuf, reason: String },
+    /// The program to run does not exist (Docker maps this to exit code 127).
+    #[error("{0}")]
+    ExecNotFound(String),
+    /// The program exists but cannot be executed (exit code 126).
+    #[error("{0}")]
+    ExecDenied(String),
     /// An error the container's init process reported before the user's program ran.
     #[error("container init: {0}")]
     Init(String),

@@ -5,8 +5,16 @@
 //! [`rootfs`], [`namespaces`] and [`security`]. Cgroups are a crate of their own
 //! (`berth-cgroups`).
 
+pub mod channel;
+pub mod container;
 pub mod error;
+pub mod hooks;
+pub mod namespaces;
+pub mod process;
 pub mod rootfs;
+pub mod sealed_exe;
 pub mod security;
+pub mod spec;
+pub mod state;
 
 pub use error::{Error, Result};

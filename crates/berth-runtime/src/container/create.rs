@@ -1,0 +1,236 @@
+//! `create`: check everything that can be checked, claim the id, clone the init into its
+//! namespaces, put it in its cgroup, and return once it waits for `start`. Any failure undoes
+//! what was done: no state entry, cgroup or process is left behind.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+
+use berth_cgroups::CgroupManager;
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use super::cgroup;
+use crate::channel::{Channel, Message};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::process::clone::{Child, Forked, clone};
+use crate::process::init::{self, InitConfig, has_create_runtime_hooks, hook_state};
+use crate::rootfs::{self, RootfsOptions};
+use crate::security::{capabilities, rlimits, seccomp};
+use crate::spec::Bundle;
+use crate::state::{ContainerDir, Record, StateRoot, Status, now_rfc3339, process_start_time};
+use crate::{hooks, namespaces};
+
+/// The `create` flags of the runc command line.
+#[derive(Debug, Clone)]
+pub struct CreateOptions<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Path,
+    pub pid_file: Option<&'a Path>,
+    pub console_socket: Option<&'a Path>,
+    pub no_pivot: bool,
+    pub preserve_fds: u32,
+}
+
+/// Creates the container; returns its init (our child) for callers that wait on it (`run`).
+pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
+    let bundle = Bundle::load(options.bundle)?;
+    let spec = &bundle.spec;
+    check_before_clone(spec)?;
+    let filter = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.seccomp().as_ref())
+        .map(seccomp::compile)
+        .transpose()?;
+    let rootfs_options = RootfsOptions {
+        rootfs: &bundle.rootfs,
+        bundle: &bundle.dir,
+        no_pivot: options.no_pivot,
+        console: None,
+        in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
+    };
+    rootfs::validate(spec, &rootfs_options)?;
+    let joins = namespaces::open_joins(spec)?;
+    let console_socket = options
+        .console_socket
+        .map(|path| {
+            UnixStream::connect(path)
+                .map(OwnedFd::from)
+                .io(|| format!("connect to console socket {}", path.display()))
+        })
+        .transpose()?;
+
+    let dir = root.claim(options.id)?;
+    let mut undo = Undo {
+        dir: Some(dir.clone()),
+        child: None,
+        cgroup: None,
+    };
+    nix::unistd::mkfifo(&dir.fifo_path(), Mode::from_bits_truncate(0o622))
+        .sys(|| format!("mkfifo {}", dir.fifo_path().display()))?;
+    dir.write_config(spec)?;
+    let cgroups_path = cgroup::path_for(spec, options.id);
+    let manager = undo.cgroup.insert(berth_cgroups::create_manager(&cgroups_path)?);
+    let (parent, child_end) = Channel::pair()?;
+    // The init must not be readable through /proc by the container's processes while it is
+    // still the runtime's code (CVE-2019-5736).
+    nix::sys::prctl::set_dumpable(false).sys(|| "make the runtime non-dumpable".into())?;
+
+    let for_children = namespaces::ForChildren::enter(spec, &joins)?;
+    let forked = clone(namespaces::clone_flags(spec));
+    let forked = match forked {
+        Ok(Forked::Child) => {
+            drop(parent);
+            init::run(InitConfig {
+                id: options.id,
+                bundle: &bundle,
+                channel: child_end,
+                fifo: &dir.fifo_path(),
+                joins: &joins,
+                console_socket,
+                preserve_fds: options.preserve_fds,
+                seccomp: filter.as_ref(),
+                no_pivot: options.no_pivot,
+            })
+        }
+        other => other,
+    };
+    for_children.leave()?;
+    let Forked::Parent(child) = forked? else {
+        unreachable!("the child never returns from init::run")
+    };
+    drop(child_end);
+    drop(console_socket);
+    undo.child = Some(child.pid);
+
+    if namespaces::creates(spec, LinuxNamespaceType::User) {
+        namespaces::write_id_maps(child.pid, spec)?;
+    }
+    manager.add_task(child.pid)?;
+    if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
+        manager.apply(resources)?;
+    }
+    write_oom_score_adj(child.pid, spec)?;
+    parent.send(&Message::Proceed {
+        host_pid: child.pid,
+    })?;
+    wait_until_ready(&parent, spec, options.id, child.pid, &bundle)?;
+
+    let record = Record {
+        id: options.id.to_string(),
+        pid: child.pid,
+        pid_start_time: process_start_time(child.pid)
+            .ok_or_else(|| Error::Init("the container's init exited during create".into()))?,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: now_rfc3339(),
+        cgroups_path,
+        annotations: spec.annotations().clone().unwrap_or_default(),
+        owner: String::new(),
+    };
+    dir.write_record(&record)?;
+    if let Some(pid_file) = options.pid_file {
+        crate::state::write_atomic(pid_file, child.pid.to_string().as_bytes())?;
+    }
+    undo.disarm();
+    Ok(child)
+}
+
+/// Checks that need the host (rlimits, capabilities known to this kernel) before anything exists.
+fn check_before_clone(spec: &Spec) -> Result<()> {
+    if !namespaces::has(spec, LinuxNamespaceType::Mount) {
+        return Err(Error::InvalidSpec(
+            "linux.namespaces must include a mount namespace".into(),
+        ));
+    }
+    let process = spec.process().as_ref().expect("validated");
+    rlimits::check(process.rlimits().as_deref().unwrap_or(&[]))?;
+    if let Some(caps) = process.capabilities() {
+        capabilities::validate(caps)?;
+    }
+    Ok(())
+}
+
+/// Serves the init's requests (createRuntime hooks) until it reports ready or fails.
+fn wait_until_ready(
+    channel: &Channel,
+    spec: &Spec,
+    id: &str,
+    pid: i32,
+    bundle: &Bundle,
+) -> Result<()> {
+    loop {
+        match channel.recv()? {
+            Some(Message::Ready) => return Ok(()),
+            Some(Message::RunCreateRuntimeHooks) if has_create_runtime_hooks(spec) => {
+                let state = hook_state(id, pid, bundle, Status::Creating);
+                let hooks = spec.hooks().as_ref().expect("checked");
+                hooks::run(hooks.prestart().as_deref().unwrap_or(&[]), &state)?;
+                hooks::run(hooks.create_runtime().as_deref().unwrap_or(&[]), &state)?;
+                channel.send(&Message::Continue)?;
+            }
+            Some(Message::Failed(failure)) => return Err(failure.into()),
+            Some(other) => {
+                return Err(Error::Init(format!(
+                    "unexpected message from the container's init: {other:?}"
+                )));
+            }
+            None => {
+                return Err(Error::Init(
+                    "the container's init exited during setup".into(),
+                ));
+            }
+        }
+    }
+}
+
+fn write_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {
+    let Some(adj) = spec.process().as_ref().and_then(|p| p.oom_score_adj()) else {
+        return Ok(());
+    };
+    let path = format!("/proc/{pid}/oom_score_adj");
+    std::fs::write(&path, adj.to_string()).map_err(|e| {
+        if matches!(e.raw_os_error(), Some(libc::EACCES | libc::EPERM)) {
+            Error::InvalidSpec(format!(
+                "process.oomScoreAdj {adj}: lowering the OOM score needs CAP_SYS_RESOURCE, which this runtime does not have"
+            ))
+        } else {
+            Error::Io {
+                context: format!("write {path}"),
+                source: e,
+            }
+        }
+    })
+}
+
+/// Undoes a half-made container when create fails.
+struct Undo {
+    dir: Option<ContainerDir>,
+    child: Option<i32>,
+    cgroup: Option<Box<dyn CgroupManager>>,
+}
+
+impl Undo {
+    fn disarm(mut self) {
+        self.dir = None;
+        self.child = None;
+        self.cgroup = None;
+    }
+}
+
+impl Drop for Undo {
+    fn drop(&mut self) {
+        if let Some(pid) = self.child {
+            let pid = nix::unistd::Pid::from_raw(pid);
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            let _ = nix::sys::wait::waitpid(pid, None);
+        }
+        if let Some(cgroup) = &self.cgroup {
+            let _ = cgroup.remove();
+        }
+        if let Some(dir) = &self.dir {
+            let _ = dir.remove();
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The last steps shared by a container's init and an `exec`'d process: limits, credentials,
+//! seccomp, the working directory, and the execve of the user's program.
+
+use std::ffi::CString;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::signal::{SigHandler, Signal, signal};
+use nix::unistd::AccessFlags;
+use oci_spec::runtime::Process;
+
+use crate::error::{Error, Result, SysContext};
+use crate::security::{capabilities, rlimits, seccomp, user};
+
+const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// Enters the working directory and proves it lies inside the container's root: a cwd reached
+/// through a leaked host descriptor (`/proc/self/fd/N`) has no path from our root, so getcwd
+/// fails, and we refuse (CVE-2024-21626).
+pub fn enter_cwd(process: &Process) -> Result<()> {
+    let cwd = process.cwd();
+    nix::unistd::chdir(cwd).sys(|| format!("chdir to cwd {}", cwd.display()))?;
+    match nix::unistd::getcwd() {
+        Ok(path) if path.is_absolute() => Ok(()),
+        _ => Err(Error::InvalidSpec(format!(
+            "cwd {} resolves outside the container's root",
+            cwd.display()
+        ))),
+    }
+}
+
+/// Whether seccomp must still be loaded right before execve.
+#[must_use]
+pub struct SeccompLater(bool);
+
+/// rlimits, capabilities, user and no_new_privs, in the order the kernel needs: the bounding set
+/// is dropped while we still hold CAP_SETPCAP, the other sets after the uid switch. Without
+/// no_new_privs a seccomp filter needs CAP_SYS_ADMIN, so it is loaded before caps go.
+pub fn apply_credentials(
+    process: &Process,
+    filter: Option<&seccomp::SeccompFilter>,
+) -> Result<SeccompLater> {
+    rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    let no_new_privs = process.no_new_privileges().unwrap_or(false);
+    if let (Some(filter), false) = (filter, no_new_privs) {
+        seccomp::load(filter)?;
+    }
+    let caps = process.capabilities().as_ref();
+    capabilities::drop_bounding(caps)?;
+    user::switch(process.user())?;
+    capabilities::apply(caps)?;
+    if no_new_privs {
+        nix::sys::prctl::set_no_new_privs().sys(|| "set no_new_privs".into())?;
+    }
+    Ok(SeccompLater(no_new_privs && filter.is_some()))
+}
+
+/// A program found and checked before we report ready, so "not found" fails `create` with
+/// Docker's wording instead of a container that dies at `start`.
+pub struct Program {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+}
+
+impl Program {
+    pub fn resolve(process: &Process) -> Result<Program> {
+        let args = process.args().as_deref().unwrap_or(&[]);
+        let env = process.env().as_deref().unwrap_or(&[]);
+        let name = args
+            .first()
+            .ok_or_else(|| Error::InvalidSpec("process.args is empty".into()))?;
+        let path = find_executable(name, env)?;
+        Ok(Program {
+            path: cstring(path.as_os_str().as_bytes())?,
+            argv: args.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_>>()?,
+            envp: env.iter().map(|e| cstring(e.as_bytes())).collect::<Result<_>>()?,
+        })
+    }
+
+    /// Loads seccomp if still due, restores default signal dispositions (ignored ones survive
+    /// execve), and runs the program. Only returns by exiting.
+    pub fn exec(self, filter: Option<&seccomp::SeccompFilter>, later: SeccompLater) -> ! {
+        if let (Some(filter), SeccompLater(true)) = (filter, later) {
+            if let Err(e) = seccomp::load(filter) {
+                die(126, &format!("load seccomp filter: {e}"));
+            }
+        }
+        for sig in Signal::iterator() {
+            if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
+                // SAFETY: restoring the default disposition installs no handler code.
+                let _ = unsafe { signal(sig, SigHandler::SigDfl) };
+            }
+        }
+        let errno = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
+        let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
+        die(
+            code,
+            &format!("exec {}: {}", self.path.to_string_lossy(), errno.desc()),
+        )
+    }
+}
+
+fn die(code: i32, message: &str) -> ! {
+    eprintln!("berth: {message}");
+    // SAFETY: leaving the forked child without running the parent's destructors.
+    unsafe { libc::_exit(code) }
+}
+
+fn cstring(bytes: &[u8]) -> Result<CString> {
+    CString::new(bytes).map_err(|_| {
+        Error::InvalidSpec(format!(
+            "{:?} contains a NUL byte",
+            String::from_utf8_lossy(bytes)
+        ))
+    })
+}
+
+/// PATH lookup with the container's environment, as execvp would do it in the container.
+fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
+    if name.contains('/') {
+        let path = PathBuf::from(name);
+        return check_executable(&path).map(|()| path);
+    }
+    let search = env
+        .iter()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or(DEFAULT_PATH);
+    let mut denied = None;
+    for dir in search.split(':').filter(|d| !d.is_empty()) {
+        let candidate = Path::new(dir).join(name);
+        match check_executable(&candidate) {
+            Ok(()) => return Ok(candidate),
+            Err(e @ Error::ExecDenied(_)) => denied = denied.or(Some(e)),
+            Err(_) => {}
+        }
+    }
+    Err(denied.unwrap_or_else(|| {
+        Error::ExecNotFound(format!(
+            "exec: \"{name}\": executable file not found in $PATH"
+        ))
+    }))
+}
+
+fn check_executable(path: &Path) -> Result<()> {
+    let meta = std::fs::metadata(path).map_err(|e| {
+        Error::ExecNotFound(format!("exec: \"{}\": {e}", path.display()))
+    })?;
+    if meta.is_dir() {
+        return Err(Error::ExecDenied(format!(
+            "exec: \"{}\": is a directory",
+            path.display()
+        )));
+    }
+    nix::unistd::access(path, AccessFlags::X_OK).map_err(|e| {
+        Error::ExecDenied(format!("exec: \"{}\": permission denied ({e})", path.display()))
+    })
+}

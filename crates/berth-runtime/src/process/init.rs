@@ -1,0 +1,169 @@
+//! The container's init: the cloned child of `create`. It builds the container's world (ids,
+//! namespaces, terminal, mounts, hooks, pivot_root, credentials), reports ready, then blocks on
+//! the exec fifo until `start`, and becomes the user's program.
+
+use std::fs::File;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{OFlag, open};
+use nix::sys::stat::Mode;
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::channel::{Channel, Failure, Message};
+use crate::error::{Error, Result, SysContext};
+use crate::process::console::Console;
+use crate::process::execute::{self, Program};
+use crate::rootfs::{self, RootfsOptions};
+use crate::security::seccomp::SeccompFilter;
+use crate::spec::Bundle;
+use crate::state::{OciState, Status};
+use crate::{hooks, namespaces};
+
+/// Everything the init needs, prepared by `create` before the clone.
+pub struct InitConfig<'a> {
+    pub id: &'a str,
+    pub bundle: &'a Bundle,
+    pub channel: Channel,
+    pub fifo: &'a Path,
+    pub joins: &'a [(LinuxNamespaceType, File)],
+    pub console_socket: Option<OwnedFd>,
+    pub preserve_fds: u32,
+    pub seccomp: Option<&'a SeccompFilter>,
+    pub no_pivot: bool,
+}
+
+/// The init's whole life; never returns.
+pub fn run(config: InitConfig) -> ! {
+    // Failures before "ready" go over the channel inside `init`; later ones can only be told
+    // on the container's stderr.
+    super::clone::child_main(|| init(config), |message| eprintln!("berth: {message}"))
+}
+
+fn init(config: InitConfig) -> Result<std::convert::Infallible> {
+    let InitConfig {
+        id,
+        bundle,
+        channel,
+        fifo,
+        joins,
+        console_socket,
+        preserve_fds,
+        seccomp,
+        no_pivot,
+    } = config;
+    let spec = &bundle.spec;
+    let process = spec.process().as_ref().expect("validated");
+    let mut host_pid = 0;
+    let outcome = (|| {
+        // Die with the runtime while it still waits for us.
+        nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
+            .sys(|| "set the parent-death signal".into())?;
+        host_pid = match channel.recv()? {
+            Some(Message::Proceed { host_pid }) => host_pid,
+            _ => return Err(Error::Init("the runtime went away before setup".into())),
+        };
+        if namespaces::creates(spec, LinuxNamespaceType::User) {
+            become_namespace_root()?;
+        }
+        namespaces::join(joins)?;
+        nix::unistd::setsid().sys(|| "setsid".into())?;
+        let console = match (process.terminal().unwrap_or(false), console_socket) {
+            (true, Some(socket)) => Some((Console::open(process)?, socket)),
+            (true, None) => {
+                return Err(Error::InvalidSpec(
+                    "process.terminal is true but no --console-socket was given".into(),
+                ));
+            }
+            (false, _) => None,
+        };
+        if namespaces::has(spec, LinuxNamespaceType::Uts) {
+            namespaces::set_uts_names(spec)?;
+        }
+        let options = RootfsOptions {
+            rootfs: &bundle.rootfs,
+            bundle: &bundle.dir,
+            no_pivot,
+            console: console.as_ref().map(|(c, _)| c.slave_path.as_path()),
+            in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
+        };
+        rootfs::prepare(spec, &options)?;
+        let hooks = spec.hooks().as_ref();
+        let state = |status| hook_state(id, host_pid, bundle, status);
+        if has_create_runtime_hooks(spec) {
+            channel.send(&Message::RunCreateRuntimeHooks)?;
+            channel.expect(Message::Continue, "running createRuntime hooks")?;
+        }
+        if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
+            hooks::run(list, &state(Status::Creating))?;
+        }
+        let fifo_fd = open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .sys(|| format!("open {}", fifo.display()))?;
+        rootfs::enter(&options)?;
+        rootfs::finalize(spec)?;
+        if let Some((console, socket)) = console {
+            console.attach(socket)?;
+        }
+        super::fds::close_on_exec_from(preserve_fds)?;
+        execute::enter_cwd(process)?;
+        let later = execute::apply_credentials(process, seccomp)?;
+        let program = Program::resolve(process)?;
+        Ok((fifo_fd, later, program))
+    })();
+    let (fifo_fd, later, program) = match outcome {
+        Ok(ready) => ready,
+        Err(e) => {
+            let _ = channel.send(&Message::Failed(Failure::from(&e)));
+            // SAFETY: leaving the forked child; the parent reports the error.
+            unsafe { libc::_exit(1) }
+        }
+    };
+    // From here on the container lives on its own: the runtime may exit.
+    nix::sys::prctl::set_pdeathsig(None).sys(|| "clear the parent-death signal".into())?;
+    channel.send(&Message::Ready)?;
+    drop(channel);
+    wait_for_start(fifo_fd)?;
+    if let Some(list) = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+        hooks::run(list, &hook_state(id, host_pid, bundle, Status::Created))?;
+    }
+    program.exec(seccomp, later)
+}
+
+/// After the parent wrote our id maps: become uid/gid 0 of the new user namespace.
+fn become_namespace_root() -> Result<()> {
+    nix::unistd::setresgid(0.into(), 0.into(), 0.into())
+        .sys(|| "setgid 0 in the user namespace (is gid 0 mapped?)".into())?;
+    nix::unistd::setresuid(0.into(), 0.into(), 0.into())
+        .sys(|| "setuid 0 in the user namespace (is uid 0 mapped?)".into())
+}
+
+/// Blocks until `start` opens the fifo for reading, then tells it we are going.
+fn wait_for_start(fifo_fd: OwnedFd) -> Result<()> {
+    let path = format!("/proc/self/fd/{}", fifo_fd.as_raw_fd());
+    let fd = open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .sys(|| "open the exec fifo".into())?;
+    nix::unistd::write(&fd, b"0").sys(|| "write the exec fifo".into())?;
+    Ok(())
+}
+
+pub(crate) fn has_create_runtime_hooks(spec: &Spec) -> bool {
+    spec.hooks().as_ref().is_some_and(|h| {
+        h.create_runtime().as_ref().is_some_and(|l| !l.is_empty())
+            || h.prestart().as_ref().is_some_and(|l| !l.is_empty())
+    })
+}
+
+/// The state given to hooks while the container is being made.
+pub(crate) fn hook_state(id: &str, pid: i32, bundle: &Bundle, status: Status) -> OciState {
+    OciState {
+        oci_version: bundle.spec.version().clone(),
+        id: id.to_string(),
+        status,
+        pid,
+        bundle: bundle.dir.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: String::new(),
+        owner: String::new(),
+        annotations: bundle.spec.annotations().clone().unwrap_or_default(),
+    }
+}

@@ -1,0 +1,138 @@
+//! Loading and checking a bundle's `config.json` before anything is created, so that a bad
+//! config fails with a precise message and leaves nothing behind.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process, Spec};
+
+use crate::error::{Error, IoContext, Result};
+
+/// A loaded bundle: its directory, its config and the absolute path of its root filesystem.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    pub dir: PathBuf,
+    pub spec: Spec,
+    pub rootfs: PathBuf,
+}
+
+impl Bundle {
+    /// Reads and validates `<dir>/config.json`.
+    pub fn load(dir: &Path) -> Result<Bundle> {
+        let dir = std::fs::canonicalize(dir).map_err(|e| Error::Bundle {
+            path: dir.to_path_buf(),
+            reason: format!("cannot open the bundle directory: {e}"),
+        })?;
+        let spec = parse_config(&dir.join("config.json"))?;
+        let root = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidSpec("root is missing".into()))?;
+        let rootfs_path = dir.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs_path).map_err(|e| Error::Bundle {
+            path: dir.clone(),
+            reason: format!("root.path {}: {e}", rootfs_path.display()),
+        })?;
+        if !rootfs.is_dir() {
+            return Err(Error::Bundle {
+                path: dir,
+                reason: format!("root.path {} is not a directory", rootfs.display()),
+            });
+        }
+        validate(&spec)?;
+        Ok(Bundle { dir, spec, rootfs })
+    }
+}
+
+/// Parses a config file, reporting the JSON error with its line and column.
+pub fn parse_config(path: &Path) -> Result<Spec> {
+    let bytes = std::fs::read(path).io(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::InvalidSpec(format!("{}: {e}", path.display())))
+}
+
+/// Parses a `process.json` as given to `exec --process`.
+pub fn parse_process(path: &Path) -> Result<Process> {
+    let bytes = std::fs::read(path).io(|| format!("read {}", path.display()))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| Error::InvalidSpec(format!("{}: {e}", path.display())))
+}
+
+/// Checks what serde cannot: required fields, duplicates and combinations the kernel refuses.
+pub fn validate(spec: &Spec) -> Result<()> {
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| Error::InvalidSpec("process is missing".into()))?;
+    validate_process(process)?;
+    let namespaces = namespaces(spec);
+    let mut seen = HashSet::new();
+    for ns in namespaces {
+        if !seen.insert(ns.typ()) {
+            return Err(Error::InvalidSpec(format!(
+                "namespace {} is listed twice",
+                ns.typ()
+            )));
+        }
+    }
+    let linux = spec.linux().as_ref();
+    let new_user_ns = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+    let has_maps = linux.is_some_and(|l| l.uid_mappings().is_some() || l.gid_mappings().is_some());
+    if new_user_ns && !has_maps {
+        return Err(Error::InvalidSpec(
+            "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+        ));
+    }
+    if !new_user_ns && has_maps {
+        return Err(Error::InvalidSpec(
+            "linux.uidMappings/gidMappings given without a new user namespace".into(),
+        ));
+    }
+    let has_time_ns = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Time && ns.path().is_none());
+    if linux.is_some_and(|l| l.time_offsets().is_some()) && !has_time_ns {
+        return Err(Error::InvalidSpec(
+            "linux.timeOffsets given without a new time namespace".into(),
+        ));
+    }
+    if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
+        && !namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::Uts)
+    {
+        return Err(Error::InvalidSpec(
+            "hostname is set but there is no uts namespace".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a process definition (used by create and exec).
+pub fn validate_process(process: &Process) -> Result<()> {
+    if process.args().as_ref().is_none_or(|a| a.is_empty()) {
+        return Err(Error::InvalidSpec("process.args is empty".into()));
+    }
+    if !process.cwd().is_absolute() {
+        return Err(Error::InvalidSpec(format!(
+            "process.cwd {} is not absolute",
+            process.cwd().display()
+        )));
+    }
+    Ok(())
+}
+
+/// The spec's namespaces, or none when `linux` is absent.
+pub fn namespaces(spec: &Spec) -> &[LinuxNamespace] {
+    spec.linux()
+        .as_ref()
+        .and_then(|l| l.namespaces().as_deref())
+        .unwrap_or(&[])
+}
+
+/// The config `berth oci spec` writes: runc's defaults, with our hostname.
+pub fn default_spec() -> Spec {
+    let mut spec = Spec::default();
+    spec.set_hostname(Some("berth".into()));
+    spec
+}

@@ -29,7 +29,10 @@ pub struct OciBench {
 impl OciBench {
     pub fn run(&self) -> Result<()> {
         if !self.berth.exists() {
-            bail!("{} not found: build with cargo build --release", self.berth.display());
+            bail!(
+                "{} not found: build with cargo build --release",
+                self.berth.display()
+            );
         }
         let dir = tempfile::tempdir()?;
         let bundle_dir = dir.path().join("bundle");
@@ -75,7 +78,10 @@ impl OciBench {
 
         println!();
         if let Some(runc_ms) = runc_ms {
-            println!("ratio runc / berth: {:.1}x (goal >= 4x)", runc_ms / berth_ms);
+            println!(
+                "ratio runc / berth: {:.1}x (goal >= 4x)",
+                runc_ms / berth_ms
+            );
         }
         println!(
             "berth - floor: {:+.2} ms (goal <= 2 ms)",

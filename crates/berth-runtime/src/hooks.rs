@@ -48,7 +48,9 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
         }
     }
     cmd.stdin(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| fail(format!("cannot start: {e}")))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| fail(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook that ignores its stdin and exits early closes the pipe: that's not an error.
         let _ = stdin.write_all(input);
@@ -57,13 +59,17 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
         .timeout()
         .filter(|t| *t > 0)
         .map(|t| Instant::now() + Duration::from_secs(t as u64));
+    let Some(deadline) = deadline else {
+        let status = child.wait().map_err(|e| fail(format!("wait: {e}")))?;
+        return check_status(status, fail);
+    };
     let status = loop {
         match child.try_wait() {
             Ok(Some(status)) => break status,
             Ok(None) => {}
             Err(e) => return Err(fail(format!("wait: {e}"))),
         }
-        if deadline.is_some_and(|d| Instant::now() >= d) {
+        if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
             return Err(fail(format!(
@@ -73,6 +79,10 @@ fn run_one(hook: &Hook, input: &[u8]) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(1));
     };
+    check_status(status, fail)
+}
+
+fn check_status(status: std::process::ExitStatus, fail: impl Fn(String) -> Error) -> Result<()> {
     if status.success() {
         Ok(())
     } else {

@@ -72,13 +72,8 @@ pub fn open_joins(spec: &Spec) -> Result<Vec<(LinuxNamespaceType, File)>> {
     joins
         .into_iter()
         .map(|(kind, path)| {
-            let file = File::open(&path).io(|| {
-                format!(
-                    "open {} namespace path {}",
-                    proc_name(kind),
-                    path.display()
-                )
-            })?;
+            let file = File::open(&path)
+                .io(|| format!("open {} namespace path {}", proc_name(kind), path.display()))?;
             Ok((kind, file))
         })
         .collect()
@@ -108,7 +103,8 @@ impl ForChildren {
         let mut saved = Vec::new();
         if let Some((_, file)) = joins.iter().find(|(k, _)| *k == LinuxNamespaceType::Pid) {
             saved.push(save("pid_for_children", CloneFlags::CLONE_NEWPID)?);
-            setns(file.as_fd(), CloneFlags::CLONE_NEWPID).sys(|| "join the pid namespace".into())?;
+            setns(file.as_fd(), CloneFlags::CLONE_NEWPID)
+                .sys(|| "join the pid namespace".into())?;
         }
         let time = flag(LinuxNamespaceType::Time);
         if let Some((_, file)) = joins.iter().find(|(k, _)| *k == LinuxNamespaceType::Time) {
@@ -137,7 +133,11 @@ fn save(name: &str, flag: CloneFlags) -> Result<(CloneFlags, File)> {
 }
 
 fn write_time_offsets(spec: &Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let mut text = String::new();
@@ -160,10 +160,20 @@ fn write_time_offsets(spec: &Spec) -> Result<()> {
 /// Writes a new user namespace's uid and gid maps from the parent.
 pub fn write_id_maps(pid: i32, spec: &Spec) -> Result<()> {
     let linux = spec.linux().as_ref();
-    let uid = linux.and_then(|l| l.uid_mappings().as_deref()).unwrap_or(&[]);
-    let gid = linux.and_then(|l| l.gid_mappings().as_deref()).unwrap_or(&[]);
-    write_map(&Path::new("/proc").join(pid.to_string()).join("uid_map"), uid)?;
-    write_map(&Path::new("/proc").join(pid.to_string()).join("gid_map"), gid)
+    let uid = linux
+        .and_then(|l| l.uid_mappings().as_deref())
+        .unwrap_or(&[]);
+    let gid = linux
+        .and_then(|l| l.gid_mappings().as_deref())
+        .unwrap_or(&[]);
+    write_map(
+        &Path::new("/proc").join(pid.to_string()).join("uid_map"),
+        uid,
+    )?;
+    write_map(
+        &Path::new("/proc").join(pid.to_string()).join("gid_map"),
+        gid,
+    )
 }
 
 fn write_map(path: &Path, mappings: &[LinuxIdMapping]) -> Result<()> {

@@ -99,7 +99,9 @@ pub fn validate(spec: &Spec) -> Result<()> {
         ));
     }
     if spec.hostname().as_deref().is_some_and(|h| !h.is_empty())
-        && !namespaces.iter().any(|ns| ns.typ() == LinuxNamespaceType::Uts)
+        && !namespaces
+            .iter()
+            .any(|ns| ns.typ() == LinuxNamespaceType::Uts)
     {
         return Err(Error::InvalidSpec(
             "hostname is set but there is no uts namespace".into(),
@@ -135,4 +137,86 @@ pub fn default_spec() -> Spec {
     let mut spec = Spec::default();
     spec.set_hostname(Some("berth".into()));
     spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn bundle_with(config: &str) -> (tempfile::TempDir, Result<Bundle>) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("rootfs")).unwrap();
+        std::fs::write(dir.path().join("config.json"), config).unwrap();
+        let loaded = Bundle::load(dir.path());
+        (dir, loaded)
+    }
+
+    fn config_with_linux(linux: &str) -> String {
+        format!(
+            r#"{{"ociVersion":"1.0.2","root":{{"path":"rootfs"}},
+                "process":{{"args":["true"],"cwd":"/","user":{{"uid":0,"gid":0}}}},
+                "linux":{linux}}}"#
+        )
+    }
+
+    #[test]
+    fn invalid_json_names_line_and_column() {
+        let (_d, r) = bundle_with("{\n  \"ociVersion\": \"1.0.2\",\n  oops\n}");
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("line 3"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_namespace_is_refused() {
+        let (_d, r) = bundle_with(&config_with_linux(r#"{"namespaces":[{"type":"foo"}]}"#));
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("foo"), "{msg}");
+    }
+
+    #[test]
+    fn duplicate_namespace_is_refused() {
+        let (_d, r) = bundle_with(&config_with_linux(
+            r#"{"namespaces":[{"type":"pid"},{"type":"pid"}]}"#,
+        ));
+        assert!(r.unwrap_err().to_string().contains("listed twice"));
+    }
+
+    #[test]
+    fn id_maps_need_a_user_namespace_and_back() {
+        let (_d, r) = bundle_with(&config_with_linux(r#"{"namespaces":[{"type":"user"}]}"#));
+        assert!(r.unwrap_err().to_string().contains("uidMappings"));
+        let (_d, r) = bundle_with(&config_with_linux(
+            r#"{"namespaces":[{"type":"mount"}],
+                "uidMappings":[{"containerID":0,"hostID":1000,"size":1}]}"#,
+        ));
+        assert!(
+            r.unwrap_err()
+                .to_string()
+                .contains("without a new user namespace")
+        );
+    }
+
+    #[test]
+    fn missing_rootfs_and_relative_cwd_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("config.json"),
+            config_with_linux(r#"{"namespaces":[{"type":"mount"}]}"#),
+        )
+        .unwrap();
+        let msg = Bundle::load(dir.path()).unwrap_err().to_string();
+        assert!(msg.contains("root.path"), "{msg}");
+        let (_d, r) = bundle_with(
+            &config_with_linux(r#"{"namespaces":[{"type":"mount"}]}"#)
+                .replace(r#""cwd":"/""#, r#""cwd":"tmp""#),
+        );
+        assert!(r.unwrap_err().to_string().contains("not absolute"));
+    }
+
+    #[test]
+    fn a_good_config_loads() {
+        let (_d, r) = bundle_with(&config_with_linux(r#"{"namespaces":[{"type":"mount"}]}"#));
+        let bundle = r.unwrap();
+        assert!(bundle.rootfs.ends_with("rootfs"));
+    }
 }

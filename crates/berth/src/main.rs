@@ -6,7 +6,11 @@ mod oci;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "A fast, Docker-compatible container engine")]
+#[command(
+    name = "berth",
+    version,
+    about = "A fast, Docker-compatible container engine"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

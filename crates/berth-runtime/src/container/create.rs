@@ -36,7 +36,7 @@ pub struct CreateOptions<'a> {
 pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
     let bundle = Bundle::load(options.bundle)?;
     let spec = &bundle.spec;
-    check_before_clone(spec)?;
+    check_before_clone(spec, options.console_socket.is_some())?;
     let filter = spec
         .linux()
         .as_ref()
@@ -71,7 +71,9 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
         .sys(|| format!("mkfifo {}", dir.fifo_path().display()))?;
     dir.write_config(spec)?;
     let cgroups_path = cgroup::path_for(spec, options.id);
-    let manager = undo.cgroup.insert(berth_cgroups::create_manager(&cgroups_path)?);
+    let manager = undo
+        .cgroup
+        .insert(berth_cgroups::create_manager(&cgroups_path)?);
     let (parent, child_end) = Channel::pair()?;
     // The init must not be readable through /proc by the container's processes while it is
     // still the runtime's code (CVE-2019-5736).
@@ -138,13 +140,18 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
 }
 
 /// Checks that need the host (rlimits, capabilities known to this kernel) before anything exists.
-fn check_before_clone(spec: &Spec) -> Result<()> {
+fn check_before_clone(spec: &Spec, has_console_socket: bool) -> Result<()> {
     if !namespaces::has(spec, LinuxNamespaceType::Mount) {
         return Err(Error::InvalidSpec(
             "linux.namespaces must include a mount namespace".into(),
         ));
     }
     let process = spec.process().as_ref().expect("validated");
+    if process.terminal().unwrap_or(false) && !has_console_socket {
+        return Err(Error::InvalidSpec(
+            "process.terminal is true: pass --console-socket to receive the pty (berth oci has no built-in terminal proxy)".into(),
+        ));
+    }
     rlimits::check(process.rlimits().as_deref().unwrap_or(&[]))?;
     if let Some(caps) = process.capabilities() {
         capabilities::validate(caps)?;

@@ -53,10 +53,7 @@ pub fn features() -> Value {
 }
 
 fn all_capabilities() -> Vec<String> {
-    let mut names: Vec<String> = caps::all()
-        .into_iter()
-        .map(|c| c.to_string())
-        .collect();
+    let mut names: Vec<String> = caps::all().into_iter().map(|c| c.to_string()).collect();
     names.sort();
     names
 }

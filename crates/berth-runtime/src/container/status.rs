@@ -22,7 +22,10 @@ pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
         Status::Stopped
     } else if dir.fifo_path().exists() {
         Status::Created
-    } else if cgroup_of(&record).and_then(|c| Ok(c.stats()?)).is_ok_and(|s| s.frozen) {
+    } else if cgroup_of(&record)
+        .and_then(|c| Ok(c.stats()?))
+        .is_ok_and(|s| s.frozen)
+    {
         Status::Paused
     } else {
         Status::Running
@@ -55,7 +58,11 @@ impl Container {
             oci_version: oci_spec::runtime::VERSION.to_string(),
             id: r.id.clone(),
             status: self.status,
-            pid: if self.status == Status::Stopped { 0 } else { r.pid },
+            pid: if self.status == Status::Stopped {
+                0
+            } else {
+                r.pid
+            },
             bundle: r.bundle.clone(),
             rootfs: r.rootfs.clone(),
             created: r.created.clone(),

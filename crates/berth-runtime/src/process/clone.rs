@@ -56,9 +56,8 @@ pub fn clone(namespaces: CloneFlags) -> Result<Forked> {
             std::mem::size_of::<CloneArgs>(),
         )
     };
-    let pid = nix::errno::Errno::result(ret).sys(|| {
-        format!("clone3 with namespaces {namespaces:?}")
-    })? as i32;
+    let pid = nix::errno::Errno::result(ret)
+        .sys(|| format!("clone3 with namespaces {namespaces:?}"))? as i32;
     if pid == 0 {
         let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None);
         return Ok(Forked::Child);
@@ -70,7 +69,10 @@ pub fn clone(namespaces: CloneFlags) -> Result<Forked> {
 
 /// Runs `body` as the child's whole life: an error is reported through `report` and the child
 /// exits; it never unwinds into the caller's stack.
-pub fn child_main(body: impl FnOnce() -> Result<std::convert::Infallible>, report: impl FnOnce(String)) -> ! {
+pub fn child_main(
+    body: impl FnOnce() -> Result<std::convert::Infallible>,
+    report: impl FnOnce(String),
+) -> ! {
     let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body));
     let message = match outcome {
         Ok(Ok(never)) => match never {},

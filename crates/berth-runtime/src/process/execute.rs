@@ -73,18 +73,24 @@ impl Program {
         let path = find_executable(name, env)?;
         Ok(Program {
             path: cstring(path.as_os_str().as_bytes())?,
-            argv: args.iter().map(|a| cstring(a.as_bytes())).collect::<Result<_>>()?,
-            envp: env.iter().map(|e| cstring(e.as_bytes())).collect::<Result<_>>()?,
+            argv: args
+                .iter()
+                .map(|a| cstring(a.as_bytes()))
+                .collect::<Result<_>>()?,
+            envp: env
+                .iter()
+                .map(|e| cstring(e.as_bytes()))
+                .collect::<Result<_>>()?,
         })
     }
 
     /// Loads seccomp if still due, restores default signal dispositions (ignored ones survive
     /// execve), and runs the program. Only returns by exiting.
     pub fn exec(self, filter: Option<&seccomp::SeccompFilter>, later: SeccompLater) -> ! {
-        if let (Some(filter), SeccompLater(true)) = (filter, later) {
-            if let Err(e) = seccomp::load(filter) {
-                die(126, &format!("load seccomp filter: {e}"));
-            }
+        if let (Some(filter), SeccompLater(true)) = (filter, later)
+            && let Err(e) = seccomp::load(filter)
+        {
+            die(126, &format!("load seccomp filter: {e}"));
         }
         for sig in Signal::iterator() {
             if !matches!(sig, Signal::SIGKILL | Signal::SIGSTOP) {
@@ -93,7 +99,11 @@ impl Program {
             }
         }
         let errno = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
-        let code = if errno == nix::errno::Errno::ENOENT { 127 } else { 126 };
+        let code = if errno == nix::errno::Errno::ENOENT {
+            127
+        } else {
+            126
+        };
         die(
             code,
             &format!("exec {}: {}", self.path.to_string_lossy(), errno.desc()),
@@ -143,9 +153,8 @@ fn find_executable(name: &str, env: &[String]) -> Result<PathBuf> {
 }
 
 fn check_executable(path: &Path) -> Result<()> {
-    let meta = std::fs::metadata(path).map_err(|e| {
-        Error::ExecNotFound(format!("exec: \"{}\": {e}", path.display()))
-    })?;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| Error::ExecNotFound(format!("exec: \"{}\": {e}", path.display())))?;
     if meta.is_dir() {
         return Err(Error::ExecDenied(format!(
             "exec: \"{}\": is a directory",
@@ -153,6 +162,9 @@ fn check_executable(path: &Path) -> Result<()> {
         )));
     }
     nix::unistd::access(path, AccessFlags::X_OK).map_err(|e| {
-        Error::ExecDenied(format!("exec: \"{}\": permission denied ({e})", path.display()))
+        Error::ExecDenied(format!(
+            "exec: \"{}\": permission denied ({e})",
+            path.display()
+        ))
     })
 }

@@ -70,12 +70,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         nix::unistd::setsid().sys(|| "setsid".into())?;
         let console = match (process.terminal().unwrap_or(false), console_socket) {
             (true, Some(socket)) => Some((Console::open(process)?, socket)),
-            (true, None) => {
-                return Err(Error::InvalidSpec(
-                    "process.terminal is true but no --console-socket was given".into(),
-                ));
-            }
-            (false, _) => None,
+            _ => None,
         };
         if namespaces::has(spec, LinuxNamespaceType::Uts) {
             namespaces::set_uts_names(spec)?;
@@ -123,7 +118,11 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     channel.send(&Message::Ready)?;
     drop(channel);
     wait_for_start(fifo_fd)?;
-    if let Some(list) = spec.hooks().as_ref().and_then(|h| h.start_container().as_deref()) {
+    if let Some(list) = spec
+        .hooks()
+        .as_ref()
+        .and_then(|h| h.start_container().as_deref())
+    {
         hooks::run(list, &hook_state(id, host_pid, bundle, Status::Created))?;
     }
     program.exec(seccomp, later)
@@ -140,8 +139,12 @@ fn become_namespace_root() -> Result<()> {
 /// Blocks until `start` opens the fifo for reading, then tells it we are going.
 fn wait_for_start(fifo_fd: OwnedFd) -> Result<()> {
     let path = format!("/proc/self/fd/{}", fifo_fd.as_raw_fd());
-    let fd = open(path.as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
-        .sys(|| "open the exec fifo".into())?;
+    let fd = open(
+        path.as_str(),
+        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys(|| "open the exec fifo".into())?;
     nix::unistd::write(&fd, b"0").sys(|| "write the exec fifo".into())?;
     Ok(())
 }

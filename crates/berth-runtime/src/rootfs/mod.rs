@@ -9,7 +9,15 @@ pub struct RootfsOptions<'a> {
     pub console: Option<&'a Path>,
     pub in_user_namespace: bool,
 }
-pub fn validate(_spec: &Spec, _o: &RootfsOptions) -> Result<()> { todo!() }
-pub fn prepare(_spec: &Spec, _o: &RootfsOptions) -> Result<()> { todo!() }
-pub fn enter(_o: &RootfsOptions) -> Result<()> { todo!() }
-pub fn finalize(_spec: &Spec) -> Result<()> { todo!() }
+pub fn validate(_spec: &Spec, _o: &RootfsOptions) -> Result<()> {
+    todo!()
+}
+pub fn prepare(_spec: &Spec, _o: &RootfsOptions) -> Result<()> {
+    todo!()
+}
+pub fn enter(_o: &RootfsOptions) -> Result<()> {
+    todo!()
+}
+pub fn finalize(_spec: &Spec) -> Result<()> {
+    todo!()
+}

@@ -95,7 +95,10 @@ fn parse_user(text: &str, additional_gids: &[u32]) -> Result<User> {
         None => (text, None),
     };
     let mut user = User::default();
-    user.set_uid(uid.parse().with_context(|| format!("--user {text}: uid must be a number"))?);
+    user.set_uid(
+        uid.parse()
+            .with_context(|| format!("--user {text}: uid must be a number"))?,
+    );
     user.set_gid(
         gid.map(str::parse)
             .transpose()

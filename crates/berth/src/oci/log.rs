@@ -31,7 +31,10 @@ impl Logger {
                 .ok()
         });
         let _ = match (opened, format) {
-            (Some(f), Format::Json) => builder.json().with_writer(std::sync::Mutex::new(f)).try_init(),
+            (Some(f), Format::Json) => builder
+                .json()
+                .with_writer(std::sync::Mutex::new(f))
+                .try_init(),
             (Some(f), Format::Text) => builder.with_writer(std::sync::Mutex::new(f)).try_init(),
             (None, _) => builder.with_writer(std::io::stderr).try_init(),
         };
@@ -51,7 +54,11 @@ impl Logger {
             .to_string(),
             Format::Text => format!("level=error msg={message:?}"),
         };
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }

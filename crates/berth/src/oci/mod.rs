@@ -195,8 +195,7 @@ fn dispatch(args: OciArgs) -> Result<i32> {
         }
         OciCommand::Delete { force, ids } => {
             for id in ids {
-                container::delete(&root, &id, force)
-                    .with_context(|| format!("delete {id}"))?;
+                container::delete(&root, &id, force).with_context(|| format!("delete {id}"))?;
             }
             Ok(0)
         }
@@ -228,7 +227,9 @@ fn dispatch(args: OciArgs) -> Result<i32> {
             )?)
         }
         OciCommand::Pause { id } => container::pause(&root, &id).map(|()| 0).map_err(Into::into),
-        OciCommand::Resume { id } => container::resume(&root, &id).map(|()| 0).map_err(Into::into),
+        OciCommand::Resume { id } => container::resume(&root, &id)
+            .map(|()| 0)
+            .map_err(Into::into),
         OciCommand::Update { resources, id } => {
             let text = read_file_or_stdin(&resources)?;
             let resources = serde_json::from_slice(&text)
@@ -268,7 +269,10 @@ fn write_spec(bundle: &Path, rootless: bool) -> Result<()> {
         bail!("{} already exists; remove it first", path.display());
     }
     let spec = if rootless {
-        oci_spec::runtime::Spec::rootless(nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw())
+        oci_spec::runtime::Spec::rootless(
+            nix::unistd::getuid().as_raw(),
+            nix::unistd::getgid().as_raw(),
+        )
     } else {
         berth_runtime::spec::default_spec()
     };

@@ -39,12 +39,13 @@ pub fn ps_table(pids: &[i32], args: &[String]) -> Result<()> {
     } else {
         args.to_vec()
     };
-    let output = Command::new("ps")
-        .args(&args)
-        .output()
-        .context("run ps")?;
+    let output = Command::new("ps").args(&args).output().context("run ps")?;
     if !output.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&output.stderr));
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr)
+        );
     }
     let text = String::from_utf8_lossy(&output.stdout);
     let mut lines = text.lines();

@@ -3,7 +3,6 @@
 //! what was done: no state entry, cgroup or process is left behind.
 
 use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use berth_cgroups::CgroupManager;
@@ -12,7 +11,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use super::cgroup;
 use crate::channel::{Channel, Message};
-use crate::error::{Error, IoContext, Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
 use crate::process::init::{self, InitConfig, has_create_runtime_hooks, hook_state};
 use crate::rootfs::{self, RootfsOptions};
@@ -22,19 +21,25 @@ use crate::state::{ContainerDir, Record, StateRoot, Status, now_rfc3339, process
 use crate::{hooks, namespaces};
 
 /// The `create` flags of the runc command line.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct CreateOptions<'a> {
     pub id: &'a str,
     pub bundle: &'a Path,
     pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
+    /// Connected console socket (see `process::console::connect`).
+    pub console_socket: Option<OwnedFd>,
     pub no_pivot: bool,
     pub preserve_fds: u32,
 }
 
 /// Creates the container; returns its init (our child) for callers that wait on it (`run`).
-pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
+pub fn create(root: &StateRoot, options: CreateOptions) -> Result<Child> {
     let bundle = Bundle::load(options.bundle)?;
+    create_from(root, options, &bundle)
+}
+
+/// `create` for a bundle already loaded.
+pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) -> Result<Child> {
     let spec = &bundle.spec;
     check_before_clone(spec, options.console_socket.is_some())?;
     let filter = spec
@@ -52,14 +57,7 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
     };
     rootfs::validate(spec, &rootfs_options)?;
     let joins = namespaces::open_joins(spec)?;
-    let console_socket = options
-        .console_socket
-        .map(|path| {
-            UnixStream::connect(path)
-                .map(OwnedFd::from)
-                .io(|| format!("connect to console socket {}", path.display()))
-        })
-        .transpose()?;
+    let console_socket = options.console_socket;
 
     let dir = root.claim(options.id)?;
     let mut undo = Undo {
@@ -86,7 +84,7 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
             drop(parent);
             init::run(InitConfig {
                 id: options.id,
-                bundle: &bundle,
+                bundle,
                 channel: child_end,
                 fifo: &dir.fifo_path(),
                 joins: &joins,
@@ -117,7 +115,7 @@ pub fn create(root: &StateRoot, options: &CreateOptions) -> Result<Child> {
     parent.send(&Message::Proceed {
         host_pid: child.pid,
     })?;
-    wait_until_ready(&parent, spec, options.id, child.pid, &bundle)?;
+    wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
 
     let record = Record {
         id: options.id.to_string(),

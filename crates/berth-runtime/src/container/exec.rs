@@ -5,7 +5,6 @@
 use std::fs;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::MetadataExt;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
 
 use nix::sched::{CloneFlags, setns};
@@ -19,6 +18,7 @@ use crate::namespaces::{flag, proc_name};
 use crate::process::clone::{Forked, clone};
 use crate::process::console::Console;
 use crate::process::execute::{self, Program};
+use crate::process::tty_proxy::{self, TtyProxy};
 use crate::process::{fds, signals};
 use crate::security::{capabilities, rlimits, seccomp};
 use crate::spec::validate_process;
@@ -30,7 +30,8 @@ pub struct ExecOptions<'a> {
     pub process: Process,
     pub detach: bool,
     pub pid_file: Option<&'a Path>,
-    pub console_socket: Option<&'a Path>,
+    /// Connected console socket (see `process::console::connect`).
+    pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
 }
 
@@ -46,7 +47,7 @@ const JOINED: [LinuxNamespaceType; 7] = [
 ];
 
 /// Runs the process; returns its exit code, or 0 at once with `detach`.
-pub fn exec(root: &StateRoot, options: ExecOptions) -> Result<i32> {
+pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     let container = load(root, options.id)?;
     container.require(
         "exec",
@@ -54,6 +55,19 @@ pub fn exec(root: &StateRoot, options: ExecOptions) -> Result<i32> {
         "created or running",
     )?;
     let spec = container.dir.read_config()?;
+    let proxy = if options.process.terminal().unwrap_or(false) && options.console_socket.is_none() {
+        if options.detach {
+            return Err(Error::InvalidSpec(
+                "a terminal with --detach needs --console-socket".into(),
+            ));
+        }
+        let (proxy, theirs) = TtyProxy::new()?;
+        options.console_socket = Some(theirs);
+        Some(proxy)
+    } else {
+        None
+    };
+    let console_socket = options.console_socket.take();
     let process = &options.process;
     validate_process(process)?;
     rlimits::check(process.rlimits().as_deref().unwrap_or(&[]))?;
@@ -66,19 +80,6 @@ pub fn exec(root: &StateRoot, options: ExecOptions) -> Result<i32> {
         .and_then(|l| l.seccomp().as_ref())
         .map(seccomp::compile)
         .transpose()?;
-    let console_socket = options
-        .console_socket
-        .map(|path| {
-            UnixStream::connect(path)
-                .map(OwnedFd::from)
-                .io(|| format!("connect to console socket {}", path.display()))
-        })
-        .transpose()?;
-    if process.terminal().unwrap_or(false) && console_socket.is_none() {
-        return Err(Error::InvalidSpec(
-            "a terminal needs --console-socket".into(),
-        ));
-    }
     let init_pid = container.record.pid;
     let pidfd = pidfd_open(init_pid)?;
     if !init_alive(&container.record) {
@@ -159,7 +160,10 @@ pub fn exec(root: &StateRoot, options: ExecOptions) -> Result<i32> {
     if options.detach {
         return Ok(0);
     }
-    signals::forward_until_exit(child.pid)
+    match proxy {
+        Some(proxy) => tty_proxy::pump_until_exit(proxy.receive_master()?, child.pid),
+        None => signals::forward_until_exit(child.pid),
+    }
 }
 
 /// In the child: join the namespaces, get a terminal, reach the working directory.

@@ -1,24 +1,55 @@
 //! `run`: create, start, wait with signals forwarded, delete; returns the program's exit code.
+//! With `process.terminal` and no console socket, the runtime holds the pty itself.
 
-use super::create::{CreateOptions, create};
+use super::create::{CreateOptions, create_from};
 use super::{delete, start};
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::process::signals;
+use crate::process::tty_proxy::{self, TtyProxy};
+use crate::spec::Bundle;
 use crate::state::StateRoot;
 
-pub fn run(root: &StateRoot, options: &CreateOptions, detach: bool) -> Result<i32> {
+pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result<i32> {
+    let bundle = Bundle::load(options.bundle)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    let proxy = if terminal && options.console_socket.is_none() {
+        if detach {
+            return Err(Error::InvalidSpec(
+                "process.terminal with --detach needs --console-socket".into(),
+            ));
+        }
+        let (proxy, theirs) = TtyProxy::new()?;
+        options.console_socket = Some(theirs);
+        Some(proxy)
+    } else {
+        None
+    };
     if !detach {
         signals::block()?;
     }
-    let init = create(root, options)?;
-    if let Err(e) = start(root, options.id) {
-        let _ = delete(root, options.id, true);
-        return Err(e);
-    }
+    let id = options.id;
+    let init = create_from(root, options, &bundle)?;
+    let master = proxy.as_ref().map(TtyProxy::receive_master).transpose();
+    let started = master.and_then(|m| start(root, id).map(|()| m));
+    let master = match started {
+        Ok(master) => master,
+        Err(e) => {
+            let _ = delete(root, id, true);
+            return Err(e);
+        }
+    };
     if detach {
         return Ok(0);
     }
-    let code = signals::forward_until_exit(init.pid);
-    delete(root, options.id, true)?;
+    let code = match master {
+        Some(master) => tty_proxy::pump_until_exit(master, init.pid),
+        None => signals::forward_until_exit(init.pid),
+    };
+    delete(root, id, true)?;
     code
 }

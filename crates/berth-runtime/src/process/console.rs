@@ -3,13 +3,14 @@
 
 use std::io::IoSlice;
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
-use std::path::PathBuf;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 
 use nix::pty::{OpenptyResult, Winsize, openpty};
 use nix::sys::socket::{ControlMessage, MsgFlags, sendmsg};
 use oci_spec::runtime::Process;
 
-use crate::error::{Result, SysContext};
+use crate::error::{IoContext, Result, SysContext};
 
 /// A pty whose slave is about to become the process's terminal.
 pub struct Console {
@@ -62,4 +63,11 @@ impl Console {
             .and_then(|()| nix::unistd::dup2_stderr(self.slave.as_fd()))
             .sys(|| "connect the pty to stdio".into())
     }
+}
+
+/// Connects to a `--console-socket` path.
+pub fn connect(path: &Path) -> Result<OwnedFd> {
+    UnixStream::connect(path)
+        .map(OwnedFd::from)
+        .io(|| format!("connect to console socket {}", path.display()))
 }

@@ -8,3 +8,4 @@ pub mod execute;
 pub mod fds;
 pub mod init;
 pub mod signals;
+pub mod tty_proxy;

@@ -8,7 +8,7 @@ use nix::unistd::Pid;
 use crate::error::{Result, SysContext};
 
 /// Signals that are forwarded, plus SIGCHLD, which ends the wait.
-fn forwarded() -> SigSet {
+pub fn forwarded() -> SigSet {
     let mut set = SigSet::empty();
     for sig in [
         Signal::SIGCHLD,
@@ -50,7 +50,7 @@ pub fn forward_until_exit(pid: i32) -> Result<i32> {
 
 /// Reaps `pid` if it has exited, and any other exited children on the way (hooks, orphans of a
 /// container without its own pid namespace when we are a subreaper).
-fn reap(pid: i32) -> Result<Option<i32>> {
+pub fn reap(pid: i32) -> Result<Option<i32>> {
     loop {
         match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
             Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => return Ok(Some(code)),

@@ -164,7 +164,7 @@ fn dispatch(args: OciArgs) -> Result<i32> {
         OciCommand::Spec { bundle, rootless } => write_spec(&bundle, rootless).map(|()| 0),
         OciCommand::Create(b) => {
             berth_runtime::sealed_exe::ensure_sealed()?;
-            container::create(&root, &create_options(&b))?;
+            container::create(&root, create_options(&b)?)?;
             Ok(0)
         }
         OciCommand::Run {
@@ -176,7 +176,7 @@ fn dispatch(args: OciArgs) -> Result<i32> {
             if keep && !detach {
                 bail!("--keep is not supported yet: the container is deleted when it exits");
             }
-            Ok(container::run(&root, &create_options(&bundle), detach)?)
+            Ok(container::run(&root, create_options(&bundle)?, detach)?)
         }
         OciCommand::Start { id } => container::start(&root, &id).map(|()| 0).map_err(Into::into),
         OciCommand::State { id } => {
@@ -221,7 +221,7 @@ fn dispatch(args: OciArgs) -> Result<i32> {
                     process,
                     detach: exec.detach,
                     pid_file: exec.pid_file.as_deref(),
-                    console_socket: exec.console_socket.as_deref(),
+                    console_socket: connect_console(exec.console_socket.as_deref())?,
                     preserve_fds: exec.preserve_fds,
                 },
             )?)
@@ -252,15 +252,21 @@ fn dispatch(args: OciArgs) -> Result<i32> {
     }
 }
 
-fn create_options(b: &BundleArgs) -> CreateOptions<'_> {
-    CreateOptions {
+fn create_options(b: &BundleArgs) -> Result<CreateOptions<'_>> {
+    Ok(CreateOptions {
         id: &b.id,
         bundle: &b.bundle,
         pid_file: b.pid_file.as_deref(),
-        console_socket: b.console_socket.as_deref(),
+        console_socket: connect_console(b.console_socket.as_deref())?,
         no_pivot: b.no_pivot,
         preserve_fds: b.preserve_fds,
-    }
+    })
+}
+
+fn connect_console(path: Option<&Path>) -> Result<Option<std::os::fd::OwnedFd>> {
+    Ok(path
+        .map(berth_runtime::process::console::connect)
+        .transpose()?)
 }
 
 fn write_spec(bundle: &Path, rootless: bool) -> Result<()> {

@@ -1,6 +1,7 @@
 //! `berth oci`: the runc command line over `berth_runtime`. Flags, output and exit codes follow
 //! runc so that containerd, Docker or a test suite can swap one for the other.
 
+mod events;
 mod exec_process;
 mod log;
 mod output;
@@ -131,6 +132,16 @@ enum OciCommand {
         resources: PathBuf,
         id: String,
     },
+    /// Print cgroup usage and OOM kills: once with --stats, else an event line each interval
+    /// until the container stops (an "oom" event when the OOM-kill count rises).
+    Events {
+        #[arg(long)]
+        stats: bool,
+        /// Seconds between readings.
+        #[arg(long, default_value_t = 5)]
+        interval: u64,
+        id: String,
+    },
     /// Print what this runtime supports (runtime-spec features JSON).
     Features,
     /// List containers.
@@ -237,6 +248,11 @@ fn dispatch(args: OciArgs) -> Result<i32> {
             container::update(&root, &id, &resources)?;
             Ok(0)
         }
+        OciCommand::Events {
+            stats,
+            interval,
+            id,
+        } => events::print(&root, &id, stats, interval).map(|()| 0),
         OciCommand::Features => {
             println!(
                 "{}",

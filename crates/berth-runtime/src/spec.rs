@@ -107,7 +107,47 @@ pub fn validate(spec: &Spec) -> Result<()> {
             "hostname is set but there is no uts namespace".into(),
         ));
     }
+    check_unsupported(spec)
+}
+
+/// Features berth does not implement fail loudly instead of being silently skipped. Labels for
+/// LSMs the host does not run are ignored, as runc ignores them.
+fn check_unsupported(spec: &Spec) -> Result<()> {
+    let linux = spec.linux().as_ref();
+    if linux.is_some_and(|l| l.intel_rdt().is_some()) {
+        return Err(Error::InvalidSpec(
+            "linux.intelRdt is not supported by berth".into(),
+        ));
+    }
+    if linux.is_some_and(|l| l.net_devices().as_ref().is_some_and(|d| !d.is_empty())) {
+        return Err(Error::InvalidSpec(
+            "linux.netDevices is not supported by berth".into(),
+        ));
+    }
+    let process = spec.process().as_ref();
+    let apparmor = process.and_then(|p| p.apparmor_profile().as_deref());
+    if apparmor.is_some_and(|p| !p.is_empty() && p != "unconfined") && host_runs_apparmor() {
+        return Err(Error::InvalidSpec(
+            "process.apparmorProfile: AppArmor profiles are not supported by berth yet".into(),
+        ));
+    }
+    let selinux = process
+        .and_then(|p| p.selinux_label().as_deref())
+        .is_some_and(|l| !l.is_empty())
+        || linux
+            .and_then(|l| l.mount_label().as_deref())
+            .is_some_and(|l| !l.is_empty());
+    if selinux && Path::new("/sys/fs/selinux/enforce").exists() {
+        return Err(Error::InvalidSpec(
+            "SELinux labels are not supported by berth yet".into(),
+        ));
+    }
     Ok(())
+}
+
+fn host_runs_apparmor() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.trim() == "Y")
 }
 
 /// Checks a process definition (used by create and exec).

@@ -118,7 +118,8 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
                 console_socket,
                 options.preserve_fds,
             )?;
-            let later = execute::apply_credentials(process, filter.as_ref())?;
+            let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+            let later = execute::apply_credentials(process, personality, filter.as_ref())?;
             let program = Program::resolve(process)?;
             nix::sys::prctl::set_pdeathsig(None).sys(|| "clear the parent-death signal".into())?;
             Ok::<_, Error>((later, program))

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd::AccessFlags;
-use oci_spec::runtime::Process;
+use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Process};
 
 use crate::error::{Error, Result, SysContext};
 use crate::security::{capabilities, rlimits, seccomp, user};
@@ -38,9 +38,11 @@ pub struct SeccompLater(bool);
 /// no_new_privs a seccomp filter needs CAP_SYS_ADMIN, so it is loaded before caps go.
 pub fn apply_credentials(
     process: &Process,
+    personality: Option<&LinuxPersonality>,
     filter: Option<&seccomp::SeccompFilter>,
 ) -> Result<SeccompLater> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
+    set_personality(personality)?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (filter, no_new_privs) {
         seccomp::load(filter)?;
@@ -53,6 +55,20 @@ pub fn apply_credentials(
         nix::sys::prctl::set_no_new_privs().sys(|| "set no_new_privs".into())?;
     }
     Ok(SeccompLater(no_new_privs && filter.is_some()))
+}
+
+/// `linux.personality`: LINUX32 makes `uname -m` report a 32-bit machine, as `setarch` does.
+fn set_personality(personality: Option<&LinuxPersonality>) -> Result<()> {
+    let Some(p) = personality else { return Ok(()) };
+    let persona = match p.domain() {
+        LinuxPersonalityDomain::PerLinux => nix::sys::personality::Persona::empty(),
+        LinuxPersonalityDomain::PerLinux32 => {
+            nix::sys::personality::Persona::from_bits_retain(0x0008)
+        }
+    };
+    nix::sys::personality::set(persona)
+        .map(drop)
+        .sys(|| format!("set personality {:?}", p.domain()))
 }
 
 /// A program found and checked before we report ready, so "not found" fails `create` with

@@ -101,7 +101,8 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         }
         super::fds::close_on_exec_from(preserve_fds)?;
         execute::enter_cwd(process)?;
-        let later = execute::apply_credentials(process, seccomp)?;
+        let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
+        let later = execute::apply_credentials(process, personality, seccomp)?;
         let program = Program::resolve(process)?;
         Ok((fifo_fd, later, program))
     })();

@@ -12,7 +12,6 @@ pub mod hooks;
 pub mod namespaces;
 pub mod process;
 pub mod rootfs;
-pub mod sealed_exe;
 pub mod security;
 pub mod spec;
 pub mod state;

@@ -13,6 +13,7 @@ use super::cgroup;
 use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
+use crate::process::dmz::Dmz;
 use crate::process::init::{self, InitConfig, has_create_runtime_hooks, hook_state};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::{capabilities, rlimits, seccomp};
@@ -73,6 +74,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         .cgroup
         .insert(berth_cgroups::create_manager(&cgroups_path)?);
     let (parent, child_end) = Channel::pair()?;
+    let dmz = Dmz::new()?;
     // The init must not be readable through /proc by the container's processes while it is
     // still the runtime's code (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).sys(|| "make the runtime non-dumpable".into())?;
@@ -92,6 +94,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
                 preserve_fds: options.preserve_fds,
                 seccomp: filter.as_ref(),
                 no_pivot: options.no_pivot,
+                dmz: &dmz,
             })
         }
         other => other,

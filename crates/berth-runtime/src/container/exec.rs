@@ -17,6 +17,7 @@ use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{flag, proc_name};
 use crate::process::clone::{Forked, clone};
 use crate::process::console::Console;
+use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program};
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::process::{fds, signals};
@@ -92,6 +93,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     let joins_user = join_flags.contains(CloneFlags::CLONE_NEWUSER);
     let cgroup = container.cgroup()?;
     let (parent, child_end) = Channel::pair()?;
+    let dmz = Dmz::new()?;
     if !options.detach {
         signals::block()?;
     }
@@ -128,7 +130,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
             Ok((later, program)) => {
                 let _ = child_end.send(&Message::Ready);
                 drop(child_end);
-                program.exec(filter.as_ref(), later)
+                program.exec(&dmz, filter.as_ref(), later)
             }
             Err(e) => {
                 let _ = child_end.send(&Message::Failed(Failure::from(&e)));

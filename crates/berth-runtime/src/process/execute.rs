@@ -9,6 +9,7 @@ use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd::AccessFlags;
 use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Process};
 
+use super::dmz::Dmz;
 use crate::error::{Error, Result, SysContext};
 use crate::security::{capabilities, rlimits, seccomp, user};
 
@@ -102,7 +103,12 @@ impl Program {
 
     /// Loads seccomp if still due, restores default signal dispositions (ignored ones survive
     /// execve), and runs the program. Only returns by exiting.
-    pub fn exec(self, filter: Option<&seccomp::SeccompFilter>, later: SeccompLater) -> ! {
+    pub fn exec(
+        self,
+        dmz: &Dmz,
+        filter: Option<&seccomp::SeccompFilter>,
+        later: SeccompLater,
+    ) -> ! {
         if let (Some(filter), SeccompLater(true)) = (filter, later)
             && let Err(e) = seccomp::load(filter)
         {
@@ -114,7 +120,7 @@ impl Program {
                 let _ = unsafe { signal(sig, SigHandler::SigDfl) };
             }
         }
-        let errno = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
+        let errno = dmz.exec(&self.path, &self.argv, &self.envp);
         let code = if errno == nix::errno::Errno::ENOENT {
             127
         } else {

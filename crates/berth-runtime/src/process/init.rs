@@ -13,6 +13,7 @@ use oci_spec::runtime::{LinuxNamespaceType, Spec};
 use crate::channel::{Channel, Failure, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::console::Console;
+use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::seccomp::SeccompFilter;
@@ -31,6 +32,7 @@ pub struct InitConfig<'a> {
     pub preserve_fds: u32,
     pub seccomp: Option<&'a SeccompFilter>,
     pub no_pivot: bool,
+    pub dmz: &'a Dmz,
 }
 
 /// The init's whole life; never returns.
@@ -51,6 +53,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         preserve_fds,
         seccomp,
         no_pivot,
+        dmz,
     } = config;
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
@@ -126,7 +129,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     {
         hooks::run(list, &hook_state(id, host_pid, bundle, Status::Created))?;
     }
-    program.exec(seccomp, later)
+    program.exec(dmz, seccomp, later)
 }
 
 /// After the parent wrote our id maps: become uid/gid 0 of the new user namespace.

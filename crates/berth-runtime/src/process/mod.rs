@@ -4,6 +4,7 @@
 
 pub mod clone;
 pub mod console;
+pub mod dmz;
 pub mod execute;
 pub mod fds;
 pub mod init;

@@ -174,7 +174,6 @@ fn dispatch(args: OciArgs) -> Result<i32> {
     match args.command {
         OciCommand::Spec { bundle, rootless } => write_spec(&bundle, rootless).map(|()| 0),
         OciCommand::Create(b) => {
-            berth_runtime::sealed_exe::ensure_sealed()?;
             container::create(&root, create_options(&b)?)?;
             Ok(0)
         }
@@ -183,7 +182,6 @@ fn dispatch(args: OciArgs) -> Result<i32> {
             detach,
             keep,
         } => {
-            berth_runtime::sealed_exe::ensure_sealed()?;
             if keep && !detach {
                 bail!("--keep is not supported yet: the container is deleted when it exits");
             }
@@ -223,7 +221,6 @@ fn dispatch(args: OciArgs) -> Result<i32> {
             Ok(0)
         }
         OciCommand::Exec(exec) => {
-            berth_runtime::sealed_exe::ensure_sealed()?;
             let process = exec.process(&root)?;
             Ok(container::exec(
                 &root,

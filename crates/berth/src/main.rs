@@ -23,6 +23,10 @@ enum Command {
 }
 
 fn main() {
+    // Die quietly on a closed pipe (`berth oci state ID | head`), as C tools do; Rust ignores
+    // SIGPIPE by default and would panic on the failed print instead.
+    // SAFETY: restoring the default disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Oci(args) => oci::main(args),

@@ -66,8 +66,19 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         child: None,
         cgroup: None,
     };
-    nix::unistd::mkfifo(&dir.fifo_path(), Mode::from_bits_truncate(0o622))
-        .sys(|| format!("mkfifo {}", dir.fifo_path().display()))?;
+    // 0622 whatever the umask: the init opens it for writing after switching to the
+    // container's user, which may be anyone.
+    let fifo = dir.fifo_path();
+    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
+        .and_then(|()| {
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                &fifo,
+                Mode::from_bits_truncate(0o622),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+        })
+        .sys(|| format!("mkfifo {}", fifo.display()))?;
     dir.write_config(spec)?;
     let cgroups_path = cgroup::path_for(spec, options.id);
     let manager = undo

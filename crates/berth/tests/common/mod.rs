@@ -240,13 +240,20 @@ impl Runtime {
         args.push(id);
         // The container's stdio is inherited by `create`; detach it from our
         // pipes (otherwise `output()` would wait for the container to exit).
+        self.out_detached(&args, &b.dir.join(format!("create-{id}.log")))
+    }
+
+    /// Like `out`, but stdout+stderr go to the file `log` (which the
+    /// container's processes may inherit and keep open) and the call returns
+    /// as soon as the runtime exits. The log content at that moment is in
+    /// `Output::stderr`.
+    pub fn out_detached(&self, args: &[&str], log: &Path) -> Output {
         let mut c = self.cmd();
-        c.args(&args);
-        let log = b.dir.join(format!("create-{id}.log"));
-        let f = std::fs::File::create(&log).unwrap();
+        c.args(args);
+        let f = std::fs::File::create(log).unwrap();
         let f2 = f.try_clone().unwrap();
-        let st = c.stdout(f).stderr(f2).status().expect("spawn create");
-        let text = std::fs::read(&log).unwrap_or_default();
+        let st = c.stdout(f).stderr(f2).status().unwrap_or_else(|e| panic!("{}: spawn {args:?}: {e}", self.kind));
+        let text = std::fs::read(log).unwrap_or_default();
         fake_output(st, Vec::new(), text)
     }
 

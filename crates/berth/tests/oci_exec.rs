@@ -81,10 +81,10 @@ fn exec_detached() {
         let (b, id, _) = running(&rt, "exdet");
         let t0 = std::time::Instant::now();
         let log = b.dir.join("exec-d.log");
-        let o = rt.out_detached(&["exec", "-d", &id, "sh", "-c", "sleep 1; echo done > /tmp/detached"], &log);
+        let o = rt.out_detached(&["exec", "-d", &id, "sh", "-c", "sleep 3; echo done > /tmp/detached"], &log);
         assert_ok(k, "exec -d", &o);
-        assert!(t0.elapsed() < Duration::from_millis(900), "{k}: exec -d waited {:?}", t0.elapsed());
-        let ok = wait_until(Duration::from_secs(5), || {
+        assert!(t0.elapsed() < Duration::from_millis(2500), "{k}: exec -d waited {:?} for a 3 s process", t0.elapsed());
+        let ok = wait_until(Duration::from_secs(8), || {
             stdout(&rt.exec(&id, &["cat", "/tmp/detached"])).trim() == "done"
         });
         assert!(ok, "{k}: detached process did not write its file");

@@ -7,13 +7,18 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 fn rootfs_entries(b: &Bundle) -> BTreeSet<String> {
-    std::fs::read_dir(&b.rootfs).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect()
+    std::fs::read_dir(&b.rootfs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
 }
 
 /// Entries of the host's / that the bundle rootfs does not have.
 fn host_only_entries(b: &Bundle) -> BTreeSet<String> {
-    let host: BTreeSet<String> =
-        std::fs::read_dir("/").unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+    let host: BTreeSet<String> = std::fs::read_dir("/")
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
     host.difference(&rootfs_entries(b)).cloned().collect()
 }
 
@@ -33,7 +38,11 @@ fn assert_listing_is_container_root(k: Kind, b: &Bundle, o: &std::process::Outpu
         show(o)
     );
     let leaked: Vec<_> = listed.intersection(&host_only).collect();
-    assert!(leaked.is_empty(), "{k}: {what}: process saw the host root (host-only entries {leaked:?}): {}", show(o));
+    assert!(
+        leaked.is_empty(),
+        "{k}: {what}: process saw the host root (host-only entries {leaked:?}): {}",
+        show(o)
+    );
 }
 
 /// CVE-2024-21626: a leaked host fd used as cwd ("/proc/self/fd/N").
@@ -46,7 +55,12 @@ fn cve_2024_21626_cwd_leaked_fd_run() {
             b.set("/process/cwd", json!(format!("/proc/self/fd/{fd}")));
             b.sh("ls -a ../../../../../..");
             let o = rt.run(&b, &rt.id("cwdfd"));
-            assert_listing_is_container_root(k, &b, &o, &format!("run with cwd /proc/self/fd/{fd}"));
+            assert_listing_is_container_root(
+                k,
+                &b,
+                &o,
+                &format!("run with cwd /proc/self/fd/{fd}"),
+            );
         }
     }
 }
@@ -61,7 +75,11 @@ fn cve_2024_21626_cwd_leaked_fd_exec() {
         rt.create_start(&b, &id);
         for fd in 3..=9 {
             let cwd = format!("/proc/self/fd/{fd}");
-            let o = rt.exec_opts(&["--cwd", &cwd], &id, &["sh", "-c", "ls -a ../../../../../.."]);
+            let o = rt.exec_opts(
+                &["--cwd", &cwd],
+                &id,
+                &["sh", "-c", "ls -a ../../../../../.."],
+            );
             assert_listing_is_container_root(k, &b, &o, &format!("exec --cwd {cwd}"));
         }
     }
@@ -84,16 +102,35 @@ fn mount_destination_symlink_stays_in_rootfs() {
             b.bind(&src, &format!("/tmp/link/{name}"), &[]);
             b.sh(&format!("cat /etc/{name}/marker"));
             let o = rt.run(&b, &rt.id("symmnt"));
-            eprintln!("{k}: mount via link -> {link_target}: exit {:?}", o.status.code());
+            eprintln!(
+                "{k}: mount via link -> {link_target}: exit {:?}",
+                o.status.code()
+            );
             let escaped = host_target.exists();
             if escaped {
-                let _ = std::process::Command::new("umount").arg("-l").arg(&host_target).status();
+                let _ = std::process::Command::new("umount")
+                    .arg("-l")
+                    .arg(&host_target)
+                    .status();
                 let _ = std::fs::remove_dir(&host_target);
             }
-            assert!(!escaped, "{k}: link -> {link_target}: mount target created on the host at {}: {}", host_target.display(), show(&o));
+            assert!(
+                !escaped,
+                "{k}: link -> {link_target}: mount target created on the host at {}: {}",
+                host_target.display(),
+                show(&o)
+            );
             if o.status.success() {
-                assert_eq!(stdout(&o), "m", "{k}: link -> {link_target}: mount not at /etc/{name} inside: {}", show(&o));
-                assert!(b.rootfs.join("etc").join(&name).is_dir(), "{k}: mountpoint not created inside rootfs");
+                assert_eq!(
+                    stdout(&o),
+                    "m",
+                    "{k}: link -> {link_target}: mount not at /etc/{name} inside: {}",
+                    show(&o)
+                );
+                assert!(
+                    b.rootfs.join("etc").join(&name).is_dir(),
+                    "{k}: mountpoint not created inside rootfs"
+                );
             }
         }
     }
@@ -125,10 +162,21 @@ fn cve_2019_5736_runtime_binary_not_writable() {
             assert_ok(k, "exec true", &o);
             execs += 1;
         }
-        assert!(wait_until(Duration::from_secs(10), || done.exists()), "{k}: attacker loop did not finish");
+        assert!(
+            wait_until(Duration::from_secs(10), || done.exists()),
+            "{k}: attacker loop did not finish"
+        );
         let wrote = std::fs::read_to_string(b.rootfs.join("tmp/wrote")).unwrap_or_default();
-        assert!(!wrote.contains("WROTE"), "{k}: container wrote to a /proc/PID/exe:\n{wrote}");
-        assert_eq!(sha256(&rt.bin), before, "{k}: runtime binary {} modified!", rt.bin.display());
+        assert!(
+            !wrote.contains("WROTE"),
+            "{k}: container wrote to a /proc/PID/exe:\n{wrote}"
+        );
+        assert_eq!(
+            sha256(&rt.bin),
+            before,
+            "{k}: runtime binary {} modified!",
+            rt.bin.display()
+        );
         assert!(execs > 0, "{k}: no exec raced the attacker");
         eprintln!("{k}: {execs} execs raced the /proc/*/exe writer");
     }
@@ -156,6 +204,10 @@ fn proc_self_exe_as_entrypoint() {
         assert_ok(k, "run", &o);
         assert_eq!(stdout(&o), "checked\n", "{k}: {}", show(&o));
         assert_eq!(sha256(&rt.bin), before, "{k}: runtime binary modified");
-        assert_eq!(sha256(&b.rootfs.join("bin/busybox")), sha256(std::path::Path::new(BUSYBOX)), "{k}: rootfs busybox modified");
+        assert_eq!(
+            sha256(&b.rootfs.join("bin/busybox")),
+            sha256(std::path::Path::new(BUSYBOX)),
+            "{k}: rootfs busybox modified"
+        );
     }
 }

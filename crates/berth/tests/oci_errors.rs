@@ -41,7 +41,11 @@ fn invalid_config_json() {
         let b = rt.bundle();
         let id = rt.id("badjson");
         b.save();
-        std::fs::write(b.dir.join("config.json"), "{\"ociVersion\": \"1.0.2\", \"process\": ").unwrap();
+        std::fs::write(
+            b.dir.join("config.json"),
+            "{\"ociVersion\": \"1.0.2\", \"process\": ",
+        )
+        .unwrap();
         rt.track(&id);
         let o = rt.out(&["create", "--bundle", b.path_str(), &id]);
         assert_fail(k, "create with invalid JSON", &o);
@@ -74,15 +78,25 @@ fn unknown_capability_is_ignored_with_warning() {
         let k = rt.kind;
         let mut b = rt.bundle();
         for set in ["bounding", "effective", "permitted"] {
-            b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_FOO"));
+            b.config["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_FOO"));
         }
         b.args(&["grep", "^CapEff", "/proc/self/status"]);
         let id = rt.id("capfoo");
         let o = rt.run(&b, &id);
         assert_ok(k, "run with CAP_FOO", &o);
-        assert!(stderr(&o).contains("CAP_FOO"), "{k}: no warning naming CAP_FOO: {}", show(&o));
+        assert!(
+            stderr(&o).contains("CAP_FOO"),
+            "{k}: no warning naming CAP_FOO: {}",
+            show(&o)
+        );
         let want = (1u64 << 5) | (1u64 << 10) | (1u64 << 29);
-        let got = stdout(&o).split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok());
+        let got = stdout(&o)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
         assert_eq!(got, Some(want), "{k}: CapEff {}", show(&o));
         rt.assert_nothing_left(&b, &id);
     }
@@ -127,7 +141,10 @@ fn duplicate_id() {
         assert_fail(k, "run with duplicate id", &o);
         assert_eq!(rt.status(&id), "running", "{k}: first container disturbed");
         assert_eq!(rt.pid(&id), pid, "{k}: first container's pid changed");
-        assert!(b2.cgroup_dirs().iter().all(|p| !p.exists()), "{k}: second cgroup created");
+        assert!(
+            b2.cgroup_dirs().iter().all(|p| !p.exists()),
+            "{k}: second cgroup created"
+        );
     }
 }
 
@@ -178,7 +195,13 @@ fn invalid_ids_refused() {
             let o = rt.out(&["create", "--bundle", b.path_str(), bad]);
             assert_fail(k, &format!("create with id {bad:?}"), &o);
         }
-        assert!(!rt.root.parent().unwrap().join("escape").exists(), "{k}: state escaped --root");
-        assert!(b.cgroup_dirs().iter().all(|p| !p.exists()), "{k}: cgroup created for invalid id");
+        assert!(
+            !rt.root.parent().unwrap().join("escape").exists(),
+            "{k}: state escaped --root"
+        );
+        assert!(
+            b.cgroup_dirs().iter().all(|p| !p.exists()),
+            "{k}: cgroup created for invalid id"
+        );
     }
 }

@@ -26,7 +26,11 @@ fn exec_joins_namespaces() {
         assert!(p > 1, "{k}: exec'd pid inside {p} (init is 1)");
         for (i, ns) in ["pid", "mnt", "net"].iter().enumerate() {
             let init_ns = std::fs::read_link(format!("/proc/{pid}/ns/{ns}")).unwrap();
-            assert_eq!(l[i + 1], init_ns.to_string_lossy(), "{k}: exec {ns} ns differs from init's");
+            assert_eq!(
+                l[i + 1],
+                init_ns.to_string_lossy(),
+                "{k}: exec {ns} ns differs from init's"
+            );
         }
     }
 }
@@ -47,12 +51,21 @@ fn exec_env_and_cwd() {
     for rt in runtimes() {
         let k = rt.kind;
         let (_b, id, _) = running(&rt, "exenv");
-        let o = rt.exec_opts(&["--env", "FOO=bar", "--cwd", "/tmp"], &id, &["sh", "-c", "echo $FOO; pwd"]);
+        let o = rt.exec_opts(
+            &["--env", "FOO=bar", "--cwd", "/tmp"],
+            &id,
+            &["sh", "-c", "echo $FOO; pwd"],
+        );
         assert_ok(k, "exec --env --cwd", &o);
         assert_eq!(stdout(&o), "bar\n/tmp\n", "{k}: {}", show(&o));
         // The config's PATH is inherited by exec'd processes.
         let o = rt.exec(&id, &["sh", "-c", "echo $PATH"]);
-        assert_eq!(stdout(&o).trim(), "/usr/sbin:/usr/bin:/sbin:/bin", "{k}: {}", show(&o));
+        assert_eq!(
+            stdout(&o).trim(),
+            "/usr/sbin:/usr/bin:/sbin:/bin",
+            "{k}: {}",
+            show(&o)
+        );
     }
 }
 
@@ -81,9 +94,23 @@ fn exec_detached() {
         let (b, id, _) = running(&rt, "exdet");
         let t0 = std::time::Instant::now();
         let log = b.dir.join("exec-d.log");
-        let o = rt.out_detached(&["exec", "-d", &id, "sh", "-c", "sleep 3; echo done > /tmp/detached"], &log);
+        let o = rt.out_detached(
+            &[
+                "exec",
+                "-d",
+                &id,
+                "sh",
+                "-c",
+                "sleep 3; echo done > /tmp/detached",
+            ],
+            &log,
+        );
         assert_ok(k, "exec -d", &o);
-        assert!(t0.elapsed() < Duration::from_millis(2500), "{k}: exec -d waited {:?} for a 3 s process", t0.elapsed());
+        assert!(
+            t0.elapsed() < Duration::from_millis(2500),
+            "{k}: exec -d waited {:?} for a 3 s process",
+            t0.elapsed()
+        );
         let ok = wait_until(Duration::from_secs(8), || {
             stdout(&rt.exec(&id, &["cat", "/tmp/detached"])).trim() == "done"
         });
@@ -99,6 +126,10 @@ fn exec_in_stopped_container_fails() {
         assert_ok(k, "kill", &rt.kill(&id, "KILL"));
         assert!(rt.wait_status(&id, "stopped", 5), "{k}: not stopped");
         assert_fail(k, "exec into stopped container", &rt.exec(&id, &["true"]));
-        assert_fail(k, "exec into unknown container", &rt.exec("bt-no-such-container", &["true"]));
+        assert_fail(
+            k,
+            "exec into unknown container",
+            &rt.exec("bt-no-such-container", &["true"]),
+        );
     }
 }

@@ -41,7 +41,13 @@ fn all_hooks_run_in_order() {
         let mut b = rt.bundle();
         b.bind(&h, h.to_str().unwrap(), &[]);
         let mut hooks = serde_json::Map::new();
-        for name in ["createRuntime", "createContainer", "startContainer", "poststart", "poststop"] {
+        for name in [
+            "createRuntime",
+            "createContainer",
+            "startContainer",
+            "poststart",
+            "poststop",
+        ] {
             hooks.insert(name.into(), json!([hook(&script, name, &log)]));
         }
         b.set("/hooks", Value::Object(hooks));
@@ -57,18 +63,36 @@ fn all_hooks_run_in_order() {
         // opencontainers/runc#4347, fixed upstream by runc PR #5186. berth
         // must follow the spec.
         let (want, poststart_status): (&[&str], &str) = if k == Kind::Runc {
-            (&["createRuntime", "createContainer", "poststart", "startContainer", "poststop"], "created")
+            (
+                &[
+                    "createRuntime",
+                    "createContainer",
+                    "poststart",
+                    "startContainer",
+                    "poststop",
+                ],
+                "created",
+            )
         } else {
-            (&["createRuntime", "createContainer", "startContainer", "poststart", "poststop"], "running")
+            (
+                &[
+                    "createRuntime",
+                    "createContainer",
+                    "startContainer",
+                    "poststart",
+                    "poststop",
+                ],
+                "running",
+            )
         };
-        assert_eq!(
-            names,
-            want,
-            "{k}: hook order, log:\n{text}\n{}",
-            show(&o)
-        );
+        assert_eq!(names, want, "{k}: hook order, log:\n{text}\n{}", show(&o));
         for l in &lines {
-            assert_eq!(l.get(2).copied(), Some(id.as_str()), "{k}: hook {} got wrong id; log:\n{text}", l[0]);
+            assert_eq!(
+                l.get(2).copied(),
+                Some(id.as_str()),
+                "{k}: hook {} got wrong id; log:\n{text}",
+                l[0]
+            );
         }
         let status = |n: &str| lines.iter().find(|l| l[0] == n).map(|l| l[1]).unwrap_or("");
         assert_eq!(status("createRuntime"), "creating", "{k}: log:\n{text}");
@@ -88,20 +112,38 @@ fn poststart_runs_after_start_not_create() {
         let script = write_hook(&h);
         let log = h.join("hooks.log");
         let mut b = rt.bundle();
-        b.set("/hooks/poststart", json!([hook(&script, "poststart", &log)]));
-        b.set("/hooks/createRuntime", json!([hook(&script, "createRuntime", &log)]));
+        b.set(
+            "/hooks/poststart",
+            json!([hook(&script, "poststart", &log)]),
+        );
+        b.set(
+            "/hooks/createRuntime",
+            json!([hook(&script, "createRuntime", &log)]),
+        );
         b.args(&["sleep", "100"]);
         let id = rt.id("hookps");
         let o = rt.create(&b, &id);
         assert_ok(k, "create", &o);
         let t = std::fs::read_to_string(&log).unwrap_or_default();
-        assert!(t.starts_with("createRuntime "), "{k}: createRuntime missing after create: {t}");
-        assert!(!t.contains("poststart"), "{k}: poststart ran at create: {t}");
+        assert!(
+            t.starts_with("createRuntime "),
+            "{k}: createRuntime missing after create: {t}"
+        );
+        assert!(
+            !t.contains("poststart"),
+            "{k}: poststart ran at create: {t}"
+        );
         assert_ok(k, "start", &rt.start(&id));
         let ok = wait_until(std::time::Duration::from_secs(5), || {
-            std::fs::read_to_string(&log).unwrap_or_default().contains("poststart")
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("poststart")
         });
-        assert!(ok, "{k}: poststart did not run: {}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            ok,
+            "{k}: poststart did not run: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 }
 
@@ -122,7 +164,9 @@ fn failing_create_runtime_hook_fails_create() {
         let o = rt.create(&b, &id);
         assert_fail(k, "create with failing createRuntime hook", &o);
         assert!(
-            std::fs::read_to_string(&log).unwrap_or_default().contains("createRuntime"),
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .contains("createRuntime"),
             "{k}: hook did not run: {}",
             show(&o)
         );

@@ -20,18 +20,29 @@ fn create_start_kill_delete() {
         assert!(pid_alive(pid), "{k}: created pid {pid} does not exist");
 
         assert_ok(k, "start", &rt.start(&id));
-        assert!(rt.wait_status(&id, "running", 5), "{k}: not running after start: {}", rt.state(&id));
+        assert!(
+            rt.wait_status(&id, "running", 5),
+            "{k}: not running after start: {}",
+            rt.state(&id)
+        );
         assert_eq!(rt.pid(&id), pid, "{k}: pid changed by start");
 
         let o = rt.kill(&id, "KILL");
         assert_ok(k, "kill KILL", &o);
-        assert!(rt.wait_status(&id, "stopped", 5), "{k}: not stopped after kill: {}", rt.state(&id));
+        assert!(
+            rt.wait_status(&id, "stopped", 5),
+            "{k}: not stopped after kill: {}",
+            rt.state(&id)
+        );
 
         assert_ok(k, "delete", &rt.delete(&id, false));
         let o = rt.out(&["state", &id]);
         assert_fail(k, "state after delete", &o);
         assert!(!pid_alive(pid), "{k}: pid {pid} alive after delete");
-        assert!(b.cgroup_dirs().iter().all(|p| !p.exists()), "{k}: cgroup left after delete");
+        assert!(
+            b.cgroup_dirs().iter().all(|p| !p.exists()),
+            "{k}: cgroup left after delete"
+        );
     }
 }
 
@@ -45,7 +56,11 @@ fn kill_signal_spellings() {
             let id = rt.id("sig");
             rt.create_start(&b, &id);
             assert_ok(k, &format!("kill {sig}"), &rt.kill(&id, sig));
-            assert!(rt.wait_status(&id, "stopped", 5), "{k}: kill {sig} did not stop: {}", rt.state(&id));
+            assert!(
+                rt.wait_status(&id, "stopped", 5),
+                "{k}: kill {sig} did not stop: {}",
+                rt.state(&id)
+            );
             assert_ok(k, "delete", &rt.delete(&id, false));
         }
     }
@@ -62,7 +77,11 @@ fn pid_file() {
         let o = rt.create_args(&b, &id, &["--pid-file", pf.to_str().unwrap()]);
         assert_ok(k, "create --pid-file", &o);
         let txt = std::fs::read_to_string(&pf).unwrap_or_default();
-        assert_eq!(txt.trim().parse::<i32>().ok(), Some(rt.pid(&id)), "{k}: pid file content {txt:?}");
+        assert_eq!(
+            txt.trim().parse::<i32>().ok(),
+            Some(rt.pid(&id)),
+            "{k}: pid file content {txt:?}"
+        );
     }
 }
 
@@ -80,7 +99,11 @@ fn run_exit_code_and_stdout() {
         let o = rt.run(&b, &rt.id("out"));
         assert_ok(k, "run echo", &o);
         assert_eq!(stdout(&o), "hello-out\n", "{k}: stdout: {}", show(&o));
-        assert!(stderr(&o).contains("hello-err"), "{k}: stderr: {}", show(&o));
+        assert!(
+            stderr(&o).contains("hello-err"),
+            "{k}: stderr: {}",
+            show(&o)
+        );
     }
 }
 
@@ -109,21 +132,38 @@ fn list_and_ps() {
         let o = rt.out(&["list"]);
         assert_ok(k, "list", &o);
         let t = stdout(&o);
-        assert!(t.lines().next().unwrap_or("").split_whitespace().next() == Some("ID"), "{k}: list header: {t}");
-        assert!(t.lines().any(|l| l.split_whitespace().next() == Some(id.as_str())), "{k}: list: {t}");
+        assert!(
+            t.lines().next().unwrap_or("").split_whitespace().next() == Some("ID"),
+            "{k}: list header: {t}"
+        );
+        assert!(
+            t.lines()
+                .any(|l| l.split_whitespace().next() == Some(id.as_str())),
+            "{k}: list: {t}"
+        );
 
         let o = rt.out(&["list", "--format", "json"]);
         assert_ok(k, "list json", &o);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{k}: list json {e}: {}", show(&o)));
-        let e = v.as_array().and_then(|a| a.iter().find(|c| c["id"] == id.as_str()).cloned());
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{k}: list json {e}: {}", show(&o)));
+        let e = v
+            .as_array()
+            .and_then(|a| a.iter().find(|c| c["id"] == id.as_str()).cloned());
         let e = e.unwrap_or_else(|| panic!("{k}: {id} not in list json: {v}"));
         assert_eq!(e["status"], "running", "{k}: list entry {e}");
 
         let o = rt.out(&["ps", "--format", "json", &id]);
         assert_ok(k, "ps --format json", &o);
-        let v: Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{k}: ps json {e}: {}", show(&o)));
-        let pids: Vec<i64> = v.as_array().map(|a| a.iter().filter_map(Value::as_i64).collect()).unwrap_or_default();
-        assert!(pids.contains(&(pid as i64)), "{k}: ps {pids:?} lacks init pid {pid}");
+        let v: Value = serde_json::from_slice(&o.stdout)
+            .unwrap_or_else(|e| panic!("{k}: ps json {e}: {}", show(&o)));
+        let pids: Vec<i64> = v
+            .as_array()
+            .map(|a| a.iter().filter_map(Value::as_i64).collect())
+            .unwrap_or_default();
+        assert!(
+            pids.contains(&(pid as i64)),
+            "{k}: ps {pids:?} lacks init pid {pid}"
+        );
     }
 }
 
@@ -138,10 +178,15 @@ fn created_container_has_not_run() {
         let id = rt.id("notrun");
         assert_ok(k, "create", &rt.create(&b, &id));
         std::thread::sleep(std::time::Duration::from_millis(300));
-        assert!(!host_dir.join("ran").exists(), "{k}: user program ran before start");
+        assert!(
+            !host_dir.join("ran").exists(),
+            "{k}: user program ran before start"
+        );
         assert_ok(k, "start", &rt.start(&id));
         assert!(
-            wait_until(std::time::Duration::from_secs(5), || host_dir.join("ran").exists()),
+            wait_until(std::time::Duration::from_secs(5), || host_dir
+                .join("ran")
+                .exists()),
             "{k}: user program did not run after start"
         );
     }
@@ -156,11 +201,22 @@ fn start_twice_and_delete_running() {
         let id = rt.id("twice");
         let pid = rt.create_start(&b, &id);
         assert_fail(k, "second start", &rt.start(&id));
-        assert_fail(k, "delete of running without --force", &rt.delete(&id, false));
-        assert_eq!(rt.status(&id), "running", "{k}: still running after failed delete");
+        assert_fail(
+            k,
+            "delete of running without --force",
+            &rt.delete(&id, false),
+        );
+        assert_eq!(
+            rt.status(&id),
+            "running",
+            "{k}: still running after failed delete"
+        );
         assert_ok(k, "delete --force", &rt.delete(&id, true));
         assert_fail(k, "state after delete --force", &rt.out(&["state", &id]));
-        assert!(wait_until(std::time::Duration::from_secs(5), || !pid_alive(pid)), "{k}: pid {pid} alive");
+        assert!(
+            wait_until(std::time::Duration::from_secs(5), || !pid_alive(pid)),
+            "{k}: pid {pid} alive"
+        );
     }
 }
 
@@ -175,7 +231,10 @@ fn pause_resume() {
         assert_ok(k, "pause", &rt.out(&["pause", &id]));
         assert_eq!(rt.status(&id), "paused", "{k}: after pause");
         let st = proc_status_field(pid, "State").unwrap_or_default();
-        assert!(st.starts_with('D') || st.starts_with('S') || st.starts_with('T'), "{k}: frozen State {st}");
+        assert!(
+            st.starts_with('D') || st.starts_with('S') || st.starts_with('T'),
+            "{k}: frozen State {st}"
+        );
         assert_ok(k, "resume", &rt.out(&["resume", &id]));
         assert_eq!(rt.status(&id), "running", "{k}: after resume");
         assert_ok(k, "delete --force", &rt.delete(&id, true));

@@ -22,7 +22,13 @@ fn hostname_from_config() {
         b.args(&["hostname"]);
         let o = rt.run(&b, &rt.id("uts"));
         assert_ok(rt.kind, "run", &o);
-        assert_eq!(stdout(&o).trim(), "berth-host-xyz", "{}: {}", rt.kind, show(&o));
+        assert_eq!(
+            stdout(&o).trim(),
+            "berth-host-xyz",
+            "{}: {}",
+            rt.kind,
+            show(&o)
+        );
     }
 }
 
@@ -45,9 +51,15 @@ fn mount_namespace_root_is_rootfs() {
             .find(|l| l.split_whitespace().nth(4) == Some("/"))
             .unwrap_or_else(|| panic!("{k}: no / mount in {mi}"));
         let root_field = root_line.split_whitespace().nth(3).unwrap();
-        assert!(root_field.ends_with("/rootfs"), "{k}: / is not the rootfs: {root_line}\n{mi}");
         assert!(
-            !mi.lines().any(|l| l.split_whitespace().nth(4).is_some_and(|m| m.contains(b.path_str()))),
+            root_field.ends_with("/rootfs"),
+            "{k}: / is not the rootfs: {root_line}\n{mi}"
+        );
+        assert!(
+            !mi.lines().any(|l| l
+                .split_whitespace()
+                .nth(4)
+                .is_some_and(|m| m.contains(b.path_str()))),
             "{k}: bundle path visible as a mount point inside: {mi}"
         );
     }
@@ -71,7 +83,10 @@ fn namespaces_distinct_from_host() {
         let k = rt.kind;
         let kinds = ["ipc", "uts", "cgroup", "net", "mnt", "pid"];
         let mut b = rt.bundle();
-        let script: String = kinds.iter().map(|n| format!("readlink /proc/self/ns/{n};")).collect();
+        let script: String = kinds
+            .iter()
+            .map(|n| format!("readlink /proc/self/ns/{n};"))
+            .collect();
         b.sh(&script);
         let o = rt.run(&b, &rt.id("nsx"));
         assert_ok(k, "run", &o);
@@ -96,7 +111,13 @@ fn host_namespace_when_not_requested() {
         b.args(&["readlink", "/proc/self/ns/uts"]);
         let o = rt.run(&b, &rt.id("hostuts"));
         assert_ok(rt.kind, "run", &o);
-        assert_eq!(stdout(&o).trim(), host_ns("uts"), "{}: {}", rt.kind, show(&o));
+        assert_eq!(
+            stdout(&o).trim(),
+            host_ns("uts"),
+            "{}: {}",
+            rt.kind,
+            show(&o)
+        );
     }
 }
 
@@ -115,7 +136,12 @@ fn join_network_namespace_by_path() {
         b.args(&["readlink", "/proc/self/ns/net"]);
         let o = rt.run(&b, &rt.id("nsB"));
         assert_ok(k, "run joining netns", &o);
-        assert_eq!(stdout(&o).trim(), a_net.to_string_lossy(), "{k}: {}", show(&o));
+        assert_eq!(
+            stdout(&o).trim(),
+            a_net.to_string_lossy(),
+            "{k}: {}",
+            show(&o)
+        );
         assert_ne!(stdout(&o).trim(), host_ns("net"), "{k}: joined host netns");
     }
 }
@@ -131,26 +157,47 @@ fn user_namespace_mapping() {
         b.set("/linux/gidMappings", map);
         // Keep the bundle minimal: cgroup v1 hierarchies cannot be mounted
         // from inside a user namespace, so drop the /sys/fs/cgroup mount.
-        b.edit(|c| c["mounts"].as_array_mut().unwrap().retain(|m| m["destination"] != "/sys/fs/cgroup"));
+        b.edit(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys/fs/cgroup")
+        });
         b.sh("id -u; id -g; sleep 100");
         let id = rt.id("userns");
         let pid = rt.create_start(&b, &id);
         let log = b.dir.join(format!("create-{id}.log"));
         assert!(
-            wait_until(std::time::Duration::from_secs(5), || std::fs::read_to_string(&log)
-                .map(|t| t.lines().count() >= 2)
-                .unwrap_or(false)),
+            wait_until(std::time::Duration::from_secs(5), || {
+                std::fs::read_to_string(&log)
+                    .map(|t| t.lines().count() >= 2)
+                    .unwrap_or(false)
+            }),
             "{k}: no id output: {:?}",
             std::fs::read_to_string(&log)
         );
         let out = std::fs::read_to_string(&log).unwrap();
-        assert_eq!(out.lines().take(2).collect::<Vec<_>>(), vec!["0", "0"], "{k}: id inside: {out}");
+        assert_eq!(
+            out.lines().take(2).collect::<Vec<_>>(),
+            vec!["0", "0"],
+            "{k}: id inside: {out}"
+        );
         let uid = proc_status_field(pid, "Uid").unwrap_or_default();
-        assert_eq!(uid.split_whitespace().next(), Some("100000"), "{k}: host view of Uid: {uid}");
+        assert_eq!(
+            uid.split_whitespace().next(),
+            Some("100000"),
+            "{k}: host view of Uid: {uid}"
+        );
         let gid = proc_status_field(pid, "Gid").unwrap_or_default();
-        assert_eq!(gid.split_whitespace().next(), Some("100000"), "{k}: host view of Gid: {gid}");
+        assert_eq!(
+            gid.split_whitespace().next(),
+            Some("100000"),
+            "{k}: host view of Gid: {gid}"
+        );
         assert_ne!(
-            std::fs::read_link(format!("/proc/{pid}/ns/user")).unwrap().to_string_lossy(),
+            std::fs::read_link(format!("/proc/{pid}/ns/user"))
+                .unwrap()
+                .to_string_lossy(),
             host_ns("user"),
             "{k}: user ns shared"
         );
@@ -161,7 +208,13 @@ fn user_namespace_mapping() {
 /// and the "time" namespace type arrived in runc 1.2).
 #[test]
 fn time_namespace_offsets() {
-    let host_up: f64 = std::fs::read_to_string("/proc/uptime").unwrap().split_whitespace().next().unwrap().parse().unwrap();
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
     for rt in berth_only() {
         let k = rt.kind;
         let mut b = rt.bundle();
@@ -174,7 +227,15 @@ fn time_namespace_offsets() {
         b.args(&["cat", "/proc/uptime"]);
         let o = rt.run(&b, &rt.id("timens"));
         assert_ok(k, "run", &o);
-        let up: f64 = stdout(&o).split_whitespace().next().and_then(|s| s.parse().ok()).unwrap_or(0.0);
-        assert!(up >= host_up + shift as f64 - 5.0, "{k}: uptime {up} not shifted (host {host_up}): {}", show(&o));
+        let up: f64 = stdout(&o)
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            up >= host_up + shift as f64 - 5.0,
+            "{k}: uptime {up} not shifted (host {host_up}): {}",
+            show(&o)
+        );
     }
 }

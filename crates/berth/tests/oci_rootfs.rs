@@ -19,7 +19,11 @@ fn masked_files_read_empty() {
         assert_ok(k, "run", &o);
         for l in stdout(&o).lines() {
             let (f, v) = l.split_once(' ').unwrap();
-            assert!(v == "0" || (v == "absent" && !std::path::Path::new(f).exists()), "{k}: masked {f}: {v}\n{}", show(&o));
+            assert!(
+                v == "0" || (v == "absent" && !std::path::Path::new(f).exists()),
+                "{k}: masked {f}: {v}\n{}",
+                show(&o)
+            );
         }
         assert_eq!(stdout(&o).lines().count(), 3, "{k}: {}", show(&o));
     }
@@ -31,14 +35,33 @@ fn masked_dirs_are_empty() {
         let k = rt.kind;
         let mut b = rt.bundle();
         // /etc is non-empty in the bundle rootfs (passwd, group).
-        b.config["linux"]["maskedPaths"].as_array_mut().unwrap().push(json!("/etc"));
+        b.config["linux"]["maskedPaths"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!("/etc"));
         b.sh("ls -A /proc/acpi | wc -l; ls -A /etc | wc -l; ls -A /sys/firmware | wc -l; touch /etc/x 2>&1 && echo WROTE; true");
         let o = rt.run(&b, &rt.id("maskd"));
         assert_ok(k, "run", &o);
-        let lines: Vec<_> = stdout(&o).lines().map(str::trim).map(String::from).collect();
-        assert_eq!(&lines[..3], &["0", "0", "0"], "{k}: masked dirs not empty: {}", show(&o));
-        assert!(!stdout(&o).contains("WROTE"), "{k}: masked dir writable: {}", show(&o));
-        assert!(b.rootfs.join("etc/passwd").exists(), "{k}: masking touched the rootfs");
+        let lines: Vec<_> = stdout(&o)
+            .lines()
+            .map(str::trim)
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            &lines[..3],
+            &["0", "0", "0"],
+            "{k}: masked dirs not empty: {}",
+            show(&o)
+        );
+        assert!(
+            !stdout(&o).contains("WROTE"),
+            "{k}: masked dir writable: {}",
+            show(&o)
+        );
+        assert!(
+            b.rootfs.join("etc/passwd").exists(),
+            "{k}: masking touched the rootfs"
+        );
     }
 }
 
@@ -49,12 +72,19 @@ fn readonly_paths_refuse_writes() {
         let mut b = rt.bundle();
         // Give CAP_SYS_ADMIN so the failure can only come from the ro mount.
         for set in ["bounding", "effective", "permitted"] {
-            b.config["process"]["capabilities"][set].as_array_mut().unwrap().push(json!("CAP_SYS_ADMIN"));
+            b.config["process"]["capabilities"][set]
+                .as_array_mut()
+                .unwrap()
+                .push(json!("CAP_SYS_ADMIN"));
         }
         b.sh("echo foo > /proc/sys/kernel/domainname");
         let o = rt.run(&b, &rt.id("rop"));
         assert_fail(k, "write to /proc/sys", &o);
-        assert!(stderr(&o).contains("Read-only file system"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Read-only file system"),
+            "{k}: {}",
+            show(&o)
+        );
     }
 }
 
@@ -67,7 +97,11 @@ fn readonly_root() {
         b.sh("touch /x");
         let o = rt.run(&b, &rt.id("roroot"));
         assert_fail(k, "touch on ro root", &o);
-        assert!(stderr(&o).contains("Read-only file system"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Read-only file system"),
+            "{k}: {}",
+            show(&o)
+        );
         assert!(!b.rootfs.join("x").exists(), "{k}: /x created in rootfs");
         // /tmp etc. from the mounts list stay writable.
         let mut b = rt.bundle();
@@ -90,7 +124,11 @@ fn bind_mount_readonly() {
         let o = rt.run(&b, &rt.id("bindro"));
         assert_fail(k, "touch in ro bind", &o);
         assert_eq!(stdout(&o), "from-host\n", "{k}: {}", show(&o));
-        assert!(stderr(&o).contains("Read-only file system"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Read-only file system"),
+            "{k}: {}",
+            show(&o)
+        );
         assert!(!h.join("new").exists(), "{k}: file created through ro bind");
     }
 }
@@ -105,7 +143,11 @@ fn bind_mount_readwrite() {
         b.sh("echo inside > /mnt/h/new");
         let o = rt.run(&b, &rt.id("bindrw"));
         assert_ok(k, "write in rw bind", &o);
-        assert_eq!(std::fs::read_to_string(h.join("new")).unwrap_or_default(), "inside\n", "{k}");
+        assert_eq!(
+            std::fs::read_to_string(h.join("new")).unwrap_or_default(),
+            "inside\n",
+            "{k}"
+        );
     }
 }
 
@@ -114,12 +156,18 @@ fn tmpfs_mount_with_size() {
     for rt in runtimes() {
         let k = rt.kind;
         let mut b = rt.bundle();
-        b.add_mount(json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
-                           "options": ["nosuid", "nodev", "size=1m"]}));
+        b.add_mount(
+            json!({"destination": "/mnt/t", "type": "tmpfs", "source": "tmpfs",
+                           "options": ["nosuid", "nodev", "size=1m"]}),
+        );
         b.sh("df -k /mnt/t | tail -n 1; grep ' /mnt/t ' /proc/mounts; dd if=/dev/zero of=/mnt/t/f bs=1k count=2048");
         let o = rt.run(&b, &rt.id("tmpfs"));
         let out = stdout(&o);
-        let total = out.lines().next().and_then(|l| l.split_whitespace().nth(1)).unwrap_or("");
+        let total = out
+            .lines()
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .unwrap_or("");
         assert_eq!(total, "1024", "{k}: tmpfs size: {}", show(&o));
         assert!(out.contains("tmpfs /mnt/t tmpfs"), "{k}: {}", show(&o));
         assert_fail(k, "writing 2 MiB into a 1 MiB tmpfs", &o);
@@ -138,7 +186,11 @@ fn sysctl_in_netns() {
         let o = rt.run(&b, &rt.id("sysctl"));
         assert_ok(k, "run", &o);
         assert_eq!(stdout(&o).trim(), "1", "{k}: {}", show(&o));
-        assert_eq!(std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(), host, "{k}: host sysctl changed");
+        assert_eq!(
+            std::fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
+            host,
+            "{k}: host sysctl changed"
+        );
     }
 }
 
@@ -195,7 +247,11 @@ fn device_cgroup_denies_unlisted() {
         b.sh("exec 3<>/dev/fuse && echo opened");
         let o = rt.run(&b, &rt.id("devdeny"));
         assert_fail(k, "open of a device the cgroup denies", &o);
-        assert!(stderr(&o).contains("Operation not permitted"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{k}: {}",
+            show(&o)
+        );
     }
 }
 
@@ -211,9 +267,18 @@ fn default_devices_and_links() {
         assert_ok(k, "run", &o);
         let out = stdout(&o);
         let lines: Vec<&str> = out.lines().map(str::trim).collect();
-        assert_eq!(&lines[..5], &["5", "4", "/proc/self/fd", "/proc/self/fd/0", "pts/ptmx"], "{k}: {}", show(&o));
+        assert_eq!(
+            &lines[..5],
+            &["5", "4", "/proc/self/fd", "/proc/self/fd/0", "pts/ptmx"],
+            "{k}: {}",
+            show(&o)
+        );
         for d in ["null", "zero", "full", "random", "urandom", "tty"] {
-            assert!(out.contains(&format!("/dev/{d} character special file")), "{k}: /dev/{d}: {}", show(&o));
+            assert!(
+                out.contains(&format!("/dev/{d} character special file")),
+                "{k}: /dev/{d}: {}",
+                show(&o)
+            );
         }
     }
 }

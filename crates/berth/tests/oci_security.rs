@@ -25,7 +25,11 @@ fn cap_chown_controls_chown() {
         b.sh("touch /tmp/x && chown 1 /tmp/x");
         let o = rt.run(&b, &rt.id("nochown"));
         assert_fail(k, "chown without CAP_CHOWN", &o);
-        assert!(stderr(&o).contains("Operation not permitted"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{k}: {}",
+            show(&o)
+        );
 
         let mut b = rt.bundle();
         set_caps(&mut b, &with_cap("CAP_CHOWN"));
@@ -57,7 +61,10 @@ fn capability_sets_in_proc_status() {
         assert_ok(k, "run", &o);
         // CAP_KILL(5) | CAP_NET_BIND_SERVICE(10) | CAP_AUDIT_WRITE(29)
         let want = (1u64 << 5) | (1u64 << 10) | (1u64 << 29);
-        let got = stdout(&o).split_whitespace().nth(1).and_then(|h| u64::from_str_radix(h, 16).ok());
+        let got = stdout(&o)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
         assert_eq!(got, Some(want), "{k}: CapEff {}", show(&o));
     }
 }
@@ -79,7 +86,11 @@ fn seccomp_errno_eperm() {
         b.args(&["mkdir", "/tmp/d"]);
         let o = rt.run(&b, &rt.id("secc1"));
         assert_fail(k, "mkdir under seccomp", &o);
-        assert!(stderr(&o).contains("Operation not permitted"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{k}: {}",
+            show(&o)
+        );
         // Other syscalls still work.
         let mut b = rt.bundle();
         b.set("/linux/seccomp", seccomp_mkdir(1));
@@ -98,7 +109,11 @@ fn seccomp_errno_enosys() {
         b.args(&["mkdir", "/tmp/d"]);
         let o = rt.run(&b, &rt.id("secc38"));
         assert_fail(k, "mkdir under seccomp", &o);
-        assert!(stderr(&o).contains("Function not implemented"), "{k}: {}", show(&o));
+        assert!(
+            stderr(&o).contains("Function not implemented"),
+            "{k}: {}",
+            show(&o)
+        );
     }
 }
 
@@ -112,7 +127,12 @@ fn no_new_privileges() {
             b.args(&["grep", "^NoNewPrivs", "/proc/self/status"]);
             let o = rt.run(&b, &rt.id("nnp"));
             assert_ok(k, "run", &o);
-            assert_eq!(stdout(&o).split_whitespace().nth(1), Some(want), "{k}: nnp={nnp}: {}", show(&o));
+            assert_eq!(
+                stdout(&o).split_whitespace().nth(1),
+                Some(want),
+                "{k}: nnp={nnp}: {}",
+                show(&o)
+            );
         }
     }
 }
@@ -122,14 +142,21 @@ fn user_and_additional_gids() {
     for rt in runtimes() {
         let k = rt.kind;
         let mut b = rt.bundle();
-        b.set("/process/user", json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}));
+        b.set(
+            "/process/user",
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}),
+        );
         b.args(&["id"]);
         let o = rt.run(&b, &rt.id("user"));
         assert_ok(k, "run id", &o);
         let t = stdout(&o);
         assert!(t.starts_with("uid=1000 gid=1000"), "{k}: {}", show(&o));
         let groups = t.split("groups=").nth(1).unwrap_or("");
-        assert!(groups.split(',').any(|g| g.trim() == "2000"), "{k}: groups lack 2000: {}", show(&o));
+        assert!(
+            groups.split(',').any(|g| g.trim() == "2000"),
+            "{k}: groups lack 2000: {}",
+            show(&o)
+        );
     }
 }
 
@@ -151,7 +178,10 @@ fn rlimit_nofile() {
     for rt in runtimes() {
         let k = rt.kind;
         let mut b = rt.bundle();
-        b.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]));
+        b.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]),
+        );
         b.sh("ulimit -n; ulimit -Hn");
         let o = rt.run(&b, &rt.id("rlim"));
         assert_ok(k, "run", &o);
@@ -162,7 +192,11 @@ fn rlimit_nofile() {
 fn host_hard_nofile() -> u64 {
     let l = std::fs::read_to_string("/proc/self/limits").unwrap();
     let line = l.lines().find(|l| l.starts_with("Max open files")).unwrap();
-    line.split_whitespace().nth(4).unwrap().parse().unwrap_or(u64::MAX)
+    line.split_whitespace()
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap_or(u64::MAX)
 }
 
 fn have_cap(bit: u32) -> bool {
@@ -185,17 +219,28 @@ fn rlimit_above_host_hard_fails_cleanly() {
     for rt in runtimes() {
         let k = rt.kind;
         let mut b = rt.bundle();
-        b.set("/process/rlimits", json!([{"type": "RLIMIT_NOFILE", "soft": hard + 10000, "hard": hard + 10000}]));
+        b.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NOFILE", "soft": hard + 10000, "hard": hard + 10000}]),
+        );
         b.args(&["true"]);
         let id = rt.id("rlimhi");
         let o = rt.create(&b, &id);
         assert_fail(k, "create with rlimit above host hard", &o);
         eprintln!("{k}: rlimit failure: {}", show(&o));
         if rt.is_berth() {
-            assert!(stderr(&o).contains("RLIMIT_NOFILE"), "{k}: error should name RLIMIT_NOFILE: {}", show(&o));
+            assert!(
+                stderr(&o).contains("RLIMIT_NOFILE"),
+                "{k}: error should name RLIMIT_NOFILE: {}",
+                show(&o)
+            );
         }
         rt.assert_nothing_left(&b, &id);
-        assert!(rt.list_ids().is_empty(), "{k}: list not empty: {:?}", rt.list_ids());
+        assert!(
+            rt.list_ids().is_empty(),
+            "{k}: list not empty: {:?}",
+            rt.list_ids()
+        );
     }
 }
 

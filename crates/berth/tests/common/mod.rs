@@ -27,7 +27,11 @@ static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// A name unique across parallel tests and concurrent test binaries.
 pub fn unique(prefix: &str) -> String {
-    format!("{prefix}-{}-{}", std::process::id(), COUNTER.fetch_add(1, Ordering::SeqCst))
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::SeqCst)
+    )
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,7 +56,10 @@ pub fn runtimes() -> Vec<Runtime> {
     let mut out = Vec::new();
     for name in sel.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         match name {
-            "berth" => out.push(Runtime::new(Kind::Berth, PathBuf::from(env!("CARGO_BIN_EXE_berth")))),
+            "berth" => out.push(Runtime::new(
+                Kind::Berth,
+                PathBuf::from(env!("CARGO_BIN_EXE_berth")),
+            )),
             "runc" => {
                 if Path::new(RUNC).exists() {
                     out.push(Runtime::new(Kind::Runc, PathBuf::from(RUNC)));
@@ -60,7 +67,9 @@ pub fn runtimes() -> Vec<Runtime> {
                     eprintln!("SKIP runc: {RUNC} not installed");
                 }
             }
-            other => panic!("BERTH_TEST_RUNTIMES: unknown runtime {other:?} (expected berth or runc)"),
+            other => {
+                panic!("BERTH_TEST_RUNTIMES: unknown runtime {other:?} (expected berth or runc)")
+            }
         }
     }
     out
@@ -87,7 +96,9 @@ pub fn skip(reason: &str) {
 pub fn show(o: &Output) -> String {
     format!(
         "status={:?}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        o.status.code().map_or_else(|| format!("{:?}", o.status), |c| c.to_string()),
+        o.status
+            .code()
+            .map_or_else(|| format!("{:?}", o.status), |c| c.to_string()),
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
@@ -103,12 +114,21 @@ pub fn stderr(o: &Output) -> String {
 
 /// Host command helper: run and capture.
 pub fn host(cmd: &str, args: &[&str]) -> Output {
-    Command::new(cmd).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("spawn {cmd}: {e}"))
+    Command::new(cmd)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("spawn {cmd}: {e}"))
 }
 
 pub fn cgroup_controllers() -> Vec<PathBuf> {
     std::fs::read_dir("/sys/fs/cgroup")
-        .map(|rd| rd.filter_map(|e| e.ok()).map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| {
+            rd.filter_map(|e| e.ok())
+                .map(|e| e.path())
+                .filter(|p| p.is_dir())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -128,7 +148,12 @@ pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn sha256(path: &Path) -> String {
     let o = host("sha256sum", &[path.to_str().unwrap()]);
-    assert!(o.status.success(), "sha256sum {}: {}", path.display(), show(&o));
+    assert!(
+        o.status.success(),
+        "sha256sum {}: {}",
+        path.display(),
+        show(&o)
+    );
     stdout(&o).split_whitespace().next().unwrap().to_string()
 }
 
@@ -137,7 +162,11 @@ fn applets() -> &'static Vec<String> {
     A.get_or_init(|| {
         let o = host(BUSYBOX, &["--list"]);
         assert!(o.status.success(), "busybox --list: {}", show(&o));
-        stdout(&o).lines().map(str::to_string).filter(|s| !s.is_empty() && !s.contains('/')).collect()
+        stdout(&o)
+            .lines()
+            .map(str::to_string)
+            .filter(|s| !s.is_empty() && !s.contains('/'))
+            .collect()
     })
 }
 
@@ -157,9 +186,21 @@ pub struct Runtime {
 
 impl Runtime {
     fn new(kind: Kind, bin: PathBuf) -> Runtime {
-        let dir = tempfile::Builder::new().prefix("berth-test-state-").tempdir().expect("state tempdir");
+        let dir = tempfile::Builder::new()
+            .prefix("berth-test-state-")
+            .tempdir()
+            .expect("state tempdir");
         let root = dir.path().to_path_buf();
-        Runtime { kind, bin, root, inner: RefCell::new(Inner { created: vec![], cgroups: vec![], dirs: vec![dir] }) }
+        Runtime {
+            kind,
+            bin,
+            root,
+            inner: RefCell::new(Inner {
+                created: vec![],
+                cgroups: vec![],
+                dirs: vec![dir],
+            }),
+        }
     }
 
     pub fn is_berth(&self) -> bool {
@@ -181,7 +222,8 @@ impl Runtime {
     pub fn out(&self, args: &[&str]) -> Output {
         let mut c = self.cmd();
         c.args(args);
-        c.output().unwrap_or_else(|e| panic!("{}: spawn {:?}: {e}", self.kind, args))
+        c.output()
+            .unwrap_or_else(|e| panic!("{}: spawn {:?}: {e}", self.kind, args))
     }
 
     /// Register a container id for cleanup (done automatically by create/run).
@@ -199,7 +241,10 @@ impl Runtime {
 
     /// A temp dir removed when the runtime is dropped (after containers are deleted).
     pub fn tempdir(&self) -> PathBuf {
-        let d = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+        let d = tempfile::Builder::new()
+            .prefix("berth-test-")
+            .tempdir()
+            .expect("tempdir");
         let p = d.path().to_path_buf();
         set_mode(&p, 0o755);
         self.inner.borrow_mut().dirs.push(d);
@@ -252,7 +297,11 @@ impl Runtime {
         c.args(args);
         let f = std::fs::File::create(log).unwrap();
         let f2 = f.try_clone().unwrap();
-        let st = c.stdout(f).stderr(f2).status().unwrap_or_else(|e| panic!("{}: spawn {args:?}: {e}", self.kind));
+        let st = c
+            .stdout(f)
+            .stderr(f2)
+            .status()
+            .unwrap_or_else(|e| panic!("{}: spawn {args:?}: {e}", self.kind));
         let text = std::fs::read(log).unwrap_or_default();
         fake_output(st, Vec::new(), text)
     }
@@ -260,9 +309,19 @@ impl Runtime {
     /// create + start, asserting both succeed; returns the init pid.
     pub fn create_start(&self, b: &Bundle, id: &str) -> i32 {
         let o = self.create(b, id);
-        assert!(o.status.success(), "{}: create {id} failed: {}", self.kind, show(&o));
+        assert!(
+            o.status.success(),
+            "{}: create {id} failed: {}",
+            self.kind,
+            show(&o)
+        );
         let o = self.start(id);
-        assert!(o.status.success(), "{}: start {id} failed: {}", self.kind, show(&o));
+        assert!(
+            o.status.success(),
+            "{}: start {id} failed: {}",
+            self.kind,
+            show(&o)
+        );
         self.pid(id)
     }
 
@@ -273,7 +332,12 @@ impl Runtime {
     /// `state ID` parsed as JSON; panics (with output) on failure.
     pub fn state(&self, id: &str) -> Value {
         let o = self.out(&["state", id]);
-        assert!(o.status.success(), "{}: state {id} failed: {}", self.kind, show(&o));
+        assert!(
+            o.status.success(),
+            "{}: state {id} failed: {}",
+            self.kind,
+            show(&o)
+        );
         serde_json::from_slice(&o.stdout)
             .unwrap_or_else(|e| panic!("{}: state {id} is not JSON ({e}): {}", self.kind, show(&o)))
     }
@@ -284,7 +348,9 @@ impl Runtime {
 
     pub fn pid(&self, id: &str) -> i32 {
         let s = self.state(id);
-        s["pid"].as_i64().unwrap_or_else(|| panic!("{}: state {id} has no pid: {s}", self.kind)) as i32
+        s["pid"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("{}: state {id} has no pid: {s}", self.kind)) as i32
     }
 
     /// Wait for `status` (up to `secs`).
@@ -292,7 +358,9 @@ impl Runtime {
         wait_until(Duration::from_secs(secs), || {
             let o = self.out(&["state", id]);
             o.status.success()
-                && serde_json::from_slice::<Value>(&o.stdout).map(|v| v["status"] == want).unwrap_or(false)
+                && serde_json::from_slice::<Value>(&o.stdout)
+                    .map(|v| v["status"] == want)
+                    .unwrap_or(false)
         })
     }
 
@@ -301,7 +369,11 @@ impl Runtime {
     }
 
     pub fn delete(&self, id: &str, force: bool) -> Output {
-        if force { self.out(&["delete", "--force", id]) } else { self.out(&["delete", id]) }
+        if force {
+            self.out(&["delete", "--force", id])
+        } else {
+            self.out(&["delete", id])
+        }
     }
 
     /// `exec ID ARGS...` with stdin null, output captured.
@@ -323,23 +395,52 @@ impl Runtime {
     /// Ids present in `list --format json`.
     pub fn list_ids(&self) -> Vec<String> {
         let o = self.out(&["list", "--format", "json"]);
-        assert!(o.status.success(), "{}: list failed: {}", self.kind, show(&o));
+        assert!(
+            o.status.success(),
+            "{}: list failed: {}",
+            self.kind,
+            show(&o)
+        );
         let t = stdout(&o);
         if t.trim().is_empty() || t.trim() == "null" {
             return vec![];
         }
         let v: Value = serde_json::from_str(&t).unwrap_or_else(|e| panic!("list json: {e}: {t}"));
-        v.as_array().map(|a| a.iter().filter_map(|c| c["id"].as_str().map(String::from)).collect()).unwrap_or_default()
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|c| c["id"].as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Assert the container `id` left no state entry and `b`'s cgroup is gone.
     pub fn assert_nothing_left(&self, b: &Bundle, id: &str) {
         let st = self.out(&["state", id]);
-        assert!(!st.status.success(), "{}: state of {id} still succeeds after failure: {}", self.kind, show(&st));
-        assert!(!self.list_ids().iter().any(|x| x == id), "{}: {id} still listed", self.kind);
-        assert!(!self.root.join(id).exists(), "{}: state dir {}/{id} left behind", self.kind, self.root.display());
+        assert!(
+            !st.status.success(),
+            "{}: state of {id} still succeeds after failure: {}",
+            self.kind,
+            show(&st)
+        );
+        assert!(
+            !self.list_ids().iter().any(|x| x == id),
+            "{}: {id} still listed",
+            self.kind
+        );
+        assert!(
+            !self.root.join(id).exists(),
+            "{}: state dir {}/{id} left behind",
+            self.kind,
+            self.root.display()
+        );
         let left: Vec<_> = b.cgroup_dirs().into_iter().filter(|p| p.exists()).collect();
-        assert!(left.is_empty(), "{}: cgroup dirs left behind for {id}: {left:?}", self.kind);
+        assert!(
+            left.is_empty(),
+            "{}: cgroup dirs left behind for {id}: {left:?}",
+            self.kind
+        );
     }
 }
 
@@ -365,21 +466,32 @@ impl Drop for Runtime {
                 let p = ctrl.join(cg);
                 if p.exists() {
                     // A frozen/killed cgroup may need a moment to empty.
-                    wait_until(Duration::from_secs(3), || std::fs::remove_dir(&p).is_ok() || !p.exists());
+                    wait_until(Duration::from_secs(3), || {
+                        std::fs::remove_dir(&p).is_ok() || !p.exists()
+                    });
                 }
             }
         }
         // Unmount anything a test may have left mounted below our dirs
         // (nothing should be, this is a safety net), then remove the dirs.
         for d in inner.dirs.drain(..).rev() {
-            let _ = Command::new("umount").arg("-R").arg("-l").arg(d.path()).stderr(Stdio::null()).status();
+            let _ = Command::new("umount")
+                .arg("-R")
+                .arg("-l")
+                .arg(d.path())
+                .stderr(Stdio::null())
+                .status();
             drop(d);
         }
     }
 }
 
 fn fake_output(status: std::process::ExitStatus, out: Vec<u8>, err: Vec<u8>) -> Output {
-    Output { status, stdout: out, stderr: err }
+    Output {
+        status,
+        stdout: out,
+        stderr: err,
+    }
 }
 
 pub fn set_mode(p: &Path, mode: u32) {
@@ -414,10 +526,19 @@ impl Bundle {
         for d in ["usr/bin", "sbin", "usr/sbin"] {
             std::fs::create_dir_all(rootfs.join(d)).unwrap();
         }
-        std::fs::write(rootfs.join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n").unwrap();
+        std::fs::write(
+            rootfs.join("etc/passwd"),
+            "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+        )
+        .unwrap();
         std::fs::write(rootfs.join("etc/group"), "root:x:0:\nnobody:x:65534:\n").unwrap();
         let config = base_config(&cgroup);
-        Bundle { dir, rootfs, cgroup, config }
+        Bundle {
+            dir,
+            rootfs,
+            cgroup,
+            config,
+        }
     }
 
     pub fn path_str(&self) -> &str {
@@ -426,8 +547,11 @@ impl Bundle {
 
     /// Set a JSON pointer (e.g. "/process/args"), creating objects on the way.
     pub fn set(&mut self, pointer: &str, value: Value) -> &mut Self {
-        let parts: Vec<String> =
-            pointer.split('/').skip(1).map(|p| p.replace("~1", "/").replace("~0", "~")).collect();
+        let parts: Vec<String> = pointer
+            .split('/')
+            .skip(1)
+            .map(|p| p.replace("~1", "/").replace("~0", "~"))
+            .collect();
         set_path(&mut self.config, &parts, value);
         self
     }
@@ -469,7 +593,10 @@ impl Bundle {
 
     /// Remove a namespace type from linux.namespaces.
     pub fn remove_namespace(&mut self, t: &str) -> &mut Self {
-        self.config["linux"]["namespaces"].as_array_mut().unwrap().retain(|n| n["type"] != t);
+        self.config["linux"]["namespaces"]
+            .as_array_mut()
+            .unwrap()
+            .retain(|n| n["type"] != t);
         self
     }
 
@@ -483,17 +610,27 @@ impl Bundle {
 
     /// Write config.json.
     pub fn save(&self) {
-        std::fs::write(self.dir.join("config.json"), serde_json::to_vec_pretty(&self.config).unwrap()).unwrap();
+        std::fs::write(
+            self.dir.join("config.json"),
+            serde_json::to_vec_pretty(&self.config).unwrap(),
+        )
+        .unwrap();
     }
 
     /// The per-controller cgroup v1 directories of this bundle.
     pub fn cgroup_dirs(&self) -> Vec<PathBuf> {
-        cgroup_controllers().into_iter().map(|c| c.join(&self.cgroup)).collect()
+        cgroup_controllers()
+            .into_iter()
+            .map(|c| c.join(&self.cgroup))
+            .collect()
     }
 
     /// /sys/fs/cgroup/<ctrl>/<cgroupsPath>/<file>
     pub fn cgroup_file(&self, ctrl: &str, file: &str) -> PathBuf {
-        Path::new("/sys/fs/cgroup").join(ctrl).join(&self.cgroup).join(file)
+        Path::new("/sys/fs/cgroup")
+            .join(ctrl)
+            .join(&self.cgroup)
+            .join(file)
     }
 }
 
@@ -563,22 +700,33 @@ pub fn assert_ok(kind: Kind, what: &str, o: &Output) {
 /// Assert helper: the output failed (non-zero exit).
 #[track_caller]
 pub fn assert_fail(kind: Kind, what: &str, o: &Output) {
-    assert!(!o.status.success(), "{kind}: {what} unexpectedly succeeded: {}", show(o));
+    assert!(
+        !o.status.success(),
+        "{kind}: {what} unexpectedly succeeded: {}",
+        show(o)
+    );
 }
 
 /// Read /proc/<pid>/status field (e.g. "Uid").
 pub fn proc_status_field(pid: i32, field: &str) -> Option<String> {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines().find(|l| l.starts_with(&format!("{field}:"))).map(|l| l[field.len() + 1..].trim().to_string())
+    s.lines()
+        .find(|l| l.starts_with(&format!("{field}:")))
+        .map(|l| l[field.len() + 1..].trim().to_string())
 }
 
 pub fn host_ns(kind: &str) -> String {
-    std::fs::read_link(format!("/proc/self/ns/{kind}")).unwrap().to_string_lossy().into_owned()
+    std::fs::read_link(format!("/proc/self/ns/{kind}"))
+        .unwrap()
+        .to_string_lossy()
+        .into_owned()
 }
 
 pub fn pid_alive(pid: i32) -> bool {
     Path::new(&format!("/proc/{pid}")).exists()
-        && proc_status_field(pid, "State").map(|s| !s.starts_with('Z')).unwrap_or(false)
+        && proc_status_field(pid, "State")
+            .map(|s| !s.starts_with('Z'))
+            .unwrap_or(false)
 }
 
 fn set_path(cur: &mut Value, parts: &[String], value: Value) {
@@ -587,7 +735,9 @@ fn set_path(cur: &mut Value, parts: &[String], value: Value) {
         return;
     };
     if let Value::Array(arr) = cur {
-        let idx: usize = part.parse().unwrap_or_else(|_| panic!("bad array index {part}"));
+        let idx: usize = part
+            .parse()
+            .unwrap_or_else(|_| panic!("bad array index {part}"));
         if idx == arr.len() {
             arr.push(Value::Null);
         }
@@ -596,6 +746,10 @@ fn set_path(cur: &mut Value, parts: &[String], value: Value) {
     if !cur.is_object() {
         *cur = json!({});
     }
-    let next = cur.as_object_mut().unwrap().entry(part.clone()).or_insert(Value::Null);
+    let next = cur
+        .as_object_mut()
+        .unwrap()
+        .entry(part.clone())
+        .or_insert(Value::Null);
     set_path(next, rest, value)
 }

@@ -1,0 +1,241 @@
+//! Namespaces: pid, uts, mount, network, ipc, cgroup, joining by path, user, time.
+mod common;
+use common::*;
+use serde_json::json;
+
+#[test]
+fn pid_namespace_init_is_pid1() {
+    for rt in runtimes() {
+        let mut b = rt.bundle();
+        b.sh("echo $$");
+        let o = rt.run(&b, &rt.id("pidns"));
+        assert_ok(rt.kind, "run", &o);
+        assert_eq!(stdout(&o).trim(), "1", "{}: {}", rt.kind, show(&o));
+    }
+}
+
+#[test]
+fn hostname_from_config() {
+    for rt in runtimes() {
+        let mut b = rt.bundle();
+        b.set("/hostname", json!("berth-host-xyz"));
+        b.args(&["hostname"]);
+        let o = rt.run(&b, &rt.id("uts"));
+        assert_ok(rt.kind, "run", &o);
+        assert_eq!(
+            stdout(&o).trim(),
+            "berth-host-xyz",
+            "{}: {}",
+            rt.kind,
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn mount_namespace_root_is_rootfs() {
+    let host_mi = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["cat", "/proc/self/mountinfo"]);
+        let o = rt.run(&b, &rt.id("mnt"));
+        assert_ok(k, "run", &o);
+        let mi = stdout(&o);
+        assert_ne!(mi, host_mi, "{k}: container mountinfo equals host's");
+        // The line whose mount point is "/" must have its root at the bundle's
+        // rootfs (bind of the rootfs dir, so the root field ends with /rootfs),
+        // and the host's /proc etc. must not appear at their host paths.
+        let root_line = mi
+            .lines()
+            .find(|l| l.split_whitespace().nth(4) == Some("/"))
+            .unwrap_or_else(|| panic!("{k}: no / mount in {mi}"));
+        let root_field = root_line.split_whitespace().nth(3).unwrap();
+        assert!(
+            root_field.ends_with("/rootfs"),
+            "{k}: / is not the rootfs: {root_line}\n{mi}"
+        );
+        assert!(
+            !mi.lines().any(|l| l
+                .split_whitespace()
+                .nth(4)
+                .is_some_and(|m| m.contains(b.path_str()))),
+            "{k}: bundle path visible as a mount point inside: {mi}"
+        );
+    }
+}
+
+#[test]
+fn network_namespace_only_lo() {
+    for rt in runtimes() {
+        let mut b = rt.bundle();
+        b.args(&["ls", "/sys/class/net"]);
+        let o = rt.run(&b, &rt.id("net"));
+        assert_ok(rt.kind, "run", &o);
+        let ifs: Vec<_> = stdout(&o).split_whitespace().map(String::from).collect();
+        assert_eq!(ifs, vec!["lo".to_string()], "{}: {}", rt.kind, show(&o));
+    }
+}
+
+#[test]
+fn namespaces_distinct_from_host() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let kinds = ["ipc", "uts", "cgroup", "net", "mnt", "pid"];
+        let mut b = rt.bundle();
+        let script: String = kinds
+            .iter()
+            .map(|n| format!("readlink /proc/self/ns/{n};"))
+            .collect();
+        b.sh(&script);
+        let o = rt.run(&b, &rt.id("nsx"));
+        assert_ok(k, "run", &o);
+        let inside: Vec<_> = stdout(&o).lines().map(String::from).collect();
+        assert_eq!(inside.len(), kinds.len(), "{k}: {}", show(&o));
+        for (n, l) in kinds.iter().zip(&inside) {
+            assert!(l.starts_with(&format!("{n}:[")), "{k}: bad readlink {l}");
+            assert_ne!(*l, host_ns(n), "{k}: {n} namespace shared with host");
+        }
+    }
+}
+
+#[test]
+fn host_namespace_when_not_requested() {
+    // Without a uts entry the container shares the host's uts namespace.
+    for rt in runtimes() {
+        let mut b = rt.bundle();
+        b.remove_namespace("uts");
+        b.edit(|c| {
+            c.as_object_mut().unwrap().remove("hostname");
+        });
+        b.args(&["readlink", "/proc/self/ns/uts"]);
+        let o = rt.run(&b, &rt.id("hostuts"));
+        assert_ok(rt.kind, "run", &o);
+        assert_eq!(
+            stdout(&o).trim(),
+            host_ns("uts"),
+            "{}: {}",
+            rt.kind,
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn join_network_namespace_by_path() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut a = rt.bundle();
+        a.args(&["sleep", "100"]);
+        let ida = rt.id("nsA");
+        let pid = rt.create_start(&a, &ida);
+        let a_net = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+
+        let mut b = rt.bundle();
+        b.add_namespace(json!({"type": "network", "path": format!("/proc/{pid}/ns/net")}));
+        b.args(&["readlink", "/proc/self/ns/net"]);
+        let o = rt.run(&b, &rt.id("nsB"));
+        assert_ok(k, "run joining netns", &o);
+        assert_eq!(
+            stdout(&o).trim(),
+            a_net.to_string_lossy(),
+            "{k}: {}",
+            show(&o)
+        );
+        assert_ne!(stdout(&o).trim(), host_ns("net"), "{k}: joined host netns");
+    }
+}
+
+#[test]
+fn user_namespace_mapping() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        b.add_namespace(json!({"type": "user"}));
+        b.set("/linux/uidMappings", map.clone());
+        b.set("/linux/gidMappings", map);
+        // Keep the bundle minimal: cgroup v1 hierarchies cannot be mounted
+        // from inside a user namespace, so drop the /sys/fs/cgroup mount.
+        b.edit(|c| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys/fs/cgroup")
+        });
+        b.sh("id -u; id -g; sleep 100");
+        let id = rt.id("userns");
+        let pid = rt.create_start(&b, &id);
+        let log = b.dir.join(format!("create-{id}.log"));
+        assert!(
+            wait_until(std::time::Duration::from_secs(5), || {
+                std::fs::read_to_string(&log)
+                    .map(|t| t.lines().count() >= 2)
+                    .unwrap_or(false)
+            }),
+            "{k}: no id output: {:?}",
+            std::fs::read_to_string(&log)
+        );
+        let out = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            out.lines().take(2).collect::<Vec<_>>(),
+            vec!["0", "0"],
+            "{k}: id inside: {out}"
+        );
+        let uid = proc_status_field(pid, "Uid").unwrap_or_default();
+        assert_eq!(
+            uid.split_whitespace().next(),
+            Some("100000"),
+            "{k}: host view of Uid: {uid}"
+        );
+        let gid = proc_status_field(pid, "Gid").unwrap_or_default();
+        assert_eq!(
+            gid.split_whitespace().next(),
+            Some("100000"),
+            "{k}: host view of Gid: {gid}"
+        );
+        assert_ne!(
+            std::fs::read_link(format!("/proc/{pid}/ns/user"))
+                .unwrap()
+                .to_string_lossy(),
+            host_ns("user"),
+            "{k}: user ns shared"
+        );
+    }
+}
+
+/// berth-only: runc 1.1.5 has no time namespace support (linux.timeOffsets
+/// and the "time" namespace type arrived in runc 1.2).
+#[test]
+fn time_namespace_offsets() {
+    let host_up: f64 = std::fs::read_to_string("/proc/uptime")
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    for rt in berth_only() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        let shift = 86400 * 30;
+        b.add_namespace(json!({"type": "time"}));
+        b.set(
+            "/linux/timeOffsets",
+            json!({"monotonic": {"secs": shift, "nanosecs": 0}, "boottime": {"secs": shift, "nanosecs": 0}}),
+        );
+        b.args(&["cat", "/proc/uptime"]);
+        let o = rt.run(&b, &rt.id("timens"));
+        assert_ok(k, "run", &o);
+        let up: f64 = stdout(&o)
+            .split_whitespace()
+            .next()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0.0);
+        assert!(
+            up >= host_up + shift as f64 - 5.0,
+            "{k}: uptime {up} not shifted (host {host_up}): {}",
+            show(&o)
+        );
+    }
+}

@@ -1,0 +1,275 @@
+//! Security settings: capabilities, seccomp, noNewPrivileges, user/groups,
+//! umask, rlimits, oomScoreAdj.
+mod common;
+use common::*;
+use serde_json::{Value, json};
+
+fn set_caps(b: &mut Bundle, caps: &[&str]) {
+    for set in ["bounding", "effective", "permitted"] {
+        b.set(&format!("/process/capabilities/{set}"), json!(caps));
+    }
+}
+
+fn with_cap(extra: &str) -> Vec<&str> {
+    let mut v: Vec<&str> = DEFAULT_CAPS.to_vec();
+    v.push(extra);
+    v
+}
+
+#[test]
+fn cap_chown_controls_chown() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        set_caps(&mut b, &DEFAULT_CAPS);
+        b.sh("touch /tmp/x && chown 1 /tmp/x");
+        let o = rt.run(&b, &rt.id("nochown"));
+        assert_fail(k, "chown without CAP_CHOWN", &o);
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{k}: {}",
+            show(&o)
+        );
+
+        let mut b = rt.bundle();
+        set_caps(&mut b, &with_cap("CAP_CHOWN"));
+        b.sh("touch /tmp/x && chown 1 /tmp/x && stat -c %u /tmp/x");
+        let o = rt.run(&b, &rt.id("chown"));
+        assert_ok(k, "chown with CAP_CHOWN", &o);
+        assert_eq!(stdout(&o).trim(), "1", "{k}: {}", show(&o));
+    }
+}
+
+#[test]
+fn no_cap_sys_admin_no_mount() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["mount", "-t", "tmpfs", "t", "/mnt"]);
+        let o = rt.run(&b, &rt.id("nomount"));
+        assert_fail(k, "mount without CAP_SYS_ADMIN", &o);
+    }
+}
+
+#[test]
+fn capability_sets_in_proc_status() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["grep", "^CapEff", "/proc/self/status"]);
+        let o = rt.run(&b, &rt.id("capeff"));
+        assert_ok(k, "run", &o);
+        // CAP_KILL(5) | CAP_NET_BIND_SERVICE(10) | CAP_AUDIT_WRITE(29)
+        let want = (1u64 << 5) | (1u64 << 10) | (1u64 << 29);
+        let got = stdout(&o)
+            .split_whitespace()
+            .nth(1)
+            .and_then(|h| u64::from_str_radix(h, 16).ok());
+        assert_eq!(got, Some(want), "{k}: CapEff {}", show(&o));
+    }
+}
+
+fn seccomp_mkdir(errno: u32) -> Value {
+    json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": errno}]
+    })
+}
+
+#[test]
+fn seccomp_errno_eperm() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/linux/seccomp", seccomp_mkdir(1));
+        b.args(&["mkdir", "/tmp/d"]);
+        let o = rt.run(&b, &rt.id("secc1"));
+        assert_fail(k, "mkdir under seccomp", &o);
+        assert!(
+            stderr(&o).contains("Operation not permitted"),
+            "{k}: {}",
+            show(&o)
+        );
+        // Other syscalls still work.
+        let mut b = rt.bundle();
+        b.set("/linux/seccomp", seccomp_mkdir(1));
+        b.sh("touch /tmp/f && echo ok");
+        let o = rt.run(&b, &rt.id("secc1b"));
+        assert_ok(k, "touch under seccomp", &o);
+    }
+}
+
+#[test]
+fn seccomp_errno_enosys() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/linux/seccomp", seccomp_mkdir(38));
+        b.args(&["mkdir", "/tmp/d"]);
+        let o = rt.run(&b, &rt.id("secc38"));
+        assert_fail(k, "mkdir under seccomp", &o);
+        assert!(
+            stderr(&o).contains("Function not implemented"),
+            "{k}: {}",
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn no_new_privileges() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        for (nnp, want) in [(true, "1"), (false, "0")] {
+            let mut b = rt.bundle();
+            b.set("/process/noNewPrivileges", json!(nnp));
+            b.args(&["grep", "^NoNewPrivs", "/proc/self/status"]);
+            let o = rt.run(&b, &rt.id("nnp"));
+            assert_ok(k, "run", &o);
+            assert_eq!(
+                stdout(&o).split_whitespace().nth(1),
+                Some(want),
+                "{k}: nnp={nnp}: {}",
+                show(&o)
+            );
+        }
+    }
+}
+
+#[test]
+fn user_and_additional_gids() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set(
+            "/process/user",
+            json!({"uid": 1000, "gid": 1000, "additionalGids": [2000]}),
+        );
+        b.args(&["id"]);
+        let o = rt.run(&b, &rt.id("user"));
+        assert_ok(k, "run id", &o);
+        let t = stdout(&o);
+        assert!(t.starts_with("uid=1000 gid=1000"), "{k}: {}", show(&o));
+        let groups = t.split("groups=").nth(1).unwrap_or("");
+        assert!(
+            groups.split(',').any(|g| g.trim() == "2000"),
+            "{k}: groups lack 2000: {}",
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn umask() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/process/user/umask", json!(0o077));
+        b.sh("umask; touch /tmp/f; stat -c %a /tmp/f");
+        let o = rt.run(&b, &rt.id("umask"));
+        assert_ok(k, "run", &o);
+        assert_eq!(stdout(&o), "0077\n600\n", "{k}: {}", show(&o));
+    }
+}
+
+#[test]
+fn rlimit_nofile() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NOFILE", "soft": 100, "hard": 200}]),
+        );
+        b.sh("ulimit -n; ulimit -Hn");
+        let o = rt.run(&b, &rt.id("rlim"));
+        assert_ok(k, "run", &o);
+        assert_eq!(stdout(&o), "100\n200\n", "{k}: {}", show(&o));
+    }
+}
+
+fn host_hard_nofile() -> u64 {
+    let l = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let line = l.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    line.split_whitespace()
+        .nth(4)
+        .unwrap()
+        .parse()
+        .unwrap_or(u64::MAX)
+}
+
+fn have_cap(bit: u32) -> bool {
+    let eff = proc_status_field(std::process::id() as i32, "CapEff").unwrap();
+    u64::from_str_radix(&eff, 16).unwrap() & (1 << bit) != 0
+}
+const CAP_SYS_RESOURCE: u32 = 24;
+
+#[test]
+fn rlimit_above_host_hard_fails_cleanly() {
+    if have_cap(CAP_SYS_RESOURCE) {
+        skip("host has CAP_SYS_RESOURCE: raising RLIMIT_NOFILE above the hard limit would succeed");
+        return;
+    }
+    let hard = host_hard_nofile();
+    if hard >= 1 << 20 {
+        skip("host hard RLIMIT_NOFILE is already at nr_open");
+        return;
+    }
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set(
+            "/process/rlimits",
+            json!([{"type": "RLIMIT_NOFILE", "soft": hard + 10000, "hard": hard + 10000}]),
+        );
+        b.args(&["true"]);
+        let id = rt.id("rlimhi");
+        let o = rt.create(&b, &id);
+        assert_fail(k, "create with rlimit above host hard", &o);
+        eprintln!("{k}: rlimit failure: {}", show(&o));
+        if rt.is_berth() {
+            assert!(
+                stderr(&o).contains("RLIMIT_NOFILE"),
+                "{k}: error should name RLIMIT_NOFILE: {}",
+                show(&o)
+            );
+        }
+        rt.assert_nothing_left(&b, &id);
+        assert!(
+            rt.list_ids().is_empty(),
+            "{k}: list not empty: {:?}",
+            rt.list_ids()
+        );
+    }
+}
+
+#[test]
+fn oom_score_adj() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/process/oomScoreAdj", json!(500));
+        b.args(&["cat", "/proc/self/oom_score_adj"]);
+        let o = rt.run(&b, &rt.id("oomadj"));
+        assert_ok(k, "run", &o);
+        assert_eq!(stdout(&o).trim(), "500", "{k}: {}", show(&o));
+    }
+}
+
+#[test]
+fn oom_score_adj_negative() {
+    if !have_cap(CAP_SYS_RESOURCE) {
+        skip("host lacks CAP_SYS_RESOURCE: a negative oomScoreAdj cannot be set");
+        return;
+    }
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/process/oomScoreAdj", json!(-500));
+        b.args(&["cat", "/proc/self/oom_score_adj"]);
+        let o = rt.run(&b, &rt.id("oomneg"));
+        assert_ok(k, "run", &o);
+        assert_eq!(stdout(&o).trim(), "-500", "{k}: {}", show(&o));
+    }
+}

@@ -161,3 +161,6 @@ fn open_dir(path: &Path) -> Result<OwnedFd> {
     let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC;
     open(path, flags, Mode::empty()).sys(|| format!("open {}", path.display()))
 }
+
+#[cfg(test)]
+mod tests;

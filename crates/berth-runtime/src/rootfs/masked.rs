@@ -57,7 +57,7 @@ pub fn mask_paths(root: BorrowedFd, paths: &[String]) -> Result<()> {
         if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
             let flags =
                 MsFlags::MS_RDONLY | MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
-            mount_fs(Path::new("tmpfs"), &fd, path, "tmpfs", flags, "size=0")?;
+            mount_fs(Path::new("tmpfs"), &fd, path, "tmpfs", flags, "")?;
         } else {
             let null = match dev_null.take() {
                 Some(null) => null,

@@ -23,8 +23,6 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Spec};
 
-pub use devices::Device;
-pub use options::{MountOptions, parse as parse_mount_options};
 pub use resolve::{mkdir_all_in_root, open_in_root};
 
 use crate::Result;

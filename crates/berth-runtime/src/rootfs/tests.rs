@@ -109,6 +109,9 @@ fn full_lifecycle() {
         "root": {"path": "rootfs", "readonly": true},
         "mounts": [
             {"destination": "/proc", "type": "proc", "source": "proc"},
+            {"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["ro", "nosuid"]},
+            {"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup",
+             "options": ["ro", "nosuid", "noexec", "nodev"]},
             {"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
              "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]},
             {"destination": "/dev/pts", "type": "devpts", "source": "devpts",
@@ -132,6 +135,7 @@ fn full_lifecycle() {
             fs::read_to_string("/proc/self/mountinfo").map_err(|e| (4, e.to_string()))?;
         for (point, fs_type) in [
             ("/proc", "proc"),
+            ("/sys", "sysfs"),
             ("/dev", "tmpfs"),
             ("/dev/pts", "devpts"),
             ("/tmp", "tmpfs"),
@@ -149,6 +153,16 @@ fn full_lifecycle() {
                 &format!("{point} ({fs_type}) missing from mountinfo:\n{mountinfo}"),
             )?;
         }
+        // v2 host: a cgroup2 mount; v1 host: a tmpfs holding one cgroup mount per hierarchy.
+        let cgroup = mountinfo.lines().any(|l| {
+            l.split(' ')
+                .nth(4)
+                .is_some_and(|p| p.starts_with("/sys/fs/cgroup"))
+                && l.split(" - ")
+                    .nth(1)
+                    .is_some_and(|r| r.starts_with("cgroup"))
+        });
+        ensure(5, cgroup, "no cgroup mount under /sys/fs/cgroup")?;
         let null = fs::metadata("/dev/null").map_err(|e| (6, e.to_string()))?;
         ensure(
             6,
@@ -202,6 +216,37 @@ fn full_lifecycle() {
             Path::new("/bin/busybox").exists(),
             "not inside the rootfs",
         )
+    });
+    assert_eq!(result, Ok(()));
+}
+
+#[test]
+fn user_namespace_devices_are_binds_and_console_is_bound() {
+    let (_tmp, bundle, rootfs) = bundle();
+    let console = bundle.join("pty");
+    fs::write(&console, "pty slave").unwrap();
+    let spec = spec(json!({}));
+    let mut opts = opts(&bundle, &rootfs);
+    opts.in_user_namespace = true;
+    opts.console = Some(&console);
+    let result = in_child(|| {
+        check(1, prepare(&spec, &opts))?;
+        let mountinfo =
+            fs::read_to_string("/proc/self/mountinfo").map_err(|e| (2, e.to_string()))?;
+        let null = rootfs.join("dev/null");
+        let bound = mountinfo
+            .lines()
+            .any(|l| l.split(' ').nth(4) == Some(null.to_str().unwrap()));
+        ensure(3, bound, "/dev/null is not a bind mount")?;
+        let meta = fs::metadata(&null).map_err(|e| (4, e.to_string()))?;
+        ensure(
+            4,
+            meta.rdev() == libc::makedev(1, 3),
+            "/dev/null is not 1:3",
+        )?;
+        let text =
+            fs::read_to_string(rootfs.join("dev/console")).map_err(|e| (5, e.to_string()))?;
+        ensure(5, text == "pty slave", "/dev/console is not the console")
     });
     assert_eq!(result, Ok(()));
 }

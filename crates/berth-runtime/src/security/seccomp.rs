@@ -262,3 +262,210 @@ pub fn send_notify_fd(listener_path: &Path, fd: BorrowedFd, state_json: &[u8]) -
 fn seccomp_error(context: &str, e: libseccomp::error::SeccompError) -> Error {
     Error::Seccomp(format!("{context}: {e}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::security::test_child::{errno, run_in_child};
+    use std::os::fd::AsFd;
+
+    fn profile(json: &str) -> LinuxSeccomp {
+        serde_json::from_str(json).unwrap()
+    }
+
+    /// Compiles in the parent, then loads in a child under no_new_privs and runs `probe`.
+    fn run_filtered(json: &str, probe: impl FnOnce() -> i32) -> i32 {
+        let filter = compile(&profile(json)).unwrap();
+        run_in_child(|| {
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            load(&filter).unwrap();
+            probe()
+        })
+    }
+
+    /// The raw syscall: 20 - nice on success, never -1, so -1 always means an error.
+    fn getpriority(which: u64, who: u64) -> i32 {
+        match unsafe { libc::syscall(libc::SYS_getpriority, which, who) } {
+            -1 => errno(),
+            _ => 0,
+        }
+    }
+
+    #[test]
+    fn architectures_map_to_libseccomp() {
+        let native = ScmpArch::native();
+        assert_eq!(scmp_arch(Arch::ScmpArchNative), ScmpArch::Native);
+        for (oci, scmp) in [
+            (Arch::ScmpArchX86_64, ScmpArch::X8664),
+            (Arch::ScmpArchX86, ScmpArch::X86),
+            (Arch::ScmpArchX32, ScmpArch::X32),
+            (Arch::ScmpArchAarch64, ScmpArch::Aarch64),
+            (Arch::ScmpArchArm, ScmpArch::Arm),
+            (Arch::ScmpArchRiscv64, ScmpArch::Riscv64),
+            (Arch::ScmpArchS390x, ScmpArch::S390X),
+        ] {
+            assert_eq!(scmp_arch(oci), scmp);
+        }
+        // Listing the native architecture with others is accepted.
+        let filter = compile(&profile(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
+        ))
+        .unwrap();
+        for arch in [native, ScmpArch::X86, ScmpArch::X32] {
+            assert!(filter.context.is_arch_present(arch).unwrap(), "{arch:?}");
+        }
+    }
+
+    #[test]
+    fn notify_needs_a_listener_path() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}]}"#;
+        let err = compile(&profile(json)).err().unwrap().to_string();
+        assert!(err.contains("listenerPath"), "{err}");
+    }
+
+    #[test]
+    fn unsupported_flag_is_an_error() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW",
+                "flags":["SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"]}"#;
+        // libseccomp 2.6 knows this flag; Debian's 2.5 does not.
+        let supported =
+            libseccomp::check_api(7, libseccomp::ScmpVersion::from((2, 6, 0))).unwrap_or(false);
+        match compile(&profile(json)) {
+            Ok(_) => assert!(supported),
+            Err(e) => {
+                let err = e.to_string();
+                assert!(
+                    err.contains("SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV"),
+                    "{err}"
+                );
+            }
+        }
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG"]}"#;
+        compile(&profile(json)).unwrap();
+    }
+
+    #[test]
+    fn bad_rules_are_errors_unknown_syscalls_are_not() {
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["no_such_syscall"],"action":"SCMP_ACT_ERRNO"},
+            {"names":["getppid"],"action":"SCMP_ACT_ALLOW"}]}"#;
+        compile(&profile(json)).unwrap();
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getppid"],
+            "action":"SCMP_ACT_ERRNO","args":[{"index":6,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#;
+        let err = compile(&profile(json)).err().unwrap().to_string();
+        assert!(err.contains("argument index 6"), "{err}");
+    }
+
+    #[test]
+    fn errno_rule_fails_mkdir() {
+        let dir = tempfile::tempdir().unwrap();
+        let code = run_filtered(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["mkdir","mkdirat"],"action":"SCMP_ACT_ERRNO","errnoRet":42}]}"#,
+            || match std::fs::create_dir(dir.path().join("x")) {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(-1),
+            },
+        );
+        assert_eq!(code, 42);
+    }
+
+    #[test]
+    fn argument_conditions_and_or() {
+        // Rule 1 tests arg 0 twice: either value matches. Rule 2 tests two arguments: both must.
+        let code = run_filtered(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+                {"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":5,"args":[
+                    {"index":0,"value":1,"op":"SCMP_CMP_EQ"},
+                    {"index":0,"value":2,"op":"SCMP_CMP_EQ"}]},
+                {"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":6,"args":[
+                    {"index":0,"value":0,"op":"SCMP_CMP_EQ"},
+                    {"index":1,"value":65280,"valueTwo":4608,"op":"SCMP_CMP_MASKED_EQ"}]}]}"#,
+            || {
+                let results = [
+                    getpriority(0, 0),
+                    getpriority(1, 0),
+                    getpriority(2, 0),
+                    getpriority(0, 0x1234),
+                ];
+                if results == [0, 5, 5, 6] { 0 } else { 1 }
+            },
+        );
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn default_errno_with_an_allow_list() {
+        let code = run_filtered(
+            r#"{"defaultAction":"SCMP_ACT_ERRNO","defaultErrnoRet":77,"syscalls":[
+                {"names":["exit_group","exit","getpid","write","munmap","brk","madvise",
+                          "futex","rt_sigreturn","rt_sigprocmask"],"action":"SCMP_ACT_ALLOW"}]}"#,
+            || {
+                // Raw syscalls: glibc treats getppid as infallible and returns -errno as is.
+                let ppid = unsafe { libc::syscall(libc::SYS_getppid) };
+                let ppid_errno = errno();
+                let pid = unsafe { libc::syscall(libc::SYS_getpid) };
+                if ppid == -1 && ppid_errno == 77 && pid > 0 {
+                    0
+                } else {
+                    1
+                }
+            },
+        );
+        assert_eq!(code, 0);
+    }
+
+    #[test]
+    fn notify_hands_the_fd_to_the_listener() {
+        use libseccomp::{ScmpNotifReq, ScmpNotifResp, ScmpNotifRespFlags};
+        use nix::sys::socket::{ControlMessageOwned, recvmsg};
+        use std::io::IoSliceMut;
+        use std::os::unix::net::UnixListener;
+
+        let dir = tempfile::tempdir().unwrap();
+        let socket = dir.path().join("listener.sock");
+        let listener = UnixListener::bind(&socket).unwrap();
+        let json = format!(
+            r#"{{"defaultAction":"SCMP_ACT_ALLOW","listenerPath":"{}","syscalls":[
+                {{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}}]}}"#,
+            socket.display()
+        );
+        let agent = std::thread::spawn(move || {
+            let (stream, _) = listener.accept().unwrap();
+            let mut buf = [0u8; 64];
+            let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            let msg = recvmsg::<()>(
+                stream.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::empty(),
+            )
+            .unwrap();
+            let Some(ControlMessageOwned::ScmRights(fds)) = msg.cmsgs().unwrap().next() else {
+                panic!("no fd received");
+            };
+            let len = msg.bytes;
+            assert_eq!(&buf[..len], b"{\"id\":\"c1\"}");
+            let req = ScmpNotifReq::receive(fds[0]).unwrap();
+            ScmpNotifResp::new_val(req.id, 4242, ScmpNotifRespFlags::empty())
+                .respond(fds[0])
+                .unwrap();
+        });
+        let filter = compile(&profile(&json)).unwrap();
+        let code = run_in_child(|| {
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            let fd = load(&filter).unwrap().expect("a notify fd");
+            send_notify_fd(&socket, fd.as_fd(), b"{\"id\":\"c1\"}").unwrap();
+            if unsafe { libc::getppid() } == 4242 {
+                0
+            } else {
+                1
+            }
+        });
+        agent.join().unwrap();
+        assert_eq!(code, 0);
+    }
+}

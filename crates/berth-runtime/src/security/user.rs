@@ -46,9 +46,10 @@ fn setgroups_allowed() -> Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::security::capabilities;
     use crate::security::test_child::run_in_child;
     use nix::unistd::{getegid, geteuid, getgid, getgroups, getuid};
-    use oci_spec::runtime::UserBuilder;
+    use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilitiesBuilder, UserBuilder};
 
     #[test]
     fn switches_uid_gid_groups_and_umask() {
@@ -84,5 +85,42 @@ mod tests {
             if prctl::get_keepcaps().unwrap() { 5 } else { 0 }
         });
         assert_eq!(code, 0);
+    }
+
+    /// Switches to uid 1000 keeping only `keep`, then reads a root-owned 0600 file. (The
+    /// builder's defaults fill unset sets with oci-spec's defaults, so every set is given.)
+    fn read_root_file_as_1000_with(keep: &[Capability]) -> i32 {
+        let file = tempfile::NamedTempFile::new().unwrap();
+        let set: Capabilities = keep.iter().copied().collect();
+        let caps = LinuxCapabilitiesBuilder::default()
+            .bounding(set.clone())
+            .effective(set.clone())
+            .permitted(set)
+            .inheritable(Capabilities::new())
+            .ambient(Capabilities::new())
+            .build()
+            .unwrap();
+        let user = UserBuilder::default()
+            .uid(1000u32)
+            .gid(1000u32)
+            .build()
+            .unwrap();
+        run_in_child(|| {
+            switch(&user).unwrap();
+            capabilities::apply(Some(&caps)).unwrap();
+            match std::fs::read(file.path()) {
+                Ok(_) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(-1),
+            }
+        })
+    }
+
+    #[test]
+    fn capabilities_survive_the_switch() {
+        assert_eq!(read_root_file_as_1000_with(&[Capability::DacOverride]), 0);
+        assert_eq!(
+            read_root_file_as_1000_with(&[Capability::Kill]),
+            libc::EACCES
+        );
     }
 }

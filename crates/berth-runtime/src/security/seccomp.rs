@@ -42,10 +42,10 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
             "seccomp: SCMP_ACT_NOTIFY cannot be the default action".into(),
         ));
     }
-    let notifies = syscalls
+    let wants_notify = syscalls
         .iter()
         .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
-    if notifies && seccomp.listener_path().is_none() {
+    if wants_notify && seccomp.listener_path().is_none() {
         return Err(Error::InvalidSpec(
             "seccomp: SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into(),
         ));
@@ -56,22 +56,24 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
         .set_ctl_nnp(false)
         .map_err(|e| seccomp_error("leaving no_new_privs to the caller", e))?;
     for &arch in seccomp.architectures().iter().flatten() {
-        let arch = scmp_arch(arch);
         // The native architecture is always in a new context; adding it again fails.
         let present = context
-            .is_arch_present(arch)
-            .map_err(|e| seccomp_error(&format!("checking architecture {arch:?}"), e))?;
+            .is_arch_present(scmp_arch(arch))
+            .map_err(|e| seccomp_error(&format!("checking architecture {arch}"), e))?;
         if !present {
             context
-                .add_arch(arch)
-                .map_err(|e| seccomp_error(&format!("adding architecture {arch:?}"), e))?;
+                .add_arch(scmp_arch(arch))
+                .map_err(|e| seccomp_error(&format!("adding architecture {arch}"), e))?;
         }
     }
     for &flag in seccomp.flags().iter().flatten() {
         set_flag(&mut context, flag)?;
     }
+    // Only a NOTIFY rule that made it into the filter gives a notify fd at load.
+    let mut notifies = false;
     for syscall in syscalls {
-        add_rules(&mut context, syscall, default)?;
+        let added = add_rules(&mut context, syscall, default)?;
+        notifies |= added && syscall.action() == LinuxSeccompAction::ScmpActNotify;
     }
     Ok(SeccompFilter { context, notifies })
 }
@@ -145,16 +147,17 @@ fn set_flag(context: &mut ScmpFilterContext, flag: LinuxSeccompFilterFlag) -> Re
 
 /// Adds one `syscalls[]` entry. As in runc: conditions on distinct arguments form one rule
 /// (all must match); if two conditions test the same argument, each becomes a rule of its own
-/// (any may match), since libseccomp allows one comparison per argument and rule.
+/// (any may match), since libseccomp allows one comparison per argument and rule. Returns
+/// whether any rule was added.
 fn add_rules(
     context: &mut ScmpFilterContext,
     syscall: &LinuxSyscall,
     default: ScmpAction,
-) -> Result<()> {
+) -> Result<bool> {
     let act = action(syscall.action(), syscall.errno_ret())?;
     if act == default {
         // libseccomp refuses rules that repeat the default action; they change nothing.
-        return Ok(());
+        return Ok(false);
     }
     let args = syscall.args().as_deref().unwrap_or_default();
     let conditions = args.iter().map(condition).collect::<Result<Vec<_>>>()?;
@@ -165,6 +168,7 @@ fn add_rules(
     } else {
         vec![&conditions]
     };
+    let mut added = false;
     for name in syscall.names() {
         let Ok(number) = ScmpSyscall::from_name(name) else {
             tracing::debug!(syscall = %name, "seccomp: skipping a syscall unknown to libseccomp");
@@ -175,8 +179,9 @@ fn add_rules(
                 .add_rule_conditional(act, number, rule)
                 .map_err(|e| seccomp_error(&format!("adding the rule for {name}"), e))?;
         }
+        added = true;
     }
-    Ok(())
+    Ok(added)
 }
 
 fn condition(arg: &LinuxSeccompArg) -> Result<ScmpArgCompare> {
@@ -237,6 +242,9 @@ pub fn load(filter: &SeccompFilter) -> Result<Option<OwnedFd>> {
 
 /// Sends the notify fd to the seccomp agent listening on `listener_path`, with the container
 /// state (JSON) as the message and the fd attached as SCM_RIGHTS.
+///
+/// Runs after [`load`], so it needs socket, connect, sendmsg and write to pass the filter: a
+/// profile that notifies on those would wait for an agent that never gets the fd.
 pub fn send_notify_fd(listener_path: &Path, fd: BorrowedFd, state_json: &[u8]) -> Result<()> {
     let path = listener_path.display();
     let stream = UnixStream::connect(listener_path)

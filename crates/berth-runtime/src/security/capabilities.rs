@@ -57,7 +57,7 @@ fn to_caps(cap: Capability) -> caps::Capability {
     }
 }
 
-/// One named set of the config, empty when absent.
+/// The five sets of the config as the caps crate's sets, each empty when absent.
 struct Sets {
     bounding: CapsHashSet,
     effective: CapsHashSet,
@@ -97,7 +97,9 @@ impl Sets {
 }
 
 /// Parent side: every capability must exist in this kernel, and the sets must be ones the
-/// kernel accepts (effective within permitted, ambient within permitted and inheritable).
+/// kernel accepts: effective within permitted, inheritable within bounding (capset refuses
+/// to add an inheritable capability the bounding set lacks), ambient within permitted and
+/// inheritable.
 pub fn validate(caps: &LinuxCapabilities) -> Result<()> {
     check_sets(&Sets::of(Some(caps)), last_cap()?)
 }
@@ -117,6 +119,11 @@ fn check_sets(sets: &Sets, last_cap: u8) -> Result<()> {
             "capabilities: {cap} is effective but not permitted"
         )));
     }
+    if let Some(cap) = outside(&sets.inheritable, &sets.bounding) {
+        return Err(Error::InvalidSpec(format!(
+            "capabilities: {cap} is inheritable but not in the bounding set"
+        )));
+    }
     let allowed_ambient: CapsHashSet = sets
         .permitted
         .intersection(&sets.inheritable)
@@ -134,9 +141,13 @@ fn check_sets(sets: &Sets, last_cap: u8) -> Result<()> {
 fn last_cap() -> Result<u8> {
     let path = "/proc/sys/kernel/cap_last_cap";
     let text = std::fs::read_to_string(path).io(|| format!("reading {path}"))?;
-    text.trim()
-        .parse()
-        .map_err(|_| Error::Init(format!("{path}: unexpected content {text:?}")))
+    text.trim().parse().map_err(|_| Error::Io {
+        context: format!("reading {path}"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("not a number: {text:?}"),
+        ),
+    })
 }
 
 /// Drops from the bounding set every capability not in `caps.bounding`. Needs CAP_SETPCAP in
@@ -286,6 +297,13 @@ mod tests {
         caps.set_inheritable(None);
         let err = validate(&caps).unwrap_err().to_string();
         assert!(err.contains("ambient CAP_KILL must also be"), "{err}");
+        let mut caps = sets(&[], &[Capability::Kill], &[]);
+        caps.set_bounding(None);
+        let err = validate(&caps).unwrap_err().to_string();
+        assert!(
+            err.contains("CAP_KILL is inheritable but not in the bounding set"),
+            "{err}"
+        );
     }
 
     /// Applies `caps` in a child, then tries to chown a root-owned file to uid 1000.

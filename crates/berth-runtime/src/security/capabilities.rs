@@ -151,7 +151,8 @@ fn last_cap() -> Result<u8> {
 }
 
 /// Drops from the bounding set every capability not in `caps.bounding`. Needs CAP_SETPCAP in
-/// the effective set.
+/// the effective set. [`apply`] does this too; this is for callers that must shrink the
+/// bounding set earlier, e.g. before running anything else in the container.
 pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<()> {
     drop_bounding_except(&Sets::of(caps).bounding)
 }

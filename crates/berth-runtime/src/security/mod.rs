@@ -9,5 +9,7 @@ pub mod rlimits;
 pub mod seccomp;
 pub mod user;
 
+pub use seccomp::SeccompFilter;
+
 #[cfg(test)]
 mod test_child;

@@ -14,9 +14,10 @@ use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
 use crate::process::dmz::Dmz;
+use crate::process::execute::Seccomp;
 use crate::process::init::{self, InitConfig, has_create_runtime_hooks, hook_state};
 use crate::rootfs::{self, RootfsOptions};
-use crate::security::{capabilities, rlimits, seccomp};
+use crate::security::{capabilities, rlimits};
 use crate::spec::Bundle;
 use crate::state::{ContainerDir, Record, StateRoot, Status, now_rfc3339, process_start_time};
 use crate::{hooks, namespaces};
@@ -43,12 +44,7 @@ pub fn create(root: &StateRoot, options: CreateOptions) -> Result<Child> {
 pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) -> Result<Child> {
     let spec = &bundle.spec;
     check_before_clone(spec, options.console_socket.is_some())?;
-    let filter = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(seccomp::compile)
-        .transpose()?;
+    let filter = Seccomp::compile(spec)?;
     let rootfs_options = RootfsOptions {
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,

@@ -19,9 +19,10 @@ use crate::process::clone::{Forked, clone};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program};
+use crate::process::execute::{Seccomp, SeccompLoad};
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::process::{fds, signals};
-use crate::security::{capabilities, rlimits, seccomp};
+use crate::security::{capabilities, rlimits};
 use crate::spec::validate_process;
 use crate::state::{StateRoot, Status, write_atomic};
 
@@ -75,12 +76,9 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     if let Some(caps) = process.capabilities() {
         capabilities::validate(caps)?;
     }
-    let filter = spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.seccomp().as_ref())
-        .map(seccomp::compile)
-        .transpose()?;
+    let filter = Seccomp::compile(&spec)?;
+    let mut seccomp_state = container.oci_state();
+    seccomp_state.status = Status::Running;
     let init_pid = container.record.pid;
     let pidfd = pidfd_open(init_pid)?;
     if !init_alive(&container.record) {
@@ -105,6 +103,10 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
         setns(pidfd.as_fd(), CloneFlags::CLONE_NEWPID)
             .sys(|| "enter the container's pid namespace".into())?;
     }
+    let seccomp_load = filter.as_ref().map(|seccomp| SeccompLoad {
+        seccomp,
+        state: &seccomp_state,
+    });
     let forked = clone(CloneFlags::empty());
     if let Ok(Forked::Child) = forked {
         drop(parent);
@@ -121,7 +123,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
                 options.preserve_fds,
             )?;
             let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
-            let later = execute::apply_credentials(process, personality, filter.as_ref())?;
+            let later = execute::apply_credentials(process, personality, seccomp_load)?;
             let program = Program::resolve(process)?;
             nix::sys::prctl::set_pdeathsig(None).sys(|| "clear the parent-death signal".into())?;
             Ok::<_, Error>((later, program))
@@ -130,7 +132,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
             Ok((later, program)) => {
                 let _ = child_end.send(&Message::Ready);
                 drop(child_end);
-                program.exec(&dmz, filter.as_ref(), later)
+                program.exec(&dmz, seccomp_load, later)
             }
             Err(e) => {
                 let _ = child_end.send(&Message::Failed(Failure::from(&e)));

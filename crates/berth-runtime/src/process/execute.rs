@@ -9,9 +9,12 @@ use nix::sys::signal::{SigHandler, Signal, signal};
 use nix::unistd::AccessFlags;
 use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Process};
 
+use std::os::fd::AsFd;
+
 use super::dmz::Dmz;
 use crate::error::{Error, Result, SysContext};
 use crate::security::{capabilities, rlimits, seccomp, user};
+use crate::state::OciState;
 
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
 
@@ -30,6 +33,56 @@ pub fn enter_cwd(process: &Process) -> Result<()> {
     }
 }
 
+/// A compiled seccomp filter and where the listener fd of its SCMP_ACT_NOTIFY rules goes.
+pub struct Seccomp {
+    filter: seccomp::SeccompFilter,
+    listener: Option<PathBuf>,
+    metadata: String,
+}
+
+impl Seccomp {
+    /// Compiles `linux.seccomp` in the parent, where a bad profile fails before anything runs.
+    pub fn compile(spec: &oci_spec::runtime::Spec) -> Result<Option<Seccomp>> {
+        let Some(config) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
+            return Ok(None);
+        };
+        Ok(Some(Seccomp {
+            filter: seccomp::compile(config)?,
+            listener: config.listener_path().clone(),
+            metadata: config.listener_metadata().clone().unwrap_or_default(),
+        }))
+    }
+}
+
+/// A filter ready to load, with the container state that goes to a notify listener.
+#[derive(Clone, Copy)]
+pub struct SeccompLoad<'a> {
+    pub seccomp: &'a Seccomp,
+    pub state: &'a OciState,
+}
+
+impl SeccompLoad<'_> {
+    /// Loads the filter; a notify fd goes to the listener with runc's container-process-state
+    /// JSON, so existing seccomp agents understand it.
+    fn load(self) -> Result<()> {
+        let Some(fd) = seccomp::load(&self.seccomp.filter)? else {
+            return Ok(());
+        };
+        let listener = self.seccomp.listener.as_deref().ok_or_else(|| {
+            Error::InvalidSpec("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())
+        })?;
+        let message = serde_json::json!({
+            "ociVersion": self.state.oci_version,
+            "fds": ["seccompFd"],
+            "pid": self.state.pid,
+            "metadata": self.seccomp.metadata,
+            "state": self.state,
+        });
+        let bytes = serde_json::to_vec(&message).expect("state serializes");
+        seccomp::send_notify_fd(listener, fd.as_fd(), &bytes)
+    }
+}
+
 /// Whether seccomp must still be loaded right before execve.
 #[must_use]
 pub struct SeccompLater(bool);
@@ -40,13 +93,13 @@ pub struct SeccompLater(bool);
 pub fn apply_credentials(
     process: &Process,
     personality: Option<&LinuxPersonality>,
-    filter: Option<&seccomp::SeccompFilter>,
+    filter: Option<SeccompLoad>,
 ) -> Result<SeccompLater> {
     rlimits::apply(process.rlimits().as_deref().unwrap_or(&[]))?;
     set_personality(personality)?;
     let no_new_privs = process.no_new_privileges().unwrap_or(false);
     if let (Some(filter), false) = (filter, no_new_privs) {
-        seccomp::load(filter)?;
+        filter.load()?;
     }
     let caps = process.capabilities().as_ref();
     capabilities::drop_bounding(caps)?;
@@ -103,14 +156,9 @@ impl Program {
 
     /// Loads seccomp if still due, restores default signal dispositions (ignored ones survive
     /// execve), and runs the program. Only returns by exiting.
-    pub fn exec(
-        self,
-        dmz: &Dmz,
-        filter: Option<&seccomp::SeccompFilter>,
-        later: SeccompLater,
-    ) -> ! {
+    pub fn exec(self, dmz: &Dmz, filter: Option<SeccompLoad>, later: SeccompLater) -> ! {
         if let (Some(filter), SeccompLater(true)) = (filter, later)
-            && let Err(e) = seccomp::load(filter)
+            && let Err(e) = filter.load()
         {
             die(126, &format!("load seccomp filter: {e}"));
         }

@@ -14,9 +14,8 @@ use crate::channel::{Channel, Failure, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
-use crate::process::execute::{self, Program};
+use crate::process::execute::{self, Program, Seccomp, SeccompLoad};
 use crate::rootfs::{self, RootfsOptions};
-use crate::security::seccomp::SeccompFilter;
 use crate::spec::Bundle;
 use crate::state::{OciState, Status};
 use crate::{hooks, namespaces};
@@ -30,7 +29,7 @@ pub struct InitConfig<'a> {
     pub joins: &'a [(LinuxNamespaceType, File)],
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
-    pub seccomp: Option<&'a SeccompFilter>,
+    pub seccomp: Option<&'a Seccomp>,
     pub no_pivot: bool,
     pub dmz: &'a Dmz,
 }
@@ -105,11 +104,16 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         super::fds::close_on_exec_from(preserve_fds)?;
         execute::enter_cwd(process)?;
         let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
-        let later = execute::apply_credentials(process, personality, seccomp)?;
+        let seccomp_state = hook_state(id, host_pid, bundle, Status::Creating);
+        let seccomp_load = seccomp.map(|seccomp| SeccompLoad {
+            seccomp,
+            state: &seccomp_state,
+        });
+        let later = execute::apply_credentials(process, personality, seccomp_load)?;
         let program = Program::resolve(process)?;
-        Ok((fifo_fd, later, program))
+        Ok((fifo_fd, later, program, seccomp_state))
     })();
-    let (fifo_fd, later, program) = match outcome {
+    let (fifo_fd, later, program, seccomp_state) = match outcome {
         Ok(ready) => ready,
         Err(e) => {
             let _ = channel.send(&Message::Failed(Failure::from(&e)));
@@ -129,7 +133,11 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     {
         hooks::run(list, &hook_state(id, host_pid, bundle, Status::Created))?;
     }
-    program.exec(dmz, seccomp, later)
+    let seccomp_load = seccomp.map(|seccomp| SeccompLoad {
+        seccomp,
+        state: &seccomp_state,
+    });
+    program.exec(dmz, seccomp_load, later)
 }
 
 /// After the parent wrote our id maps: become uid/gid 0 of the new user namespace.

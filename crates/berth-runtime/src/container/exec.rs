@@ -57,18 +57,11 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
         "created or running",
     )?;
     let spec = container.dir.read_config()?;
-    let proxy = if options.process.terminal().unwrap_or(false) && options.console_socket.is_none() {
-        if options.detach {
-            return Err(Error::InvalidSpec(
-                "a terminal with --detach needs --console-socket".into(),
-            ));
-        }
-        let (proxy, theirs) = TtyProxy::new()?;
-        options.console_socket = Some(theirs);
-        Some(proxy)
-    } else {
-        None
-    };
+    let proxy = TtyProxy::if_needed(
+        options.process.terminal().unwrap_or(false),
+        options.detach,
+        &mut options.console_socket,
+    )?;
     let console_socket = options.console_socket.take();
     let process = &options.process;
     validate_process(process)?;

@@ -3,7 +3,7 @@
 
 use super::create::{CreateOptions, create_from};
 use super::{delete, start};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::process::signals;
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::spec::Bundle;
@@ -17,18 +17,7 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
-    let proxy = if terminal && options.console_socket.is_none() {
-        if detach {
-            return Err(Error::InvalidSpec(
-                "process.terminal with --detach needs --console-socket".into(),
-            ));
-        }
-        let (proxy, theirs) = TtyProxy::new()?;
-        options.console_socket = Some(theirs);
-        Some(proxy)
-    } else {
-        None
-    };
+    let proxy = TtyProxy::if_needed(terminal, detach, &mut options.console_socket)?;
     if !detach {
         signals::block()?;
     }

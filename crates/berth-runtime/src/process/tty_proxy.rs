@@ -34,6 +34,26 @@ impl TtyProxy {
         Ok((TtyProxy { socket: ours }, theirs))
     }
 
+    /// A proxy when the process wants a terminal and the caller gave no console socket: then
+    /// `console_socket` is set to our pair's other end. A detached process cannot have one.
+    pub fn if_needed(
+        terminal: bool,
+        detach: bool,
+        console_socket: &mut Option<OwnedFd>,
+    ) -> Result<Option<TtyProxy>> {
+        if !terminal || console_socket.is_some() {
+            return Ok(None);
+        }
+        if detach {
+            return Err(Error::InvalidSpec(
+                "a terminal for a detached process needs --console-socket".into(),
+            ));
+        }
+        let (proxy, theirs) = TtyProxy::new()?;
+        *console_socket = Some(theirs);
+        Ok(Some(proxy))
+    }
+
     /// Takes the pty master the container's process sent.
     pub fn receive_master(&self) -> Result<OwnedFd> {
         let mut name = [0u8; 64];

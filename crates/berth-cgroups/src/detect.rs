@@ -144,11 +144,15 @@ mod tests {
     }
 
     #[test]
-    fn this_host_is_hybrid() {
-        if !Path::new("/sys/fs/cgroup/memory").exists() {
-            eprintln!("skipping: no v1 memory hierarchy");
-            return;
-        }
-        assert_eq!(crate::detect().unwrap(), CgroupSetup::Hybrid);
+    fn detects_this_host() {
+        let root = Path::new(CGROUP_ROOT);
+        let want = if root.join("cgroup.controllers").exists() {
+            CgroupSetup::Unified
+        } else if root.join("unified/cgroup.procs").exists() {
+            CgroupSetup::Hybrid
+        } else {
+            CgroupSetup::Legacy
+        };
+        assert_eq!(crate::detect().unwrap(), want);
     }
 }

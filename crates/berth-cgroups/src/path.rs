@@ -84,8 +84,8 @@ impl CgroupPath {
         }
     }
 
-    /// The path below a hierarchy root for absolute paths, used by the explicit-root
-    /// constructors where there is no "own cgroup".
+    /// The path below a hierarchy root, ignoring the absolute/relative distinction: used by
+    /// the explicit-root constructors, where there is no "own cgroup" to be relative to.
     pub(crate) fn below_root(&self) -> &Path {
         match self {
             Self::Absolute(p) | Self::Relative(p) => p,

@@ -48,14 +48,15 @@ pub(crate) fn rdma(r: &LinuxResources) -> Vec<Write> {
     devices
         .into_iter()
         .filter_map(|(dev, l)| {
-            let mut line = dev.clone();
-            if let Some(h) = l.hca_handles() {
-                line += &format!(" hca_handle={h}");
-            }
-            if let Some(o) = l.hca_objects() {
-                line += &format!(" hca_object={o}");
-            }
-            (line.len() > dev.len()).then(|| Write::file("rdma.max", line))
+            let limits: Vec<String> = [
+                ("hca_handle", l.hca_handles()),
+                ("hca_object", l.hca_objects()),
+            ]
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| format!("{k}={v}")))
+            .collect();
+            (!limits.is_empty())
+                .then(|| Write::file("rdma.max", format!("{dev} {}", limits.join(" "))))
         })
         .collect()
 }

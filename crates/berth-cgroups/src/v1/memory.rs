@@ -16,7 +16,12 @@ pub(super) fn writes(r: &LinuxResources) -> Result<Vec<Write>> {
     let mut w = Vec::new();
     // OCI: 0 means "not set"; swap is the memory+swap total, exactly memsw's meaning.
     let limit = m.limit().filter(|&l| l != 0);
-    let swap = m.swap().filter(|&s| s != 0);
+    // An unlimited memory limit with swap unset lifts memory+swap too, or the kernel would
+    // refuse a limit above the current memory+swap value.
+    let swap = match (limit, m.swap().filter(|&s| s != 0)) {
+        (Some(-1), None) => Some(-1),
+        (_, s) => s,
+    };
     if let (Some(l), Some(s)) = (limit, swap)
         && l > 0
         && s > 0

@@ -31,7 +31,8 @@ impl V2Manager {
     }
 
     /// A manager for `cgroups_path` below an explicit hierarchy `root` (e.g. a fake tree in
-    /// tests). The path is taken from `root` whether or not it starts with '/'.
+    /// tests). The path is taken from `root` whether or not it starts with '/'. Device rules
+    /// need a real cgroup2 directory (they attach an eBPF program to it).
     pub fn with_root(root: PathBuf, cgroups_path: &Path) -> Result<Self> {
         let dir = root.join(CgroupPath::parse(cgroups_path)?.below_root());
         Ok(Self::new(root, dir))
@@ -94,7 +95,8 @@ impl CgroupManager for V2Manager {
 
     fn apply(&self, r: &LinuxResources) -> Result<()> {
         let unified = resources::unified(r)?;
-        if r.network().is_some() {
+        let network = r.network().as_ref();
+        if network.is_some_and(|n| n.class_id().is_some() || n.priorities().is_some()) {
             return Err(Error::ControllerMissing("net_cls".into()));
         }
         self.create()?;

@@ -84,18 +84,20 @@ impl V1Manager {
         Ok(())
     }
 
+    /// `file` in `controller`'s directory; `None` when the controller is not mounted.
+    fn path(&self, controller: &str, file: &str) -> Option<PathBuf> {
+        self.hierarchies.get(controller).map(|h| h.dir.join(file))
+    }
+
     /// Contents of `file` in `controller`'s directory; `None` when either is absent.
     fn read_opt(&self, controller: &str, file: &str) -> Result<Option<String>> {
-        match self.hierarchies.get(controller) {
-            Some(h) => fs::read_opt(&h.dir.join(file)),
-            None => Ok(None),
-        }
+        self.path(controller, file)
+            .map_or(Ok(None), |p| fs::read_opt(&p))
     }
 
     fn read_u64(&self, controller: &str, file: &str) -> Result<Option<u64>> {
-        Ok(self
-            .read_opt(controller, file)?
-            .and_then(|s| s.parse().ok()))
+        self.path(controller, file)
+            .map_or(Ok(None), |p| fs::read_u64(&p))
     }
 }
 

@@ -479,3 +479,53 @@ fn real_v1_oom_kill_is_counted() {
     assert!(s.oom_kill_count >= 1, "{s:?}");
     assert_eq!(s.memory_limit, Some(8 * MIB as u64));
 }
+
+#[test]
+fn real_relative_path_is_below_own_cgroup() {
+    if !host_ready() {
+        return;
+    }
+    let own = crate::detect::parse_proc_cgroup(&crate::detect::read_proc("cgroup").unwrap());
+    let name = format!("berth-rel-{}", std::process::id());
+    let g = Guard {
+        manager: crate::create_manager(Path::new(&name)).unwrap(),
+        children: vec![],
+    };
+    g.manager
+        .apply(&res(json!({"memory": {"limit": 16 * MIB}})))
+        .unwrap();
+    let own_memory = own["memory"].strip_prefix("/").unwrap();
+    let dir = Path::new("/sys/fs/cgroup/memory")
+        .join(own_memory)
+        .join(&name);
+    assert_eq!(
+        read(dir.join("memory.limit_in_bytes")),
+        (16 * MIB).to_string()
+    );
+}
+
+#[test]
+fn real_remove_reports_busy_cgroup() {
+    if !host_ready() {
+        return;
+    }
+    let mounts = BTreeMap::from([("pids".to_string(), "/sys/fs/cgroup/pids".into())]);
+    let m = V1Manager::with_mounts(mounts, Path::new(&unique_path())).unwrap();
+    let dir = m.dir("pids").unwrap().to_path_buf();
+    let mut g = Guard {
+        manager: Box::new(m),
+        children: vec![Command::new("sleep").arg("30").spawn().unwrap()],
+    };
+    g.manager.add_task(g.children[0].id() as i32).unwrap();
+    let err = g.manager.remove().unwrap_err();
+    assert!(
+        matches!(&err, Error::Io { path, source } if *path == dir
+            && source.raw_os_error() == Some(libc::EBUSY)),
+        "{err}"
+    );
+    let mut child = g.children.pop().unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    g.manager.remove().unwrap();
+    assert!(!dir.exists());
+}

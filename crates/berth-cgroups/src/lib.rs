@@ -1,12 +1,26 @@
 //! Control groups for containers: one [`CgroupManager`] trait over cgroup v1, v2 and the hybrid
 //! layout, chosen once by [`detect`] so callers never ask which version they run on.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 
 use oci_spec::runtime::LinuxResources;
 
+mod detect;
 mod error;
+mod fs;
+mod path;
+mod resources;
+mod v1;
+mod v2;
+
 pub use error::{Error, Result};
+pub use v1::{UNIFIED, V1Manager};
+pub use v2::V2Manager;
+
+use detect::{CGROUP_ROOT, parse_mountinfo, parse_proc_cgroup, read_proc};
+use path::CgroupPath;
+use v1::Hierarchy;
 
 /// How the host mounts its cgroup hierarchies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -59,16 +73,50 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn stats(&self) -> Result<Stats>;
     /// Every pid in the cgroup and its descendants.
     fn get_all_pids(&self) -> Result<Vec<i32>>;
+    /// Whether the cgroup directory exists (in any hierarchy).
+    fn exists(&self) -> bool;
 }
 
 /// Detects the host's cgroup layout under `/sys/fs/cgroup`.
 pub fn detect() -> Result<CgroupSetup> {
-    todo!("cgroups helper")
+    detect::detect_at(Path::new(CGROUP_ROOT))
 }
 
 /// Returns the manager for `cgroups_path` (an OCI `linux.cgroupsPath`: absolute from the hierarchy
 /// root, or relative to the caller's own cgroup) on this host's layout.
 pub fn create_manager(cgroups_path: &Path) -> Result<Box<dyn CgroupManager>> {
-    let _ = cgroups_path;
-    todo!("cgroups helper")
+    let path = CgroupPath::parse(cgroups_path)?;
+    let own = parse_proc_cgroup(&read_proc("cgroup")?);
+    let own_in = |key: &str| own.get(key).map_or(Path::new("/"), |p| p.as_path());
+    let setup = detect()?;
+    if setup == CgroupSetup::Unified {
+        let root = Path::new(CGROUP_ROOT);
+        let dir = path.dir_in(root, Path::new("/"), own_in(""));
+        return Ok(Box::new(V2Manager::new(root.to_path_buf(), dir)));
+    }
+    let mut hierarchies = BTreeMap::new();
+    for m in parse_mountinfo(&read_proc("mountinfo")?) {
+        for c in &m.controllers {
+            let dir = path.dir_in(&m.mount_point, &m.root, own_in(c));
+            let mount = m.mount_point.clone();
+            hierarchies.insert(c.clone(), Hierarchy { mount, dir });
+        }
+    }
+    // Hybrid: join the v2 hierarchy too, like runc without systemd, but only when it is
+    // writable: a read-only unified mount (common inside containers) is a host choice, not an
+    // error, whereas failing to join a writable one is reported by add_task.
+    let unified = Path::new(CGROUP_ROOT).join("unified");
+    if setup == CgroupSetup::Hybrid
+        && nix::unistd::access(&unified, nix::unistd::AccessFlags::W_OK).is_ok()
+    {
+        let dir = path.dir_in(&unified, Path::new("/"), own_in(""));
+        hierarchies.insert(
+            UNIFIED.to_string(),
+            Hierarchy {
+                mount: unified,
+                dir,
+            },
+        );
+    }
+    Ok(Box::new(V1Manager::new(hierarchies)))
 }

@@ -49,7 +49,6 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,
         no_pivot: options.no_pivot,
-        console: None,
         in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
     };
     rootfs::validate(spec, &rootfs_options)?;
@@ -118,8 +117,8 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         namespaces::write_id_maps(child.pid, spec)?;
     }
     manager.add_task(child.pid)?;
-    if let Some(resources) = spec.linux().as_ref().and_then(|l| l.resources().as_ref()) {
-        manager.apply(resources)?;
+    if let Some(resources) = cgroup::resources_for(spec) {
+        manager.apply(&resources)?;
     }
     write_oom_score_adj(child.pid, spec)?;
     parent.send(&Message::Proceed {
@@ -157,7 +156,7 @@ fn check_before_clone(spec: &Spec, has_console_socket: bool) -> Result<()> {
     let process = spec.process().as_ref().expect("validated");
     if process.terminal().unwrap_or(false) && !has_console_socket {
         return Err(Error::InvalidSpec(
-            "process.terminal is true: pass --console-socket to receive the pty (berth oci has no built-in terminal proxy)".into(),
+            "process.terminal is true: create needs --console-socket to hand the pty to (only a foreground run or exec keeps it itself)".into(),
         ));
     }
     rlimits::check(process.rlimits().as_deref().unwrap_or(&[]))?;

@@ -70,10 +70,6 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         }
         namespaces::join(joins)?;
         nix::unistd::setsid().sys(|| "setsid".into())?;
-        let console = match (process.terminal().unwrap_or(false), console_socket) {
-            (true, Some(socket)) => Some((Console::open(process)?, socket)),
-            _ => None,
-        };
         if namespaces::has(spec, LinuxNamespaceType::Uts) {
             namespaces::set_uts_names(spec)?;
         }
@@ -81,7 +77,6 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
             rootfs: &bundle.rootfs,
             bundle: &bundle.dir,
             no_pivot,
-            console: console.as_ref().map(|(c, _)| c.slave_path.as_path()),
             in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
         };
         rootfs::prepare(spec, &options)?;
@@ -97,6 +92,15 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         let fifo_fd = open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .sys(|| format!("open {}", fifo.display()))?;
         rootfs::enter(&options)?;
+        // The pty comes from the container's own devpts, so `tty` and ttyname() work inside.
+        let console = match (process.terminal().unwrap_or(false), console_socket) {
+            (true, Some(socket)) => {
+                let console = Console::open(process)?;
+                rootfs::bind_console(&console.slave_path)?;
+                Some((console, socket))
+            }
+            _ => None,
+        };
         rootfs::finalize(spec)?;
         if let Some((console, socket)) = console {
             console.attach(socket)?;

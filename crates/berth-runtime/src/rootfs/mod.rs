@@ -37,8 +37,6 @@ pub struct RootfsOptions<'a> {
     pub bundle: &'a Path,
     /// Move + chroot instead of pivot_root (initramfs roots).
     pub no_pivot: bool,
-    /// Host path of the pty slave to bind onto /dev/console.
-    pub console: Option<&'a Path>,
     /// Devices must be bind-mounted from the host: mknod is refused in a user namespace.
     pub in_user_namespace: bool,
 }
@@ -59,7 +57,7 @@ pub fn validate(spec: &Spec, opts: &RootfsOptions) -> Result<()> {
 }
 
 /// In the new mount namespace, before hooks: sets propagation, bind-mounts the rootfs onto itself,
-/// performs spec.mounts in order, creates the devices, /dev symlinks and /dev/console.
+/// performs spec.mounts in order, creates the devices and /dev symlinks.
 pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<()> {
     let linux = spec.linux().as_ref();
     let propagation = linux.and_then(root_propagation).transpose()?;
@@ -98,10 +96,14 @@ pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<()> {
         let kcore = Path::new("/proc/kcore").exists();
         devices::create_symlinks(root_fd.as_fd(), mounted("/dev/pts", "devpts"), kcore)?;
     }
-    if let Some(console) = opts.console {
-        devices::bind_console(root_fd.as_fd(), console)?;
-    }
     Ok(())
+}
+
+/// After entering, before `finalize` (which may make the root read-only): binds the pty slave
+/// (a path in the container's own devpts) onto /dev/console.
+pub fn bind_console(slave: &Path) -> Result<()> {
+    let root_fd = open_dir(Path::new("/"))?;
+    devices::bind_console(root_fd.as_fd(), slave)
 }
 
 /// Makes the rootfs "/": pivot_root, or with `no_pivot` a move mount + chroot.

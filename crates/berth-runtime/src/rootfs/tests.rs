@@ -89,7 +89,6 @@ fn opts<'a>(bundle: &'a Path, rootfs: &'a Path) -> RootfsOptions<'a> {
         rootfs,
         bundle,
         no_pivot: false,
-        console: None,
         in_user_namespace: false,
     }
 }
@@ -228,9 +227,10 @@ fn user_namespace_devices_are_binds_and_console_is_bound() {
     let spec = spec(json!({}));
     let mut opts = opts(&bundle, &rootfs);
     opts.in_user_namespace = true;
-    opts.console = Some(&console);
     let result = in_child(|| {
         check(1, prepare(&spec, &opts))?;
+        let root_fd = super::open_dir(&rootfs).map_err(|e| (1, e.to_string()))?;
+        check(1, super::devices::bind_console(root_fd.as_fd(), &console))?;
         let mountinfo =
             fs::read_to_string("/proc/self/mountinfo").map_err(|e| (2, e.to_string()))?;
         let null = rootfs.join("dev/null");

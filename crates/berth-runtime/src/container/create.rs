@@ -36,6 +36,7 @@ pub struct CreateOptions<'a> {
 
 /// Creates the container; returns its init (our child) for callers that wait on it (`run`).
 pub fn create(root: &StateRoot, options: CreateOptions) -> Result<Child> {
+    tracing::debug!("create: start");
     let bundle = Bundle::load(options.bundle)?;
     create_from(root, options, &bundle)
 }
@@ -55,6 +56,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     let joins = namespaces::open_joins(spec)?;
     let console_socket = options.console_socket;
 
+    tracing::debug!("create: checked");
     let dir = root.claim(options.id)?;
     let mut undo = Undo {
         dir: Some(dir.clone()),
@@ -85,6 +87,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     // still the runtime's code (CVE-2019-5736).
     nix::sys::prctl::set_dumpable(false).sys(|| "make the runtime non-dumpable".into())?;
 
+    tracing::debug!("create: cloning");
     let for_children = namespaces::ForChildren::enter(spec, &joins)?;
     let forked = clone(namespaces::clone_flags(spec));
     let forked = match forked {
@@ -116,16 +119,21 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     if namespaces::creates(spec, LinuxNamespaceType::User) {
         namespaces::write_id_maps(child.pid, spec)?;
     }
+    write_oom_score_adj(child.pid, spec)?;
+    // The child mounts its root filesystem while we set up its cgroup: it waits for our
+    // Continue before it forks a hook or gets near the user's program.
+    tracing::debug!("create: proceed");
+    parent.send(&Message::Proceed {
+        host_pid: child.pid,
+    })?;
     manager.add_task(child.pid)?;
     if let Some(resources) = cgroup::resources_for(spec) {
         manager.apply(&resources)?;
     }
-    write_oom_score_adj(child.pid, spec)?;
-    parent.send(&Message::Proceed {
-        host_pid: child.pid,
-    })?;
+    parent.send(&Message::Continue)?;
     wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
 
+    tracing::debug!("create: child ready");
     let record = Record {
         id: options.id.to_string(),
         pid: child.pid,

@@ -30,7 +30,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         }
         _ => container.require("delete", &[Status::Stopped], "stopped (or use --force)")?,
     }
+    tracing::debug!("delete: init gone");
     kill_leftovers(cgroup.as_ref())?;
+    tracing::debug!("delete: leftovers gone");
     cgroup.remove()?;
     let spec = container.dir.read_config();
     if let Some(list) = spec
@@ -43,6 +45,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         state.status = Status::Stopped;
         hooks::run_logged(list, &state, "poststop");
     }
+    tracing::debug!("delete: cgroup removed");
     container.dir.remove()
 }
 

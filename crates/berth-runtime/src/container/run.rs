@@ -35,10 +35,12 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
     if detach {
         return Ok(0);
     }
+    tracing::debug!("run: started");
     let code = match master {
         Some(master) => tty_proxy::pump_until_exit(master, init.pid),
         None => signals::forward_until_exit(init.pid),
     };
+    tracing::debug!("run: exited");
     delete(root, id, true)?;
     code
 }

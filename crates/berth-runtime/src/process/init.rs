@@ -57,10 +57,12 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     let spec = &bundle.spec;
     let process = spec.process().as_ref().expect("validated");
     let mut host_pid = 0;
+    tracing::debug!("init: cloned");
     let outcome = (|| {
         // Die with the runtime while it still waits for us.
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .sys(|| "set the parent-death signal".into())?;
+        tracing::debug!("init: waiting");
         host_pid = match channel.recv()? {
             Some(Message::Proceed { host_pid }) => host_pid,
             _ => return Err(Error::Init("the runtime went away before setup".into())),
@@ -79,7 +81,10 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
             no_pivot,
             in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
         };
+        tracing::debug!("init: proceeding");
         rootfs::prepare(spec, &options)?;
+        tracing::debug!("init: prepared");
+        channel.expect(Message::Continue, "joining the cgroup")?;
         let hooks = spec.hooks().as_ref();
         let state = |status| hook_state(id, host_pid, bundle, status);
         if has_create_runtime_hooks(spec) {
@@ -91,6 +96,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         }
         let fifo_fd = open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
             .sys(|| format!("open {}", fifo.display()))?;
+        tracing::debug!("init: cgroup joined");
         rootfs::enter(&options)?;
         // The pty comes from the container's own devpts, so `tty` and ttyname() work inside.
         let console = match (process.terminal().unwrap_or(false), console_socket) {
@@ -101,10 +107,12 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
             }
             _ => None,
         };
+        tracing::debug!("init: entered");
         rootfs::finalize(spec)?;
         if let Some((console, socket)) = console {
             console.attach(socket)?;
         }
+        tracing::debug!("init: finalized");
         super::fds::close_on_exec_from(preserve_fds)?;
         execute::enter_cwd(process)?;
         let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
@@ -114,6 +122,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
             state: &seccomp_state,
         });
         let later = execute::apply_credentials(process, personality, seccomp_load)?;
+        tracing::debug!("init: credentials");
         let program = Program::resolve(process)?;
         Ok((fifo_fd, later, program, seccomp_state))
     })();

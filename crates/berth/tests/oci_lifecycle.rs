@@ -240,3 +240,18 @@ fn pause_resume() {
         assert_ok(k, "delete --force", &rt.delete(&id, true));
     }
 }
+
+/// Containers started back to back all come up: the init creates device nodes while the runtime
+/// configures the device cgroup, and must never see a half-written rule list.
+#[test]
+fn back_to_back_runs_all_succeed() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["true"]);
+        for _ in 0..25 {
+            let o = rt.run(&b, &rt.id("burst"));
+            assert_ok(k, "run in a burst", &o);
+        }
+    }
+}

@@ -126,10 +126,13 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     parent.send(&Message::Proceed {
         host_pid: child.pid,
     })?;
-    manager.add_task(child.pid)?;
+    // Limits first, then the move: the child (which may be creating device nodes right now)
+    // goes from the unrestricted parent cgroup to a fully configured one, never through a
+    // half-written device list.
     if let Some(resources) = cgroup::resources_for(spec) {
         manager.apply(&resources)?;
     }
+    manager.add_task(child.pid)?;
     parent.send(&Message::Continue)?;
     wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
 

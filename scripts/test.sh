@@ -10,5 +10,14 @@ if [ -z "${BERTH_TEST_RUNTIMES:-}" ]; then
         export BERTH_TEST_RUNTIMES=berth
     fi
 fi
+echo "runtimes under test: $BERTH_TEST_RUNTIMES"
 cargo build --workspace --all-targets
-cargo test --workspace -- --test-threads="${BERTH_TEST_THREADS:-4}"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+cargo test --workspace --lib --bins --tests --no-fail-fast -- \
+    --test-threads="${BERTH_TEST_THREADS:-4}" 2>&1 | tee "$log" || status=$?
+# One closing line over every test binary.
+awk '/^test result:/ { p += $4; f += $6; s += $8 }
+     END { printf "tests: %d passed, %d failed, %d skipped\n", p, f, s }' "$log"
+exit "$status"

@@ -255,3 +255,70 @@ fn back_to_back_runs_all_succeed() {
         }
     }
 }
+
+#[test]
+fn no_pivot_runs_in_the_rootfs() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.sh("ls /bin/busybox && cat /proc/self/mountinfo | wc -l");
+        let o = rt.run_args(&b, &rt.id("nopivot"), &["--no-pivot"]);
+        assert_ok(k, "run --no-pivot", &o);
+        assert!(stdout(&o).starts_with("/bin/busybox"), "{k}: {}", show(&o));
+    }
+}
+
+/// `--preserve-fds 1` passes fd 3 into the container, and nothing past it.
+#[test]
+fn preserve_fds_passes_exactly_those() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let dir = rt.tempdir();
+        let file = dir.join("passed.txt");
+        std::fs::write(&file, "through fd 3\n").unwrap();
+        let mut b = rt.bundle();
+        b.sh("cat <&3; ls /proc/self/fd | sort -n | tr '\\n' ' '");
+        b.save();
+        let id = rt.id("fds");
+        rt.track(&id);
+        let mut cmd = rt.cmd();
+        cmd.args(["run", "--preserve-fds", "1", "--bundle", b.path_str(), &id]);
+        let program = format!("{cmd:?}");
+        let shell = format!("exec 3<{} 4</dev/null; exec {program}", file.display());
+        let o = std::process::Command::new("sh")
+            .args(["-c", &shell])
+            .output()
+            .unwrap();
+        assert_ok(k, "run --preserve-fds 1", &o);
+        let out = stdout(&o);
+        assert!(out.starts_with("through fd 3\n"), "{k}: {}", show(&o));
+        // ls holds its own directory fd (the next free one): 4 when fd 4 did not leak.
+        let fds = out.lines().nth(1).unwrap_or("").trim();
+        assert_eq!(
+            fds,
+            "0 1 2 3 4",
+            "{k}: fd 4 leaked into the container: {}",
+            show(&o)
+        );
+    }
+}
+
+#[test]
+fn features_and_version() {
+    for rt in berth_only() {
+        let o = rt.out(&["features"]);
+        assert_ok(rt.kind, "features", &o);
+        let f: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+        assert!(
+            f["ociVersionMax"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("1."))
+        );
+        let ns = f["linux"]["namespaces"].as_array().unwrap();
+        assert!(ns.iter().any(|n| n == "time") && ns.iter().any(|n| n == "user"));
+        assert_eq!(f["linux"]["seccomp"]["enabled"], true);
+        let o = rt.out(&["--version"]);
+        assert_ok(rt.kind, "--version", &o);
+        assert!(stdout(&o).contains("spec: 1."), "{}", show(&o));
+    }
+}

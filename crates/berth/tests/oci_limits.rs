@@ -77,6 +77,18 @@ fn memory_limit_oom_kills() {
             kills >= 1,
             "{k}: memory.oom_control shows no oom kill:\n{oc}"
         );
+        if rt.is_berth() {
+            // berth reports it itself, for the engine's OOMKilled.
+            let o = rt.out(&["events", "--stats", &id]);
+            assert_ok(k, "events --stats", &o);
+            let event: serde_json::Value = serde_json::from_str(stdout(&o).trim())
+                .unwrap_or_else(|e| panic!("{k}: events output is not JSON ({e}): {}", show(&o)));
+            let reported = event["data"]["memory"]["oom_kill"].as_u64().unwrap_or(0);
+            assert!(
+                reported >= 1,
+                "{k}: events --stats reports no oom kill: {event}"
+            );
+        }
     }
 }
 

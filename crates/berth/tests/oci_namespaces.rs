@@ -201,6 +201,12 @@ fn user_namespace_mapping() {
             host_ns("user"),
             "{k}: user ns shared"
         );
+        // exec joins the user namespace too: root inside, the mapped uid outside.
+        let o = rt.exec(&id, &["sh", "-c", "id -u; cat /proc/self/uid_map"]);
+        assert_ok(k, "exec in a user namespace", &o);
+        let out = stdout(&o);
+        assert_eq!(out.lines().next(), Some("0"), "{k}: exec id: {}", show(&o));
+        assert!(out.contains("100000"), "{k}: exec uid_map: {}", show(&o));
     }
 }
 

@@ -1,2 +1,10 @@
 //! Images: references, a content store that is a valid OCI image layout, manifests and configs,
 //! safe layer unpacking and overlay snapshots. Knows nothing of containers.
+
+pub mod digest;
+pub mod error;
+pub mod reference;
+
+pub use digest::{Digest, DigestWriter};
+pub use error::{Error, Result};
+pub use reference::Reference;

@@ -8,3 +8,7 @@ pub mod reference;
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, Result};
 pub use reference::Reference;
+mod fsutil;
+pub mod store;
+
+pub use store::{ContentStore, Image, ImageStore};

@@ -9,6 +9,10 @@ pub use digest::{Digest, DigestWriter};
 pub use error::{Error, Result};
 pub use reference::Reference;
 mod fsutil;
+pub mod snapshot;
 pub mod store;
+#[cfg(test)]
+mod testutil;
+pub mod unpack;
 
 pub use store::{ContentStore, Image, ImageStore};

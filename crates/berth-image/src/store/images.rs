@@ -203,10 +203,11 @@ impl ImageStore {
         let mut deleted = Vec::new();
         for e in std::fs::read_dir(&dir).map_err(Error::io("read dir", &dir))? {
             let e = e.map_err(Error::io("read dir", &dir))?;
-            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy()) {
-                if !used.contains(&d) && self.content.delete_blob(&d)? {
-                    deleted.push(d);
-                }
+            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy())
+                && !used.contains(&d)
+                && self.content.delete_blob(&d)?
+            {
+                deleted.push(d);
             }
         }
         Ok(deleted)

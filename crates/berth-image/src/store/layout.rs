@@ -158,13 +158,13 @@ impl Ingest {
             .and_then(|_| f.sync_all())
             .map_err(Error::io("fsync", &self.path))?;
         drop(f);
-        if let Some(exp) = expected {
-            if exp != &digest {
-                return Err(Error::DigestMismatch {
-                    expected: exp.clone(),
-                    actual: digest,
-                });
-            }
+        if let Some(exp) = expected
+            && exp != &digest
+        {
+            return Err(Error::DigestMismatch {
+                expected: exp.clone(),
+                actual: digest,
+            });
         }
         let dest = self.store.blob_path(&digest);
         if dest.is_file() {

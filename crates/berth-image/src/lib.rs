@@ -3,6 +3,7 @@
 
 pub mod digest;
 pub mod error;
+pub mod import;
 pub mod reference;
 
 pub use digest::{Digest, DigestWriter};

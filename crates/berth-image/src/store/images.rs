@@ -51,6 +51,11 @@ impl Image {
             .map(|s| s.parse())
             .collect()
     }
+
+    /// The layers' chain ids (snapshot names), bottom first.
+    pub fn chain_ids(&self) -> Result<Vec<Digest>> {
+        Ok(crate::snapshot::chain_ids(&self.diff_ids()?))
+    }
 }
 
 /// Names → manifests, on top of a [`ContentStore`].
@@ -228,6 +233,14 @@ impl ImageStore {
             .into_iter()
             .map(|(m, refs)| self.load(m, refs))
             .collect()
+    }
+
+    /// The recorded image with this manifest digest.
+    pub fn get(&self, manifest: &Digest) -> Result<Image> {
+        self.list()?
+            .into_iter()
+            .find(|i| &i.manifest == manifest)
+            .ok_or_else(|| Error::ImageNotFound(manifest.to_string()))
     }
 
     /// Finds an image by full or familiar reference, `sha256:<id>`, or a unique id prefix of at

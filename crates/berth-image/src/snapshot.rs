@@ -240,3 +240,158 @@ impl Drop for PendingSnapshot {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testutil::TarBuf;
+    use crate::unpack::unpack_layer;
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+
+    /// Unmounts (lazily, so a failing test cannot wedge it) when dropped.
+    struct MountGuard(PathBuf);
+
+    impl Drop for MountGuard {
+        fn drop(&mut self) {
+            let _ = umount2(&self.0, MntFlags::MNT_DETACH);
+        }
+    }
+
+    fn layer(snaps: &Snapshots, tar: &[u8], chain: &Digest) -> PathBuf {
+        let p = snaps.begin().unwrap();
+        unpack_layer(tar, &p.fs_dir()).unwrap();
+        p.commit(chain).unwrap()
+    }
+
+    #[test]
+    fn chain_ids_follow_the_spec() {
+        let (a, b, c) = (Digest::of(b"a"), Digest::of(b"b"), Digest::of(b"c"));
+        let ids = chain_ids(&[a.clone(), b.clone(), c.clone()]);
+        assert_eq!(ids[0], a);
+        assert_eq!(ids[1], Digest::of(format!("{a} {b}").as_bytes()));
+        assert_eq!(ids[2], Digest::of(format!("{} {c}", ids[1]).as_bytes()));
+        assert!(chain_ids(&[]).is_empty());
+    }
+
+    #[test]
+    fn uncommitted_snapshots_are_removed_on_open() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        let chain = Digest::of(b"x");
+        layer(
+            &snaps,
+            &TarBuf::new().file("f", b"1").finish_clone(),
+            &chain,
+        );
+        // An unpack interrupted by a crash: a dir without the marker (leaked, not dropped).
+        let p = snaps.begin().unwrap();
+        let debris = p.fs_dir();
+        std::mem::forget(p);
+        let half = tmp.path().join("snapshots").join(Digest::of(b"y").hex());
+        fs::create_dir_all(half.join("fs")).unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        assert!(snaps.is_committed(&chain));
+        assert!(!debris.exists() && !half.exists());
+        assert!(!snaps.is_committed(&Digest::of(b"y")));
+        // A dropped pending snapshot removes itself.
+        let p = snaps.begin().unwrap();
+        let d = p.fs_dir();
+        drop(p);
+        assert!(!d.exists());
+        snaps.remove(&chain).unwrap();
+        assert!(!snaps.is_committed(&chain));
+    }
+
+    #[test]
+    fn container_ids_and_missing_snapshots() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        for bad in ["", ".", "..", "a/b", "a:b", "a,b"] {
+            assert!(
+                matches!(
+                    snaps.prepare_container(bad, &[]),
+                    Err(Error::InvalidContainerId(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        let missing = Digest::of(b"nope");
+        assert!(
+            matches!(snaps.prepare_container("c1", &[missing.clone()]), Err(Error::SnapshotNotFound(d)) if d == missing)
+        );
+        let spec = snaps.prepare_container("c1", &[]).unwrap();
+        assert_eq!(spec.lowerdirs, vec![tmp.path().join("containers/c1/empty")]);
+        snaps.remove_container("c1").unwrap();
+        assert!(!tmp.path().join("containers/c1").exists());
+        snaps.remove_container("c1").unwrap();
+    }
+
+    #[test]
+    fn overlay_of_two_layers_with_whiteouts() {
+        let tmp = tempfile::tempdir().unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        let l1 = TarBuf::new()
+            .file("etc/gone", b"old")
+            .file("etc/keep", b"keep")
+            .file("opq/old1", b"1")
+            .file("opq/sub/old2", b"2")
+            .finish_clone();
+        let l2 = TarBuf::new()
+            .file("etc/.wh.gone", b"")
+            .file("opq/.wh..wh..opq", b"")
+            .file("opq/new", b"new")
+            .finish_clone();
+        let chain = chain_ids(&[Digest::of(&l1), Digest::of(&l2)]);
+        layer(&snaps, &l1, &chain[0]);
+        layer(&snaps, &l2, &chain[1]);
+        let id = crate::fsutil::unique_name("ovl-");
+        let spec = snaps.prepare_container(&id, &chain).unwrap();
+        assert_eq!(
+            spec.lowerdirs,
+            vec![snaps.fs_path(&chain[1]), snaps.fs_path(&chain[0])]
+        );
+        assert_eq!(
+            spec.data,
+            format!(
+                "lowerdir={}:{},upperdir={},workdir={}",
+                snaps.fs_path(&chain[1]).display(),
+                snaps.fs_path(&chain[0]).display(),
+                tmp.path()
+                    .join("containers")
+                    .join(&id)
+                    .join("upper")
+                    .display(),
+                tmp.path()
+                    .join("containers")
+                    .join(&id)
+                    .join("work")
+                    .display()
+            )
+        );
+        let merged = tmp.path().join("merged");
+        fs::create_dir(&merged).unwrap();
+        mount(
+            Some(spec.source.as_str()),
+            &merged,
+            Some(spec.fstype.as_str()),
+            MsFlags::empty(),
+            Some(spec.data.as_str()),
+        )
+        .expect("overlay mount");
+        let guard = MountGuard(merged.clone());
+        assert!(!merged.join("etc/gone").exists());
+        assert_eq!(fs::read(merged.join("etc/keep")).unwrap(), b"keep");
+        let mut names: Vec<String> = fs::read_dir(merged.join("opq"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        assert_eq!(names, vec!["new"]);
+        // Writes land in the upper dir.
+        fs::write(merged.join("etc/written"), b"w").unwrap();
+        assert!(spec.upperdir.join("etc/written").is_file());
+        drop(guard);
+        snaps.remove_container(&id).unwrap();
+        assert!(!spec.upperdir.exists());
+    }
+}

@@ -140,3 +140,11 @@ fn raw_name(h: &mut Header, path: &str) {
     n.fill(0);
     n[..path.len()].copy_from_slice(path.as_bytes());
 }
+
+impl TarBuf {
+    /// Finishes a builder reached through `&mut` chaining.
+    pub(crate) fn finish_clone(&mut self) -> Vec<u8> {
+        let b = std::mem::replace(&mut self.b, tar::Builder::new(Vec::new()));
+        b.into_inner().unwrap()
+    }
+}

@@ -143,6 +143,7 @@ pub fn import_rootfs(
 
     // Both are removed on drop unless committed.
     let ingest = store.content().ingest()?;
+    let ingest_path = ingest.path().to_path_buf();
     let pending = snapshots.begin()?;
     let mut tee = Tee {
         inner: decoded,
@@ -152,13 +153,12 @@ pub fn import_rootfs(
     // The tar's end-of-archive blocks (and any padding) are part of the layer's DiffID.
     io::copy(&mut tee, &mut io::sink()).map_err(Error::Layer)?;
     let (diff_id, _, gz) = tee.out.finish();
-    let ingest = gz.finish().map_err(|e| Error::Io {
-        op: "compress layer",
-        path: Default::default(),
-        source: e,
-    })?;
+    let ingest = gz
+        .finish()
+        .map_err(Error::io("compress layer into", ingest_path))?;
     let (blob, blob_size) = ingest.commit(None)?;
     let chain_id = diff_id.clone(); // a single layer's chain id is its diff id
+    tracing::debug!(%diff_id, %blob, blob_size, "imported layer");
     let already = snapshots.is_committed(&chain_id);
     pending.commit(&chain_id)?;
 

@@ -118,6 +118,34 @@ impl Snapshots {
         remove_dir_if_present(&d)
     }
 
+    /// Committed snapshots (chain ids).
+    pub fn list(&self) -> Result<Vec<Digest>> {
+        let mut out = Vec::new();
+        for e in fs::read_dir(&self.dir).map_err(Error::io("read dir", &self.dir))? {
+            let e = e.map_err(Error::io("read dir", &self.dir))?;
+            if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy())
+                && self.is_committed(&d)
+            {
+                out.push(d);
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Removes every snapshot not in `keep` (the chain ids of all images' layers). Returns the
+    /// removed ones. Containers' lower layers must be in `keep` too.
+    pub fn retain(&self, keep: &std::collections::HashSet<Digest>) -> Result<Vec<Digest>> {
+        let mut removed = Vec::new();
+        for d in self.list()? {
+            if !keep.contains(&d) {
+                self.remove(&d)?;
+                removed.push(d);
+            }
+        }
+        Ok(removed)
+    }
+
     fn container_dir(&self, id: &str) -> Result<PathBuf> {
         let ok = !id.is_empty()
             && id != "."
@@ -298,8 +326,14 @@ mod tests {
         let d = p.fs_dir();
         drop(p);
         assert!(!d.exists());
-        snaps.remove(&chain).unwrap();
+        assert_eq!(snaps.list().unwrap(), vec![chain.clone()]);
+        assert!(snaps.retain(&[chain.clone()].into()).unwrap().is_empty());
+        assert_eq!(
+            snaps.retain(&Default::default()).unwrap(),
+            vec![chain.clone()]
+        );
         assert!(!snaps.is_committed(&chain));
+        snaps.remove(&chain).unwrap();
     }
 
     #[test]
@@ -317,7 +351,7 @@ mod tests {
         }
         let missing = Digest::of(b"nope");
         assert!(
-            matches!(snaps.prepare_container("c1", &[missing.clone()]), Err(Error::SnapshotNotFound(d)) if d == missing)
+            matches!(snaps.prepare_container("c1", std::slice::from_ref(&missing)), Err(Error::SnapshotNotFound(d)) if d == missing)
         );
         let spec = snaps.prepare_container("c1", &[]).unwrap();
         assert_eq!(spec.lowerdirs, vec![tmp.path().join("containers/c1/empty")]);

@@ -38,7 +38,7 @@ pub fn unpack_layer(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
         .map_err(Error::io("open", dest))?;
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
-    let mut dir_times: Vec<(Vec<Vec<u8>>, u64)> = Vec::new();
+    let mut dir_times: Vec<(Vec<Vec<u8>>, Time)> = Vec::new();
     for entry in archive.entries().map_err(Error::Layer)? {
         let mut entry = entry.map_err(Error::Layer)?;
         let raw = entry.path_bytes().into_owned();
@@ -63,8 +63,20 @@ pub fn unpack_layer(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
                 &comps.join(&b'/'),
                 libc::O_RDONLY | libc::O_DIRECTORY,
             )
-        }
-        .map_err(|e| Error::entry(&name, format!("reopen directory: {e}")))?;
+        };
+        let fd = match fd {
+            Ok(fd) => fd,
+            // A later entry replaced the directory: nothing to date.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::ENOTDIR | libc::ELOOP | libc::ENOENT)
+                ) =>
+            {
+                continue;
+            }
+            Err(e) => return Err(Error::entry(&name, format!("reopen directory: {e}"))),
+        };
         set_times(fd.as_raw_fd(), b"", *mtime, libc::AT_EMPTY_PATH)
             .map_err(|e| Error::entry(&name, format!("set mtime: {e}")))?;
     }
@@ -103,12 +115,12 @@ fn apply_entry<R: Read>(
     root: &OwnedFd,
     entry: &mut tar::Entry<'_, R>,
     comps: &[Vec<u8>],
-    dir_times: &mut Vec<(Vec<Vec<u8>>, u64)>,
+    dir_times: &mut Vec<(Vec<Vec<u8>>, Time)>,
     stats: &mut UnpackStats,
 ) -> std::result::Result<(), EntryError> {
     let header = entry.header().clone();
     let kind = header.entry_type();
-    let mtime = header.mtime().unwrap_or(0);
+    let mut mtime: Time = (header.mtime().unwrap_or(0) as i64, 0);
     let mode = header.mode().map_err(ctx("read mode"))? & 0o7777;
     let (mut uid, mut gid) = (
         header.uid().map_err(ctx("read uid"))?,
@@ -130,6 +142,12 @@ fn apply_entry<R: Read>(
                 let name = CString::new(x)
                     .map_err(|_| EntryError::Reason("xattr name has a NUL".into()))?;
                 xattrs.push((name, ext.value_bytes().to_vec()));
+            } else if key == "mtime" {
+                mtime = ext
+                    .value()
+                    .ok()
+                    .and_then(parse_pax_time)
+                    .ok_or_else(|| EntryError::Reason("bad PAX mtime".into()))?;
             } else if key == "uid" || key == "gid" {
                 let v = ext.value().ok().and_then(|v| v.parse::<u64>().ok());
                 let v = v.ok_or_else(|| EntryError::Reason(format!("bad PAX {key}")))?;
@@ -156,18 +174,8 @@ fn apply_entry<R: Read>(
 
     // OCI whiteouts.
     if base.as_slice() == OPAQUE_MARKER {
-        let dir = if parents.is_empty() {
-            dup(root)
-        } else {
-            open_beneath(
-                root,
-                &parents.join(&b'/'),
-                libc::O_RDONLY | libc::O_DIRECTORY,
-            )
-        }
-        .map_err(ctx("open directory"))?;
         set_xattrs(
-            dir.as_raw_fd(),
+            pfd,
             None,
             &[(CString::new(OPAQUE_XATTR).unwrap(), b"y".to_vec())],
         )?;
@@ -520,11 +528,31 @@ fn set_xattrs(
     Ok(())
 }
 
-fn set_times(fd: RawFd, name: &[u8], mtime: u64, flags: libc::c_int) -> io::Result<()> {
+/// Seconds and nanoseconds since the epoch.
+type Time = (i64, i64);
+
+/// A PAX time: `[-]seconds[.fraction]`.
+fn parse_pax_time(v: &str) -> Option<Time> {
+    let (secs, frac) = v.split_once('.').unwrap_or((v, ""));
+    let secs: i64 = secs.parse().ok()?;
+    if !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let digits: String = frac.chars().chain(std::iter::repeat('0')).take(9).collect();
+    let nsec: i64 = digits.parse().ok()?;
+    // -1.5 means 1.5 seconds before the epoch.
+    Some(if v.starts_with('-') && nsec > 0 {
+        (secs - 1, 1_000_000_000 - nsec)
+    } else {
+        (secs, nsec)
+    })
+}
+
+fn set_times(fd: RawFd, name: &[u8], mtime: Time, flags: libc::c_int) -> io::Result<()> {
     let c = cstr(name);
     let t = libc::timespec {
-        tv_sec: mtime as libc::time_t,
-        tv_nsec: 0,
+        tv_sec: mtime.0 as libc::time_t,
+        tv_nsec: mtime.1 as _,
     };
     let times = [t, t];
     check(unsafe { libc::utimensat(fd, c.as_ptr(), times.as_ptr(), flags) })?;
@@ -740,6 +768,36 @@ mod tests {
             assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "{entry}");
         }
         assert!(!outside.path().join("evil").exists());
+    }
+
+    #[test]
+    fn pax_times() {
+        assert_eq!(parse_pax_time("1700000000"), Some((1_700_000_000, 0)));
+        assert_eq!(
+            parse_pax_time("1700000000.25"),
+            Some((1_700_000_000, 250_000_000))
+        );
+        assert_eq!(parse_pax_time("1.1234567891"), Some((1, 123_456_789)));
+        assert_eq!(parse_pax_time("-1.5"), Some((-2, 500_000_000)));
+        assert_eq!(parse_pax_time("-0.5"), Some((-1, 500_000_000)));
+        assert_eq!(parse_pax_time("x"), None);
+        assert_eq!(parse_pax_time("1.x"), None);
+    }
+
+    #[test]
+    fn later_entries_replace_earlier_ones() {
+        let mut t = TarBuf::new();
+        t.dir("a/", 0o755)
+            .file("a/f", b"1")
+            .file("a", b"now a file")
+            .file("b", b"1")
+            .dir("b/", 0o700)
+            .file("b/x", b"2");
+        let tar = t.finish();
+        let tmp = tempfile::tempdir().unwrap();
+        unpack_layer(&tar[..], tmp.path()).unwrap();
+        assert_eq!(std::fs::read(tmp.path().join("a")).unwrap(), b"now a file");
+        assert_eq!(std::fs::read(tmp.path().join("b/x")).unwrap(), b"2");
     }
 
     #[test]

@@ -132,6 +132,14 @@ impl ImageStore {
     /// Points `reference` at the manifest (moving it if it pointed elsewhere). The manifest
     /// blob must be in the store.
     pub fn tag(&self, reference: &Reference, manifest: &Digest) -> Result<()> {
+        if let Some(d) = &reference.digest
+            && d != manifest
+        {
+            return Err(Error::DigestMismatch {
+                expected: d.clone(),
+                actual: manifest.clone(),
+            });
+        }
         let desc = self.descriptor(manifest, Some(reference))?;
         let name = reference.to_string();
         self.update(|entries| {
@@ -397,6 +405,11 @@ pub(crate) mod tests {
             id1
         );
         assert_eq!(store.resolve(&format!("app@{m1}")).unwrap().id, id1);
+        let pinned = r(&format!("app:1@{m2}"));
+        assert!(matches!(
+            store.tag(&pinned, &m1),
+            Err(Error::DigestMismatch { .. })
+        ));
         assert!(matches!(
             store.resolve(&id1.hex()[..3]),
             Err(Error::ImageNotFound(_))

@@ -19,6 +19,30 @@ pub(crate) fn unique_name(prefix: &str) -> String {
     format!("{prefix}{}-{t:x}-{n}", std::process::id())
 }
 
+/// Whether a file named by [`unique_name`] belongs to a process that no longer exists (so it
+/// is debris from a crash, not another handle's work in progress).
+pub(crate) fn is_stale(name: &str, prefix: &str) -> bool {
+    let Some(pid) = name.strip_prefix(prefix).and_then(|r| r.split('-').next()) else {
+        return false;
+    };
+    match pid.parse::<u32>() {
+        Ok(pid) => pid != std::process::id() && !Path::new(&format!("/proc/{pid}")).exists(),
+        Err(_) => false,
+    }
+}
+
+/// Removes the files in `dir` whose names (after `prefix`) [`is_stale`].
+pub(crate) fn remove_stale(dir: &Path, prefix: &str) -> Result<()> {
+    for e in fs::read_dir(dir).map_err(Error::io("read dir", dir))? {
+        let e = e.map_err(Error::io("read dir", dir))?;
+        if is_stale(&e.file_name().to_string_lossy(), prefix) {
+            tracing::info!(path = %e.path().display(), "removing debris of an interrupted write");
+            let _ = fs::remove_file(e.path());
+        }
+    }
+    Ok(())
+}
+
 /// Fsyncs a directory so that a rename or create inside it is durable.
 pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
     File::open(dir)
@@ -86,6 +110,14 @@ pub(crate) fn rfc3339(secs: i64) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn stale_names() {
+        let mine = super::unique_name(".tmp-");
+        assert!(!super::is_stale(&mine, ".tmp-"));
+        assert!(super::is_stale(".tmp-999999999-1-0", ".tmp-"));
+        assert!(!super::is_stale("index.json", ".tmp-"));
+    }
+
     #[test]
     fn rfc3339_dates() {
         assert_eq!(super::rfc3339(0), "1970-01-01T00:00:00Z");

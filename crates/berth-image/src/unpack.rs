@@ -381,8 +381,42 @@ fn open_beneath(root: &OwnedFd, path: &[u8], flags: libc::c_int) -> io::Result<O
             std::mem::size_of::<libc::open_how>(),
         )
     };
-    let fd = check(fd as libc::c_int)?;
-    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+    match check(fd as libc::c_int) {
+        Ok(fd) => Ok(unsafe { OwnedFd::from_raw_fd(fd) }),
+        Err(e) if e.raw_os_error() == Some(libc::ENOSYS) => walk_nofollow(root, path, flags),
+        Err(e) => Err(e),
+    }
+}
+
+/// `open_beneath` for kernels without openat2 (< 5.6): one component at a time, never
+/// following a symlink; `..` never reaches here (entry paths are normalised first).
+fn walk_nofollow(root: &OwnedFd, path: &[u8], flags: libc::c_int) -> io::Result<OwnedFd> {
+    let comps: Vec<&[u8]> = path
+        .split(|&b| b == b'/')
+        .filter(|c| !c.is_empty() && *c != b".")
+        .collect();
+    let mut cur = dup(root)?;
+    for (i, c) in comps.iter().enumerate() {
+        if *c == b".." {
+            return Err(io::Error::from_raw_os_error(libc::EXDEV));
+        }
+        let last = i + 1 == comps.len();
+        let f = if last {
+            flags
+        } else {
+            libc::O_RDONLY | libc::O_DIRECTORY
+        };
+        let name = CString::new(*c).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))?;
+        let fd = check(unsafe {
+            libc::openat(
+                cur.as_raw_fd(),
+                name.as_ptr(),
+                f | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        })?;
+        cur = unsafe { OwnedFd::from_raw_fd(fd) };
+    }
+    Ok(cur)
 }
 
 fn parent_error(e: io::Error) -> EntryError {
@@ -768,6 +802,19 @@ mod tests {
             assert_eq!(std::fs::read_dir(&target).unwrap().count(), 0, "{entry}");
         }
         assert!(!outside.path().join("evil").exists());
+    }
+
+    #[test]
+    fn walk_without_openat2_refuses_symlinks() {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(tmp.path().join("a/b")).unwrap();
+        std::os::unix::fs::symlink("/etc", tmp.path().join("s")).unwrap();
+        let root = open_dir_at(libc::AT_FDCWD, tmp.path().as_os_str().as_bytes(), false).unwrap();
+        let dir = libc::O_RDONLY | libc::O_DIRECTORY;
+        assert!(walk_nofollow(&root, b"a/b", dir).is_ok());
+        let e = walk_nofollow(&root, b"s", dir).unwrap_err().raw_os_error();
+        assert!(matches!(e, Some(libc::ELOOP | libc::ENOTDIR)), "{e:?}");
+        assert!(walk_nofollow(&root, b"a/../..", dir).is_err());
     }
 
     #[test]

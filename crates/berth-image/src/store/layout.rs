@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
-use crate::fsutil::{fsync_dir, mkdir_all, unique_name, write_atomic};
+use crate::fsutil::{fsync_dir, mkdir_all, remove_stale, unique_name, write_atomic};
 
 const OCI_LAYOUT: &str = r#"{"imageLayoutVersion":"1.0.0"}"#;
 const EMPTY_INDEX: &str =
@@ -35,6 +35,9 @@ impl ContentStore {
         let dir = root.as_ref().join("content");
         mkdir_all(&dir.join("blobs/sha256"))?;
         mkdir_all(&dir.join("ingest"))?;
+        // Debris from writes a crash interrupted.
+        remove_stale(&dir.join("ingest"), "")?;
+        remove_stale(&dir, ".tmp-")?;
         let layout = dir.join("oci-layout");
         if !layout.exists() {
             write_atomic(&layout, OCI_LAYOUT.as_bytes())?;
@@ -229,8 +232,13 @@ mod tests {
         assert!(cs.delete_blob(&d).unwrap());
         assert!(!cs.delete_blob(&d).unwrap());
         assert!(matches!(cs.read_blob(&d), Err(Error::BlobNotFound(x)) if x == d));
-        // Reopen keeps everything.
+        // Reopen keeps everything but crash debris.
+        let debris = cs.dir().join("ingest/999999999-1-0");
+        fs::write(&debris, b"partial").unwrap();
+        let live = cs.ingest().unwrap();
         ContentStore::open(tmp.path()).unwrap();
+        assert!(!debris.exists());
+        assert!(live.path().exists());
     }
 
     #[test]

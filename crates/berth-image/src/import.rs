@@ -270,7 +270,7 @@ fn write_image(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::{E, TarBuf};
+    use crate::testutil::{E, TarBuf, mount_overlay};
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::path::Path;
     use tar::EntryType;
@@ -452,6 +452,31 @@ mod tests {
             std::fs::metadata(fs.join("bin/sh")).unwrap().len(),
             bb.len() as u64
         );
+
+        // The image is a usable root: run busybox chrooted into its overlay.
+        let spec = snaps
+            .prepare_container("bb-test", &img.chain_ids().unwrap())
+            .unwrap();
+        let merged = tmp.path().join("merged");
+        std::fs::create_dir(&merged).unwrap();
+        let guard = mount_overlay(&spec, &merged);
+        let root = std::ffi::CString::new(merged.to_str().unwrap()).unwrap();
+        let mut cmd = std::process::Command::new("/bin/sh");
+        cmd.args(["-c", "echo hi > /out; /bin/busybox cat /out"]);
+        // SAFETY: only async-signal-safe syscalls between fork and exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, move || {
+                if libc::chroot(root.as_ptr()) != 0 || libc::chdir(c"/".as_ptr()) != 0 {
+                    return Err(io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let out = cmd.output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), "hi\n", "{out:?}");
+        drop(guard);
+        assert_eq!(std::fs::read(spec.upperdir.join("out")).unwrap(), b"hi\n");
+        snaps.remove_container("bb-test").unwrap();
     }
 
     fn assert_nothing_left(root: &Path, store: &ImageStore) {

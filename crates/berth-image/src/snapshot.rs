@@ -272,18 +272,8 @@ impl Drop for PendingSnapshot {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::TarBuf;
+    use crate::testutil::{TarBuf, mount_overlay};
     use crate::unpack::unpack_layer;
-    use nix::mount::{MntFlags, MsFlags, mount, umount2};
-
-    /// Unmounts (lazily, so a failing test cannot wedge it) when dropped.
-    struct MountGuard(PathBuf);
-
-    impl Drop for MountGuard {
-        fn drop(&mut self) {
-            let _ = umount2(&self.0, MntFlags::MNT_DETACH);
-        }
-    }
 
     fn layer(snaps: &Snapshots, tar: &[u8], chain: &Digest) -> PathBuf {
         let p = snaps.begin().unwrap();
@@ -404,15 +394,7 @@ mod tests {
         );
         let merged = tmp.path().join("merged");
         fs::create_dir(&merged).unwrap();
-        mount(
-            Some(spec.source.as_str()),
-            &merged,
-            Some(spec.fstype.as_str()),
-            MsFlags::empty(),
-            Some(spec.data.as_str()),
-        )
-        .expect("overlay mount");
-        let guard = MountGuard(merged.clone());
+        let guard = mount_overlay(&spec, &merged);
         assert!(!merged.join("etc/gone").exists());
         assert_eq!(fs::read(merged.join("etc/keep")).unwrap(), b"keep");
         let mut names: Vec<String> = fs::read_dir(merged.join("opq"))

@@ -148,3 +148,28 @@ impl TarBuf {
         b.into_inner().unwrap()
     }
 }
+
+/// Unmounts (lazily, so a failing test cannot wedge it) when dropped.
+pub(crate) struct MountGuard(pub std::path::PathBuf);
+
+impl Drop for MountGuard {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// Mounts the overlay `spec` describes at `target`; unmounted when the guard drops.
+pub(crate) fn mount_overlay(
+    spec: &crate::snapshot::MountSpec,
+    target: &std::path::Path,
+) -> MountGuard {
+    nix::mount::mount(
+        Some(spec.source.as_str()),
+        target,
+        Some(spec.fstype.as_str()),
+        nix::mount::MsFlags::empty(),
+        Some(spec.data.as_str()),
+    )
+    .expect("overlay mount");
+    MountGuard(target.to_path_buf())
+}

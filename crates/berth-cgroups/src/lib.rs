@@ -75,6 +75,9 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     fn get_all_pids(&self) -> Result<Vec<i32>>;
     /// Whether the cgroup directory exists (in any hierarchy).
     fn exists(&self) -> bool;
+    /// Whether the freezer holds the cgroup frozen: one file read, for status checks that
+    /// run far more often than full stats.
+    fn frozen(&self) -> Result<bool>;
 }
 
 /// Detects the host's cgroup layout under `/sys/fs/cgroup`.

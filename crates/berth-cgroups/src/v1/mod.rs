@@ -173,7 +173,7 @@ impl CgroupManager for V1Manager {
             pids_current: self.read_u64("pids", "pids.current")?.unwrap_or(0),
             pids_limit: self.read_u64("pids", "pids.max")?,
             cpu_usage_ns: self.read_u64("cpuacct", "cpuacct.usage")?.unwrap_or(0),
-            frozen: self.read_opt("freezer", "freezer.state")?.as_deref() == Some("FROZEN"),
+            frozen: self.frozen()?,
         })
     }
 
@@ -191,6 +191,10 @@ impl CgroupManager for V1Manager {
 
     fn exists(&self) -> bool {
         self.dirs().iter().any(|d| d.is_dir())
+    }
+
+    fn frozen(&self) -> Result<bool> {
+        Ok(self.read_opt("freezer", "freezer.state")?.as_deref() == Some("FROZEN"))
     }
 }
 

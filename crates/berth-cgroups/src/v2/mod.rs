@@ -164,7 +164,7 @@ impl CgroupManager for V2Manager {
             pids_current: read_u64("pids.current")?.unwrap_or(0),
             pids_limit: read_u64("pids.max")?,
             cpu_usage_ns: keyed("cpu.stat", "usage_usec")?.unwrap_or(0) * 1000,
-            frozen: keyed("cgroup.events", "frozen")? == Some(1),
+            frozen: self.frozen()?,
         })
     }
 
@@ -174,6 +174,11 @@ impl CgroupManager for V2Manager {
 
     fn exists(&self) -> bool {
         self.dir.is_dir()
+    }
+
+    fn frozen(&self) -> Result<bool> {
+        let events = fs::read_opt(&self.dir.join("cgroup.events"))?;
+        Ok(events.is_some_and(|text| fs::keyed_value(&text, "frozen") == Some(1)))
     }
 }
 

@@ -23,8 +23,8 @@ pub fn load(root: &StateRoot, id: &str) -> Result<Container> {
     } else if dir.fifo_path().exists() {
         Status::Created
     } else if cgroup_of(&record)
-        .and_then(|c| Ok(c.stats()?))
-        .is_ok_and(|s| s.frozen)
+        .and_then(|c| Ok(c.frozen()?))
+        .unwrap_or(false)
     {
         Status::Paused
     } else {

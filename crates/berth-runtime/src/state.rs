@@ -16,6 +16,7 @@ pub const DEFAULT_ROOT: &str = "/run/berth/oci";
 const STATE_FILE: &str = "state.json";
 const CONFIG_FILE: &str = "config.json";
 const FIFO_FILE: &str = "exec.fifo";
+const CREATOR_FILE: &str = "creator";
 
 /// The lifecycle states of the OCI runtime spec, plus `paused` as runc reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,18 +91,59 @@ impl StateRoot {
         &self.dir
     }
 
-    /// Claims `id` by creating its directory: the atomic step that makes a duplicate id fail.
+    /// Claims `id`: its directory appears at once, complete with a `creator` file naming this
+    /// process (built under a temporary name, then renamed without replacing), so a directory
+    /// without a state file can always be told apart: a create in progress, or one abandoned by
+    /// a runtime that died.
     pub fn claim(&self, id: &str) -> Result<ContainerDir> {
         validate_id(id)?;
         fs::create_dir_all(&self.dir).io(|| format!("create state root {}", self.dir.display()))?;
         let dir = self.dir.join(id);
-        match fs::create_dir(&dir) {
-            Ok(()) => Ok(ContainerDir { dir }),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::Exists(id.to_string()))
-            }
-            Err(e) => Err(e).io(|| format!("create {}", dir.display())),
+        let tmp = self.dir.join(format!(".{id}.claim-{}", std::process::id()));
+        fs::create_dir(&tmp).io(|| format!("create {}", tmp.display()))?;
+        let me = std::process::id() as i32;
+        let creator = format!("{me} {}", process_start_time(me).unwrap_or(0));
+        let claimed = fs::write(tmp.join(CREATOR_FILE), creator)
+            .io(|| format!("write {}", tmp.join(CREATOR_FILE).display()))
+            .and_then(|()| {
+                nix::fcntl::renameat2(
+                    nix::fcntl::AT_FDCWD,
+                    &tmp,
+                    nix::fcntl::AT_FDCWD,
+                    &dir,
+                    nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+                )
+                .map_err(|errno| match errno {
+                    nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
+                        Error::Exists(id.to_string())
+                    }
+                    errno => Error::Sys {
+                        context: format!("rename {} to {}", tmp.display(), dir.display()),
+                        errno,
+                    },
+                })
+            });
+        if claimed.is_err() {
+            let _ = fs::remove_dir_all(&tmp);
         }
+        claimed.map(|()| ContainerDir { dir })
+    }
+
+    /// The directory of `id` if a runtime that died while creating it left it behind: no state
+    /// file, and its creator is gone.
+    pub fn abandoned(&self, id: &str) -> Option<ContainerDir> {
+        validate_id(id).ok()?;
+        let dir = self.dir.join(id);
+        if !dir.is_dir() || dir.join(STATE_FILE).exists() {
+            return None;
+        }
+        let creator = fs::read_to_string(dir.join(CREATOR_FILE)).unwrap_or_default();
+        let mut fields = creator.split_whitespace().map(str::parse::<u64>);
+        let alive = match (fields.next(), fields.next()) {
+            (Some(Ok(pid)), Some(Ok(start))) => process_start_time(pid as i32) == Some(start),
+            _ => false,
+        };
+        (!alive).then_some(ContainerDir { dir })
     }
 
     /// Opens the directory of an existing container.

@@ -211,3 +211,117 @@ fn invalid_ids_refused() {
         );
     }
 }
+
+/// Lays out what a runtime killed in the middle of `create` leaves: the state directory with
+/// the frozen config and a `creator` file, and the cgroup directories, but no state file.
+fn abandoned_create(rt: &Runtime, b: &Bundle, id: &str, creator: &str) -> std::path::PathBuf {
+    b.save();
+    let dir = rt.root.join(id);
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("creator"), creator).unwrap();
+    std::fs::copy(b.dir.join("config.json"), dir.join("config.json")).unwrap();
+    for cg in b.cgroup_dirs() {
+        std::fs::create_dir_all(cg).unwrap();
+    }
+    dir
+}
+
+/// berth-only: a runtime that died mid-create must not leave the id stuck.
+#[test]
+fn abandoned_create_is_cleaned_by_delete_and_create() {
+    for rt in berth_only() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["true"]);
+        let id = rt.id("abandoned");
+        rt.track(&id);
+        // A creator that no longer runs: pid 2^22 is above pid_max's default range.
+        let dir = abandoned_create(&rt, &b, &id, "4194304 1");
+        assert!(
+            rt.list_ids().is_empty(),
+            "{k}: a half-made container is listed"
+        );
+        let o = rt.delete(&id, false);
+        assert_ok(k, "delete of an abandoned create", &o);
+        assert!(!dir.exists(), "{k}: state dir left");
+        for cg in b.cgroup_dirs() {
+            assert!(!cg.exists(), "{k}: cgroup {} left", cg.display());
+        }
+        // And create of the same id simply succeeds.
+        abandoned_create(&rt, &b, &id, "4194304 1");
+        let o = rt.run(&b, &id);
+        assert_ok(k, "run over an abandoned create", &o);
+        rt.assert_nothing_left(&b, &id);
+    }
+}
+
+/// berth-only: a create still in progress (its creator alive) is not mistaken for debris.
+#[test]
+fn create_in_progress_is_not_taken_over() {
+    for rt in berth_only() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["true"]);
+        let id = rt.id("inprogress");
+        let me = std::process::id();
+        let stat = std::fs::read_to_string(format!("/proc/{me}/stat")).unwrap();
+        let start = stat[stat.rfind(')').unwrap() + 2..]
+            .split_whitespace()
+            .nth(19)
+            .unwrap()
+            .to_string();
+        let dir = abandoned_create(&rt, &b, &id, &format!("{me} {start}"));
+        let o = rt.create(&b, &id);
+        assert_fail(k, "create while another create of the id runs", &o);
+        assert!(stderr(&o).contains("already exists"), "{k}: {}", show(&o));
+        assert!(
+            dir.join("config.json").exists(),
+            "{k}: the in-progress create was disturbed"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        for cg in b.cgroup_dirs() {
+            let _ = std::fs::remove_dir(cg);
+        }
+    }
+}
+
+/// berth-only: SIGKILL the runtime in the middle of `create` (while a createRuntime hook runs):
+/// the init dies with it, and a later create of the same id cleans up and succeeds.
+#[test]
+fn runtime_killed_mid_create_leaves_nothing_stuck() {
+    for rt in berth_only() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["true"]);
+        b.set(
+            "/hooks",
+            json!({"createRuntime": [{"path": "/bin/sleep", "args": ["sleep", "2"]}]}),
+        );
+        b.save();
+        let id = rt.id("killed");
+        rt.track(&id);
+        let mut cmd = rt.cmd();
+        cmd.args(["create", "--bundle", b.path_str(), &id])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        let mut create = cmd.spawn().unwrap();
+        let procs = b.cgroup_file("pids", "cgroup.procs");
+        let in_hook = wait_until(std::time::Duration::from_secs(5), || {
+            std::fs::read_to_string(&procs).is_ok_and(|p| !p.trim().is_empty())
+        });
+        assert!(in_hook, "{k}: the init never joined its cgroup");
+        create.kill().unwrap();
+        create.wait().unwrap();
+        let init_gone = wait_until(std::time::Duration::from_secs(5), || {
+            std::fs::read_to_string(&procs).map_or(true, |p| p.trim().is_empty())
+        });
+        assert!(
+            init_gone,
+            "{k}: the init outlived the runtime that was creating it"
+        );
+        b.set("/hooks", json!({}));
+        let o = rt.run(&b, &id);
+        assert_ok(k, "run of the id a killed create left", &o);
+        rt.assert_nothing_left(&b, &id);
+    }
+}

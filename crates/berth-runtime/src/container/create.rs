@@ -9,7 +9,7 @@ use berth_cgroups::CgroupManager;
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
-use super::cgroup;
+use super::{abandoned, cgroup};
 use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
@@ -57,7 +57,13 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     let console_socket = options.console_socket;
 
     tracing::debug!("create: checked");
-    let dir = root.claim(options.id)?;
+    let dir = match root.claim(options.id) {
+        Err(Error::Exists(_)) if let Some(stale) = root.abandoned(options.id) => {
+            abandoned::clean(&stale, options.id)?;
+            root.claim(options.id)?
+        }
+        claimed => claimed?,
+    };
     let mut undo = Undo {
         dir: Some(dir.clone()),
         child: None,

@@ -8,6 +8,7 @@ use berth_cgroups::{CgroupManager, FreezerState};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
 
+use super::abandoned;
 use super::kill::{pidfd_open, signal_init};
 use super::status::{init_alive, load};
 use crate::error::{Error, Result};
@@ -17,7 +18,12 @@ use crate::state::{StateRoot, Status};
 const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
-    let container = load(root, id)?;
+    let container = match load(root, id) {
+        Err(Error::NotFound(_)) if let Some(dir) = root.abandoned(id) => {
+            return abandoned::clean(&dir, id);
+        }
+        loaded => loaded?,
+    };
     let cgroup = container.cgroup()?;
     match container.status {
         Status::Stopped => {}
@@ -75,7 +81,7 @@ fn stop_init(record: &crate::state::Record, cgroup: &dyn CgroupManager) -> Resul
 }
 
 /// Processes that outlive the init (no pid namespace of its own) are killed like runc does.
-fn kill_leftovers(cgroup: &dyn CgroupManager) -> Result<()> {
+pub(crate) fn kill_leftovers(cgroup: &dyn CgroupManager) -> Result<()> {
     let deadline = Instant::now() + STOP_TIMEOUT;
     loop {
         let pids = cgroup.get_all_pids().unwrap_or_default();

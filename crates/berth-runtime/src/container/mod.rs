@@ -1,5 +1,6 @@
 //! The runtime's verbs, one file each, as the runc command line names them.
 
+mod abandoned;
 mod cgroup;
 pub mod create;
 pub mod delete;

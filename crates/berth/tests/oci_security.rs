@@ -273,3 +273,145 @@ fn oom_score_adj_negative() {
         assert_eq!(stdout(&o).trim(), "-500", "{k}: {}", show(&o));
     }
 }
+
+/// A whole allow-list profile in the shape of Docker's default: deny by default with EPERM,
+/// several architectures, a per-rule errnoRet (clone3 → ENOSYS so libc falls back to clone), an
+/// argument condition (clone only without CLONE_NEWUSER, via SCMP_CMP_MASKED_EQ). Ordinary
+/// programs run; what is not listed fails with EPERM.
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn seccomp_allow_list_profile() {
+    const ALLOWED: &[&str] = &[
+        "read",
+        "write",
+        "open",
+        "openat",
+        "close",
+        "stat",
+        "fstat",
+        "lstat",
+        "newfstatat",
+        "statx",
+        "poll",
+        "ppoll",
+        "lseek",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "brk",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "ioctl",
+        "pread64",
+        "pwrite64",
+        "readv",
+        "writev",
+        "access",
+        "faccessat",
+        "faccessat2",
+        "pipe",
+        "pipe2",
+        "select",
+        "pselect6",
+        "sched_yield",
+        "mremap",
+        "madvise",
+        "dup",
+        "dup2",
+        "dup3",
+        "nanosleep",
+        "clock_nanosleep",
+        "getpid",
+        "exit",
+        "exit_group",
+        "wait4",
+        "waitid",
+        "kill",
+        "uname",
+        "fcntl",
+        "fsync",
+        "getdents64",
+        "getcwd",
+        "chdir",
+        "fchdir",
+        "readlink",
+        "readlinkat",
+        "umask",
+        "gettimeofday",
+        "getrlimit",
+        "prlimit64",
+        "getrusage",
+        "sysinfo",
+        "times",
+        "getuid",
+        "getgid",
+        "geteuid",
+        "getegid",
+        "setpgid",
+        "getppid",
+        "getpgrp",
+        "setsid",
+        "getgroups",
+        "getpgid",
+        "getsid",
+        "sigaltstack",
+        "arch_prctl",
+        "prctl",
+        "set_tid_address",
+        "set_robust_list",
+        "futex",
+        "clock_gettime",
+        "tgkill",
+        "rt_sigsuspend",
+        "execve",
+        "execveat",
+        "getrandom",
+        "rseq",
+        "fstatfs",
+        "statfs",
+        "sched_getaffinity",
+        "getxattr",
+        "lgetxattr",
+        "fgetxattr",
+        "vfork",
+    ];
+    let syscalls = json!([
+        {"names": ALLOWED, "action": "SCMP_ACT_ALLOW"},
+        {"names": ["clone3"], "action": "SCMP_ACT_ERRNO", "errnoRet": 38},
+        {"names": ["clone"], "action": "SCMP_ACT_ALLOW",
+         "args": [{"index": 0, "value": 0x1000_0000u64, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"}]}
+    ]);
+    let profile = json!({
+        "defaultAction": "SCMP_ACT_ERRNO",
+        "defaultErrnoRet": 1,
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32"],
+        "syscalls": syscalls
+    });
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.set("/linux/seccomp", profile.clone());
+        b.sh("echo forked $(echo ok); grep Seccomp: /proc/self/status; ls / > /dev/null && echo listed");
+        let o = rt.run(&b, &rt.id("seccall"));
+        assert_ok(k, "busybox under an allow-list profile", &o);
+        let out = stdout(&o);
+        assert!(out.contains("forked ok"), "{k}: {}", show(&o));
+        assert!(out.contains("Seccomp:\t2"), "{k}: {}", show(&o));
+        assert!(out.contains("listed"), "{k}: {}", show(&o));
+
+        let mut b = rt.bundle();
+        b.set("/linux/seccomp", profile.clone());
+        b.sh("mkdir /tmp/x 2>&1; unshare -U true 2>&1; echo done");
+        let o = rt.run(&b, &rt.id("seccdeny"));
+        assert_ok(k, "denied syscalls are errors, not kills", &o);
+        let out = stdout(&o);
+        assert_eq!(
+            out.matches("Operation not permitted").count(),
+            2,
+            "{k}: mkdir and unshare should both fail with EPERM: {}",
+            show(&o)
+        );
+        assert!(out.ends_with("done\n"), "{k}: {}", show(&o));
+    }
+}

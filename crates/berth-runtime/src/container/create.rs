@@ -31,6 +31,8 @@ pub struct CreateOptions<'a> {
     /// Connected console socket (see `process::console::connect`).
     pub console_socket: Option<OwnedFd>,
     pub no_pivot: bool,
+    /// No exec fifo: the program runs as soon as setup is done (`run` starts at once).
+    pub start_at_once: bool,
     pub preserve_fds: u32,
 }
 
@@ -69,19 +71,21 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         child: None,
         cgroup: None,
     };
-    // 0622 whatever the umask: the init opens it for writing after switching to the
-    // container's user, which may be anyone.
-    let fifo = dir.fifo_path();
-    nix::unistd::mkfifo(&fifo, Mode::from_bits_truncate(0o622))
-        .and_then(|()| {
-            nix::sys::stat::fchmodat(
-                nix::fcntl::AT_FDCWD,
-                &fifo,
-                Mode::from_bits_truncate(0o622),
-                nix::sys::stat::FchmodatFlags::FollowSymlink,
-            )
-        })
-        .sys(|| format!("mkfifo {}", fifo.display()))?;
+    let fifo = (!options.start_at_once).then(|| dir.fifo_path());
+    if let Some(fifo) = &fifo {
+        // 0622 whatever the umask: the init opens it for writing after switching to the
+        // container's user, which may be anyone.
+        nix::unistd::mkfifo(fifo, Mode::from_bits_truncate(0o622))
+            .and_then(|()| {
+                nix::sys::stat::fchmodat(
+                    nix::fcntl::AT_FDCWD,
+                    fifo,
+                    Mode::from_bits_truncate(0o622),
+                    nix::sys::stat::FchmodatFlags::FollowSymlink,
+                )
+            })
+            .sys(|| format!("mkfifo {}", fifo.display()))?;
+    }
     dir.write_config(spec)?;
     let cgroups_path = cgroup::path_for(spec, options.id);
     let manager = undo
@@ -103,7 +107,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
                 id: options.id,
                 bundle,
                 channel: child_end,
-                fifo: &dir.fifo_path(),
+                fifo: fifo.as_deref(),
                 joins: &joins,
                 console_socket,
                 preserve_fds: options.preserve_fds,
@@ -121,6 +125,10 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     drop(child_end);
     drop(console_socket);
     undo.child = Some(child.pid);
+    // Read now, while the init surely lives (it waits for us): with start_at_once it may have
+    // run and exited by the time the record is written.
+    let pid_start_time = process_start_time(child.pid)
+        .ok_or_else(|| Error::Init("the container's init exited during create".into()))?;
 
     if namespaces::creates(spec, LinuxNamespaceType::User) {
         namespaces::write_id_maps(child.pid, spec)?;
@@ -141,13 +149,16 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     manager.add_task(child.pid)?;
     parent.send(&Message::Continue)?;
     wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
+    if options.start_at_once {
+        // EOF: the init ran its startContainer hooks and exec'd (or died trying).
+        while parent.recv()?.is_some() {}
+    }
 
     tracing::debug!("create: child ready");
     let record = Record {
         id: options.id.to_string(),
         pid: child.pid,
-        pid_start_time: process_start_time(child.pid)
-            .ok_or_else(|| Error::Init("the container's init exited during create".into()))?,
+        pid_start_time,
         bundle: bundle.dir.clone(),
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),

@@ -1,7 +1,9 @@
 //! `run`: create, start, wait with signals forwarded, delete; returns the program's exit code.
-//! With `process.terminal` and no console socket, the runtime holds the pty itself.
+//! The init does not wait on an exec fifo here (nobody else starts it), and with
+//! `process.terminal` and no console socket, the runtime holds the pty itself.
 
 use super::create::{CreateOptions, create_from};
+use super::status::load;
 use super::{delete, start};
 use crate::error::Result;
 use crate::process::signals;
@@ -22,9 +24,15 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
         signals::block()?;
     }
     let id = options.id;
+    options.start_at_once = true;
     let init = create_from(root, options, &bundle)?;
     let master = proxy.as_ref().map(TtyProxy::receive_master).transpose();
-    let started = master.and_then(|m| start(root, id).map(|()| m));
+    let started = master.and_then(|m| {
+        if has_poststart_hooks(&bundle) {
+            start::poststart(&load(root, id)?, &bundle.spec);
+        }
+        Ok(m)
+    });
     let master = match started {
         Ok(master) => master,
         Err(e) => {
@@ -43,4 +51,12 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
     tracing::debug!("run: exited");
     delete(root, id, true)?;
     code
+}
+
+fn has_poststart_hooks(bundle: &Bundle) -> bool {
+    bundle
+        .spec
+        .hooks()
+        .as_ref()
+        .is_some_and(|h| h.poststart().as_ref().is_some_and(|l| !l.is_empty()))
 }

@@ -6,6 +6,7 @@ use std::os::fd::AsFd;
 use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::Mode;
+use oci_spec::runtime::Spec;
 
 use super::status::{Container, init_alive, load};
 use crate::error::{Error, Result, SysContext};
@@ -17,16 +18,22 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     container.require("start", &[Status::Created], "created")?;
     release(&container)?;
     let _ = std::fs::remove_file(container.dir.fifo_path());
-    let spec = container.dir.read_config()?;
+    poststart(&container, &container.dir.read_config()?);
+    Ok(())
+}
+
+/// Runs the poststart hooks of a container whose program was just released.
+pub(crate) fn poststart(container: &Container, spec: &Spec) {
     if let Some(list) = spec.hooks().as_ref().and_then(|h| h.poststart().as_deref()) {
         let mut state = container.oci_state();
         state.status = Status::Running;
         hooks::run_logged(list, &state, "poststart");
     }
-    Ok(())
 }
 
-/// Reads the init's byte from the fifo; polls so a dead init is noticed instead of hanging.
+/// Reads the init's byte from the fifo, then waits for the fifo's EOF, which comes when the
+/// init's exec closes its write end (after the startContainer hooks). Polls so a dead init is
+/// noticed instead of hanging.
 fn release(container: &Container) -> Result<()> {
     let path = container.dir.fifo_path();
     let fifo = open(
@@ -36,18 +43,24 @@ fn release(container: &Container) -> Result<()> {
     )
     .sys(|| format!("open {}", path.display()))?;
     let mut byte = [0u8; 1];
+    let mut released = false;
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u16)) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => {}
             Ok(_) => match nix::unistd::read(&fifo, &mut byte) {
-                Ok(1) => return Ok(()),
+                Ok(1) => released = true,
+                Ok(0) if released => return Ok(()),
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
                 Err(e) => return Err(e).sys(|| format!("read {}", path.display())),
             },
             Err(e) => return Err(e).sys(|| format!("poll {}", path.display())),
         }
         if !init_alive(&container.record) {
+            if released {
+                // It ran and already exited (or failed to exec): started all the same.
+                return Ok(());
+            }
             return Err(Error::Init(format!(
                 "container \"{}\"'s init exited before it was started",
                 container.record.id

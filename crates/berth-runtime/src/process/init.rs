@@ -25,7 +25,8 @@ pub struct InitConfig<'a> {
     pub id: &'a str,
     pub bundle: &'a Bundle,
     pub channel: Channel,
-    pub fifo: &'a Path,
+    /// The exec fifo to wait on for `start`; `None` when the caller starts at once (`run`).
+    pub fifo: Option<&'a Path>,
     pub joins: &'a [(LinuxNamespaceType, File)],
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
@@ -94,8 +95,12 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
             hooks::run(list, &state(Status::Creating))?;
         }
-        let fifo_fd = open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .sys(|| format!("open {}", fifo.display()))?;
+        let fifo_fd = fifo
+            .map(|fifo| {
+                open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .sys(|| format!("open {}", fifo.display()))
+            })
+            .transpose()?;
         tracing::debug!("init: cgroup joined");
         rootfs::enter(&options)?;
         // The pty comes from the container's own devpts, so `tty` and ttyname() work inside.
@@ -137,8 +142,10 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     // From here on the container lives on its own: the runtime may exit.
     nix::sys::prctl::set_pdeathsig(None).sys(|| "clear the parent-death signal".into())?;
     channel.send(&Message::Ready)?;
-    drop(channel);
-    wait_for_start(fifo_fd)?;
+    // The channel and the fifo's write end stay open until the exec closes them (both are
+    // close-on-exec): their EOF tells whoever started us that the program now runs, so
+    // poststart hooks come after it, as the spec orders.
+    let _released = fifo_fd.map(wait_for_start).transpose()?;
     if let Some(list) = spec
         .hooks()
         .as_ref()
@@ -161,8 +168,9 @@ fn become_namespace_root() -> Result<()> {
         .sys(|| "setuid 0 in the user namespace (is uid 0 mapped?)".into())
 }
 
-/// Blocks until `start` opens the fifo for reading, then tells it we are going.
-fn wait_for_start(fifo_fd: OwnedFd) -> Result<()> {
+/// Blocks until `start` opens the fifo for reading, then tells it we are going; returns the
+/// write end, to be closed by the exec.
+fn wait_for_start(fifo_fd: OwnedFd) -> Result<OwnedFd> {
     let path = format!("/proc/self/fd/{}", fifo_fd.as_raw_fd());
     let fd = open(
         path.as_str(),
@@ -171,7 +179,7 @@ fn wait_for_start(fifo_fd: OwnedFd) -> Result<()> {
     )
     .sys(|| "open the exec fifo".into())?;
     nix::unistd::write(&fd, b"0").sys(|| "write the exec fifo".into())?;
-    Ok(())
+    Ok(fd)
 }
 
 pub(crate) fn has_create_runtime_hooks(spec: &Spec) -> bool {

@@ -15,7 +15,9 @@ use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
 use crate::process::dmz::Dmz;
 use crate::process::execute::Seccomp;
-use crate::process::init::{self, InitConfig, has_create_runtime_hooks, hook_state};
+use crate::process::init::{
+    self, InitConfig, has_create_runtime_hooks, has_poststart_hooks, hook_state,
+};
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::{capabilities, rlimits};
 use crate::spec::Bundle;
@@ -149,8 +151,9 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     manager.add_task(child.pid)?;
     parent.send(&Message::Continue)?;
     wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
-    if options.start_at_once {
-        // EOF: the init ran its startContainer hooks and exec'd (or died trying).
+    if options.start_at_once && has_poststart_hooks(spec) {
+        // EOF: the init ran its startContainer hooks and exec'd (or died trying); poststart
+        // hooks may run now.
         while parent.recv()?.is_some() {}
     }
 

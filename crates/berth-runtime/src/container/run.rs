@@ -6,6 +6,7 @@ use super::create::{CreateOptions, create_from};
 use super::status::load;
 use super::{delete, start};
 use crate::error::Result;
+use crate::process::init::has_poststart_hooks;
 use crate::process::signals;
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::spec::Bundle;
@@ -28,7 +29,7 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
     let init = create_from(root, options, &bundle)?;
     let master = proxy.as_ref().map(TtyProxy::receive_master).transpose();
     let started = master.and_then(|m| {
-        if has_poststart_hooks(&bundle) {
+        if has_poststart_hooks(&bundle.spec) {
             start::poststart(&load(root, id)?, &bundle.spec);
         }
         Ok(m)
@@ -51,12 +52,4 @@ pub fn run(root: &StateRoot, mut options: CreateOptions, detach: bool) -> Result
     tracing::debug!("run: exited");
     delete(root, id, true)?;
     code
-}
-
-fn has_poststart_hooks(bundle: &Bundle) -> bool {
-    bundle
-        .spec
-        .hooks()
-        .as_ref()
-        .is_some_and(|h| h.poststart().as_ref().is_some_and(|l| !l.is_empty()))
 }

@@ -11,14 +11,16 @@ use oci_spec::runtime::Spec;
 use super::status::{Container, init_alive, load};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks;
+use crate::process::init::has_poststart_hooks;
 use crate::state::{StateRoot, Status};
 
 pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     let container = load(root, id)?;
     container.require("start", &[Status::Created], "created")?;
-    release(&container)?;
+    let spec = container.dir.read_config()?;
+    release(&container, has_poststart_hooks(&spec))?;
     let _ = std::fs::remove_file(container.dir.fifo_path());
-    poststart(&container, &container.dir.read_config()?);
+    poststart(&container, &spec);
     Ok(())
 }
 
@@ -31,10 +33,10 @@ pub(crate) fn poststart(container: &Container, spec: &Spec) {
     }
 }
 
-/// Reads the init's byte from the fifo, then waits for the fifo's EOF, which comes when the
-/// init's exec closes its write end (after the startContainer hooks). Polls so a dead init is
-/// noticed instead of hanging.
-fn release(container: &Container) -> Result<()> {
+/// Reads the init's byte from the fifo; with `until_exec`, then waits for the fifo's EOF, which
+/// comes when the init's exec closes its write end (after the startContainer hooks). Polls so a
+/// dead init is noticed instead of hanging.
+fn release(container: &Container, until_exec: bool) -> Result<()> {
     let path = container.dir.fifo_path();
     let fifo = open(
         &path,
@@ -49,6 +51,7 @@ fn release(container: &Container) -> Result<()> {
         match poll(&mut fds, PollTimeout::from(100u16)) {
             Ok(0) | Err(nix::errno::Errno::EINTR) => {}
             Ok(_) => match nix::unistd::read(&fifo, &mut byte) {
+                Ok(1) if !until_exec => return Ok(()),
                 Ok(1) => released = true,
                 Ok(0) if released => return Ok(()),
                 Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}

@@ -189,6 +189,12 @@ pub(crate) fn has_create_runtime_hooks(spec: &Spec) -> bool {
     })
 }
 
+pub(crate) fn has_poststart_hooks(spec: &Spec) -> bool {
+    spec.hooks()
+        .as_ref()
+        .is_some_and(|h| h.poststart().as_ref().is_some_and(|l| !l.is_empty()))
+}
+
 /// The state given to hooks while the container is being made.
 pub(crate) fn hook_state(id: &str, pid: i32, bundle: &Bundle, status: Status) -> OciState {
     OciState {

@@ -1,10 +1,13 @@
-//! The OCI runtime benchmark: `run` of `true` (create + start + wait + delete) through berth and
-//! runc, and the floor: `unshare` of the same namespaces running `true` with no runtime at all.
+//! The OCI runtime benchmark, berth vs runc in one run, against the floor (`unshare` of the same
+//! namespaces running `true`, no runtime at all). Two shapes of the same work on `true`:
+//! - `run`: one command that creates, starts, waits and deletes;
+//! - lifecycle: the four separate commands an engine issues (`create --pid-file`, `start`, a wait
+//!   on the init through a pidfd, `delete`), as the OCI lifecycle describes it.
 
-use std::path::PathBuf;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::bundle;
@@ -26,6 +29,77 @@ pub struct OciBench {
     warmup: usize,
 }
 
+/// A runtime under test: its command line up to the verb.
+struct Contender {
+    name: &'static str,
+    program: PathBuf,
+    leading: Vec<String>,
+    root: PathBuf,
+}
+
+impl Contender {
+    fn cmd(&self) -> Command {
+        let mut cmd = Command::new(&self.program);
+        cmd.args(&self.leading).arg("--root").arg(&self.root);
+        cmd
+    }
+
+    fn run(&self, bundle: &Path, id: &str) -> Result<()> {
+        check(self.cmd().args(["run", "--bundle"]).arg(bundle).arg(id))
+    }
+
+    fn lifecycle(&self, bundle: &Path, id: &str) -> Result<()> {
+        let pid_file = self.root.join(format!("{id}.pid"));
+        // The created init keeps the stdio it was given: hand it nothing to hold open.
+        let status = self
+            .cmd()
+            .args(["create", "--bundle"])
+            .arg(bundle)
+            .arg("--pid-file")
+            .arg(&pid_file)
+            .arg(id)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()?;
+        if !status.success() {
+            bail!("{} create {id} failed: {status}", self.name);
+        }
+        let pid: i32 = std::fs::read_to_string(&pid_file)?.trim().parse()?;
+        let pidfd = pidfd_open(pid)?;
+        check(self.cmd().args(["start", id]))?;
+        wait_readable(pidfd)?;
+        check(self.cmd().args(["delete", id]))?;
+        std::fs::remove_file(&pid_file)?;
+        Ok(())
+    }
+}
+
+fn pidfd_open(pid: i32) -> Result<i32> {
+    // SAFETY: pidfd_open returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        bail!("pidfd_open {pid}: {}", std::io::Error::last_os_error());
+    }
+    Ok(fd as i32)
+}
+
+/// Waits until the process behind `pidfd` exits, then closes it.
+fn wait_readable(pidfd: i32) -> Result<()> {
+    let mut pfd = libc::pollfd {
+        fd: pidfd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: one pollfd we own; close of our own descriptor afterwards.
+    let ready = unsafe { libc::poll(&mut pfd, 1, 10_000) };
+    unsafe { libc::close(pidfd) };
+    if ready != 1 {
+        bail!("the container's init did not exit within 10 s");
+    }
+    Ok(())
+}
+
 impl OciBench {
     pub fn run(&self) -> Result<()> {
         if !self.berth.exists() {
@@ -37,56 +111,63 @@ impl OciBench {
         let dir = tempfile::tempdir()?;
         let bundle_dir = dir.path().join("bundle");
         bundle::make(&bundle_dir, &["/bin/true"])?;
-        let state = dir.path().join("state");
         let tag = std::process::id();
-        println!("OCI runtime: run of `true` (create + start + wait + delete)");
-
-        let berth = time_runs(self.warmup, self.runs, |i| {
-            check(
-                Command::new(&self.berth)
-                    .arg("oci")
-                    .arg("--root")
-                    .arg(state.join("berth"))
-                    .args(["run", "--bundle"])
-                    .arg(&bundle_dir)
-                    .arg(format!("bench-berth-{tag}-{i}")),
-            )
-        })?;
-        let berth_ms = report("berth oci run", &berth);
-
-        let runc_ms = match time_runs(self.warmup, self.runs, |i| {
-            check(
-                Command::new(&self.runc)
-                    .arg("--root")
-                    .arg(state.join("runc"))
-                    .args(["run", "--bundle"])
-                    .arg(&bundle_dir)
-                    .arg(format!("bench-runc-{tag}-{i}")),
-            )
-        }) {
-            Ok(times) => Some(report("runc run", &times)),
-            Err(e) => {
-                println!("runc run                     skipped: {e}");
-                None
-            }
+        let berth = Contender {
+            name: "berth",
+            program: self.berth.clone(),
+            leading: vec!["oci".into()],
+            root: dir.path().join("state-berth"),
         };
+        let runc = Contender {
+            name: "runc",
+            program: PathBuf::from(&self.runc),
+            leading: Vec::new(),
+            root: dir.path().join("state-runc"),
+        };
+        std::fs::create_dir_all(&berth.root)?;
+        std::fs::create_dir_all(&runc.root)?;
+        let runc_works = Command::new(&self.runc)
+            .arg("--version")
+            .stdout(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
 
+        println!(
+            "OCI runtime, `true` in a busybox bundle ({} runs each)",
+            self.runs
+        );
         let floor = time_runs(self.warmup, self.runs, |_| {
             check(Command::new("unshare").args(["-fmnpiu", "--mount-proc", "/bin/true"]))
-        })?;
+        })
+        .context("floor: unshare")?;
         let floor_ms = report("floor (unshare -fmnpiu)", &floor);
 
-        println!();
-        if let Some(runc_ms) = runc_ms {
+        let shapes: [(&str, fn(&Contender, &Path, &str) -> Result<()>); 2] = [
+            ("run", Contender::run),
+            ("create+start+wait+delete", Contender::lifecycle),
+        ];
+        for (shape, work) in shapes {
+            println!();
+            let measure = |c: &Contender| {
+                time_runs(self.warmup, self.runs, |i| {
+                    work(c, &bundle_dir, &format!("bench-{}-{tag}-{i}", c.name))
+                })
+            };
+            let berth_ms = report(&format!("berth {shape}"), &measure(&berth)?);
+            if runc_works {
+                let runc_ms = report(&format!("runc {shape}"), &measure(&runc)?);
+                println!(
+                    "  ratio runc / berth: {:.1}x (goal >= 4x)",
+                    runc_ms / berth_ms
+                );
+            } else {
+                println!("  runc skipped: {} --version failed", self.runc);
+            }
             println!(
-                "ratio runc / berth: {:.1}x (goal >= 4x)",
-                runc_ms / berth_ms
+                "  berth - floor: {:+.2} ms (goal <= 2 ms)",
+                berth_ms - floor_ms
             );
         }
-        println!(
-            "berth - floor: {:+.2} ms (goal <= 2 ms)",
-            berth_ms - floor_ms
-        );
         Ok(())
     }
 }

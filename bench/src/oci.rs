@@ -29,6 +29,9 @@ pub struct OciBench {
     warmup: usize,
 }
 
+/// One way of doing the work: `run`, or the four lifecycle commands.
+type Shape = fn(&Contender, &Path, &str) -> Result<()>;
+
 /// A runtime under test: its command line up to the verb.
 struct Contender {
     name: &'static str,
@@ -142,7 +145,7 @@ impl OciBench {
         .context("floor: unshare")?;
         let floor_ms = report("floor (unshare -fmnpiu)", &floor);
 
-        let shapes: [(&str, fn(&Contender, &Path, &str) -> Result<()>); 2] = [
+        let shapes: [(&str, Shape); 2] = [
             ("run", Contender::run),
             ("create+start+wait+delete", Contender::lifecycle),
         ];

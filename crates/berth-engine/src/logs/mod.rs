@@ -1,0 +1,13 @@
+//! The json-file log driver: what container monitors write and `docker logs` reads.
+//!
+//! Each container's log is a file of JSON lines, Docker's format:
+//! `{"log":"text including the trailing \n","stream":"stdout","time":"2026-11-23T10:00:00.123456789Z"}`.
+//! Unlike Docker, berth rotates by default ([`LogOptions::default`]: 10 MiB, 5 files).
+
+mod error;
+mod format;
+mod time;
+
+pub use error::{Error, Result};
+pub use format::{LogEntry, Stream, decode_entry, encode_entry, escape_json};
+pub use time::{format_timestamp, parse_timestamp};

@@ -11,3 +11,14 @@ mod time;
 pub use error::{Error, Result};
 pub use format::{LogEntry, Stream, decode_entry, encode_entry, escape_json};
 pub use time::{format_timestamp, parse_timestamp};
+mod rotation;
+mod writer;
+
+pub use rotation::{existing_files, rotated_path};
+pub use writer::{DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE, LogOptions, LogWriter, MAX_PARTIAL};
+mod reader;
+
+pub use reader::{LogReader, ReadOptions, read_logs};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,329 @@
+//! Tests of the writer and reader together.
+
+use std::fs;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use super::*;
+
+fn t(secs: u64) -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_795_428_000 + secs)
+}
+
+fn no_rotation() -> LogOptions {
+    LogOptions {
+        max_size: None,
+        max_file: 1,
+    }
+}
+
+fn read_all(path: &Path, opts: ReadOptions) -> Vec<LogEntry> {
+    read_logs(path, opts)
+        .unwrap()
+        .collect::<Result<Vec<_>>>()
+        .unwrap()
+}
+
+fn lines(entries: &[LogEntry]) -> Vec<String> {
+    entries
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.line).into_owned())
+        .collect()
+}
+
+#[test]
+fn chunking_into_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+    w.write(Stream::Stdout, b"hel", t(0)).unwrap();
+    w.write(Stream::Stderr, b"err ", t(0)).unwrap();
+    w.write(Stream::Stdout, b"lo\none\ntwo\n\nthree", t(1))
+        .unwrap();
+    w.write(Stream::Stderr, b"line\r\n", t(2)).unwrap();
+    w.write(Stream::Stdout, b"\n", t(3)).unwrap();
+    // Nothing unterminated is visible before close.
+    assert_eq!(read_all(&p, ReadOptions::default()).len(), 6);
+    w.write(Stream::Stdout, b"unterminated", t(4)).unwrap();
+    w.close().unwrap();
+    let got = read_all(&p, ReadOptions::default());
+    assert_eq!(
+        lines(&got),
+        [
+            "hello\n",
+            "one\n",
+            "two\n",
+            "\n",
+            "err line\r\n",
+            "three\n",
+            "unterminated"
+        ]
+    );
+    let streams: Vec<Stream> = got.iter().map(|e| e.stream).collect();
+    use Stream::*;
+    assert_eq!(
+        streams,
+        [Stdout, Stdout, Stdout, Stdout, Stderr, Stdout, Stdout]
+    );
+    assert_eq!(got[0].time, t(1));
+    assert_eq!(got[4].time, t(2));
+}
+
+#[test]
+fn long_lines_become_partial_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+    let big: Vec<u8> = (0..100 * 1024).map(|i| b'a' + (i % 26) as u8).collect();
+    w.write(Stream::Stdout, &big[..1000], t(0)).unwrap();
+    w.write(Stream::Stderr, b"e1", t(0)).unwrap();
+    w.write(Stream::Stdout, &big[1000..], t(0)).unwrap();
+    w.write(Stream::Stderr, b"e2\n", t(0)).unwrap();
+    let got = read_all(&p, ReadOptions::default());
+    assert_eq!(got.len(), 7);
+    for e in &got[..6] {
+        assert_eq!((e.stream, e.line.len()), (Stream::Stdout, MAX_PARTIAL));
+    }
+    assert_eq!(
+        (got[6].stream, got[6].line.as_slice()),
+        (Stream::Stderr, &b"e1e2\n"[..])
+    );
+    w.write(Stream::Stdout, b"\n", t(1)).unwrap();
+    let got = read_all(
+        &p,
+        ReadOptions {
+            stderr: false,
+            ..Default::default()
+        },
+    );
+    assert_eq!(got.len(), 7);
+    assert_eq!(got[6].line.len(), 100 * 1024 - 6 * MAX_PARTIAL + 1);
+    let joined: Vec<u8> = got.iter().flat_map(|e| e.line.clone()).collect();
+    assert_eq!(&joined[..big.len()], &big[..]);
+}
+
+#[test]
+fn rotation_keeps_max_file_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let opts = LogOptions {
+        max_size: Some(1024),
+        max_file: 3,
+    };
+    let mut w = LogWriter::open(&p, opts).unwrap();
+    let mut written = 0;
+    let mut i = 0;
+    while written < 10 * 1024 {
+        let line = format!("line {i:04}\n");
+        written += line.len() + 70;
+        w.write(Stream::Stdout, line.as_bytes(), t(i)).unwrap();
+        i += 1;
+    }
+    w.close().unwrap();
+    let files = existing_files(&p);
+    assert_eq!(files, [rotated_path(&p, 2), rotated_path(&p, 1), p.clone()]);
+    assert!(!rotated_path(&p, 3).exists());
+    for f in &files {
+        assert!(fs::metadata(f).unwrap().len() <= 1024, "{}", f.display());
+    }
+    let got = read_all(&p, ReadOptions::default());
+    let nums: Vec<u64> = got
+        .iter()
+        .map(|e| String::from_utf8_lossy(&e.line)[5..9].parse().unwrap())
+        .collect();
+    assert_eq!(*nums.last().unwrap(), i - 1);
+    assert!(nums.len() < i as usize && nums.len() > 20);
+    assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+}
+
+#[test]
+fn filters_and_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let opts = LogOptions {
+        max_size: Some(600),
+        max_file: 10,
+    };
+    let mut w = LogWriter::open(&p, opts).unwrap();
+    for i in 0..40u64 {
+        let s = if i % 2 == 0 {
+            Stream::Stdout
+        } else {
+            Stream::Stderr
+        };
+        w.write(s, format!("{i}\n").as_bytes(), t(i)).unwrap();
+    }
+    w.close().unwrap();
+    assert!(existing_files(&p).len() >= 4, "spans rotated files");
+    let nums = |o: ReadOptions| -> Vec<u64> {
+        read_all(&p, o)
+            .iter()
+            .map(|e| String::from_utf8_lossy(&e.line).trim().parse().unwrap())
+            .collect()
+    };
+    let all = ReadOptions::default();
+    assert_eq!(nums(all), (0..40).collect::<Vec<_>>());
+    assert_eq!(
+        nums(ReadOptions {
+            since: Some(t(35)),
+            ..all
+        }),
+        [35, 36, 37, 38, 39]
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            until: Some(t(3)),
+            ..all
+        }),
+        [0, 1, 2]
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            since: Some(t(10)),
+            until: Some(t(14)),
+            stderr: false,
+            ..all
+        }),
+        [10, 12]
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(3),
+            ..all
+        }),
+        [37, 38, 39]
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(25),
+            ..all
+        }),
+        (15..40).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(0),
+            ..all
+        }),
+        Vec::<u64>::new()
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(1000),
+            ..all
+        }),
+        (0..40).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(4),
+            stdout: false,
+            ..all
+        }),
+        [33, 35, 37, 39]
+    );
+    assert_eq!(
+        nums(ReadOptions {
+            tail: Some(2),
+            until: Some(t(10)),
+            ..all
+        }),
+        [8, 9]
+    );
+    assert!(
+        nums(ReadOptions {
+            stdout: false,
+            stderr: false,
+            ..all
+        })
+        .is_empty()
+    );
+    assert!(read_all(&dir.path().join("missing.log"), all).is_empty());
+}
+
+#[test]
+fn corrupt_and_truncated_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+    w.write(Stream::Stdout, b"a\n", t(0)).unwrap();
+    w.flush().unwrap();
+    drop(w);
+    let mut text = fs::read(&p).unwrap();
+    text.extend_from_slice(b"{\"log\":\"broken\n");
+    text.extend_from_slice(b"not json at all\n");
+    fs::write(&p, &text).unwrap();
+    let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+    w.write(Stream::Stdout, b"b\n", t(1)).unwrap();
+    drop(w);
+    let mut text = fs::read(&p).unwrap();
+    text.extend_from_slice(b"{\"log\":\"c\\n\",\"stre"); // crash mid-write
+    fs::write(&p, &text).unwrap();
+    let mut r = read_logs(&p, ReadOptions::default()).unwrap();
+    let got: Vec<LogEntry> = r.by_ref().map(|e| e.unwrap()).collect();
+    assert_eq!(lines(&got), ["a\n", "b\n"]);
+    assert_eq!(r.corrupt_lines(), 2);
+    let got = read_all(
+        &p,
+        ReadOptions {
+            tail: Some(1),
+            ..Default::default()
+        },
+    );
+    assert_eq!(lines(&got), ["b\n"]);
+    // A new writer ends the fragment so that its first entry survives.
+    let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+    w.write(Stream::Stdout, b"d\n", t(2)).unwrap();
+    drop(w);
+    let mut r = read_logs(&p, ReadOptions::default()).unwrap();
+    assert_eq!(
+        lines(&r.by_ref().map(|e| e.unwrap()).collect::<Vec<_>>()),
+        ["a\n", "b\n", "d\n"]
+    );
+    assert_eq!(r.corrupt_lines(), 3);
+}
+
+#[test]
+fn corrupt_error_names_file_and_line() {
+    let e = Error::Corrupt {
+        path: "/x/c.log".into(),
+        line: Some(7),
+        offset: 99,
+        reason: "bad".into(),
+    };
+    assert_eq!(
+        e.to_string(),
+        "corrupt log entry in /x/c.log line 7 (byte 99): bad"
+    );
+}
+
+#[test]
+fn throughput_sanity_20mb() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let mut w = LogWriter::open(
+        &p,
+        LogOptions {
+            max_size: None,
+            max_file: 1,
+        },
+    )
+    .unwrap();
+    let mut input = Vec::with_capacity(20 << 20);
+    let mut i = 0u64;
+    while input.len() < 20 << 20 {
+        input.extend_from_slice(
+            format!("{i} the quick brown fox \"jumps\" over\tthe lazy dog\n").as_bytes(),
+        );
+        i += 1;
+    }
+    for chunk in input.chunks(65536) {
+        w.write(Stream::Stdout, chunk, t(0)).unwrap();
+    }
+    w.close().unwrap();
+    let mut out = Vec::with_capacity(input.len());
+    for e in read_logs(&p, ReadOptions::default()).unwrap() {
+        out.extend_from_slice(&e.unwrap().line);
+    }
+    assert!(out == input);
+}

@@ -12,12 +12,16 @@ pub use error::{Error, Result};
 pub use format::{LogEntry, Stream, decode_entry, encode_entry, escape_json};
 pub use time::{format_timestamp, parse_timestamp};
 mod rotation;
+mod stdcopy;
 mod writer;
 
 pub use rotation::{existing_files, rotated_path};
+pub use stdcopy::{FrameDecoder, HEADER_LEN, encode_frame};
 pub use writer::{DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE, LogOptions, LogWriter, MAX_PARTIAL};
+mod follow;
 mod reader;
 
+pub use follow::{POLL_INTERVAL, follow};
 pub use reader::{LogReader, ReadOptions, read_logs};
 
 #[cfg(test)]

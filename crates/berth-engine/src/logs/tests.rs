@@ -327,3 +327,152 @@ fn throughput_sanity_20mb() {
     }
     assert!(out == input);
 }
+
+fn follow_in_thread(
+    path: &Path,
+    opts: ReadOptions,
+) -> (
+    std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::thread::JoinHandle<Vec<LogEntry>>,
+) {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let flag = stop.clone();
+    let path = path.to_path_buf();
+    let handle = std::thread::spawn(move || {
+        let mut got = Vec::new();
+        follow(
+            &path,
+            opts,
+            || flag.load(Ordering::SeqCst),
+            |e| {
+                got.push(e);
+                Ok(())
+            },
+        )
+        .unwrap();
+        got
+    });
+    (stop, handle)
+}
+
+fn stop_and_join(
+    stop: &std::sync::atomic::AtomicBool,
+    handle: std::thread::JoinHandle<Vec<LogEntry>>,
+) -> (Vec<LogEntry>, Duration) {
+    // Let the follower go idle, then time how long stopping takes.
+    std::thread::sleep(Duration::from_millis(300));
+    let start = std::time::Instant::now();
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let got = handle.join().unwrap();
+    (got, start.elapsed())
+}
+
+#[test]
+fn follow_across_rotations() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let opts = LogOptions {
+        max_size: Some(4096),
+        max_file: 20,
+    };
+    let mut w = LogWriter::open(&p, opts).unwrap();
+    for i in 0..5 {
+        w.write(Stream::Stdout, format!("old {i}\n").as_bytes(), t(i))
+            .unwrap();
+    }
+    let (stop, handle) = follow_in_thread(
+        &p,
+        ReadOptions {
+            tail: Some(2),
+            ..Default::default()
+        },
+    );
+    let writer = std::thread::spawn(move || {
+        for i in 0..400u64 {
+            let s = if i % 3 == 0 {
+                Stream::Stderr
+            } else {
+                Stream::Stdout
+            };
+            // Some lines arrive in two pieces.
+            let line = format!("new {i:05} some padding to make rotation happen sooner\n");
+            let (a, b) = line.as_bytes().split_at(7);
+            w.write(s, a, t(10 + i)).unwrap();
+            w.write(s, b, t(10 + i)).unwrap();
+            if i % 20 == 0 {
+                std::thread::sleep(Duration::from_millis(2));
+            }
+        }
+        w.close().unwrap();
+    });
+    writer.join().unwrap();
+    assert!(existing_files(&p).len() > 5, "rotated several times");
+    let (got, stopping) = stop_and_join(&stop, handle);
+    let text = lines(&got);
+    assert_eq!(text[..2], ["old 3\n", "old 4\n"]);
+    assert_eq!(text.len(), 402);
+    for (i, l) in text[2..].iter().enumerate() {
+        assert!(l.starts_with(&format!("new {i:05} ")), "{i}: {l}");
+        let want = if i % 3 == 0 {
+            Stream::Stderr
+        } else {
+            Stream::Stdout
+        };
+        assert_eq!(got[i + 2].stream, want);
+    }
+    eprintln!("stop took {stopping:?}");
+    assert!(
+        stopping < Duration::from_millis(1000),
+        "stop took {stopping:?}"
+    );
+}
+
+#[test]
+fn follow_waits_for_the_log_and_truncation() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let (stop, handle) = follow_in_thread(
+        &p,
+        ReadOptions {
+            stderr: false,
+            ..Default::default()
+        },
+    );
+    std::thread::sleep(Duration::from_millis(150));
+    let mut w = LogWriter::open(
+        &p,
+        LogOptions {
+            max_size: Some(200),
+            max_file: 1,
+        },
+    )
+    .unwrap();
+    for i in 0..10u64 {
+        w.write(Stream::Stdout, format!("{i}\n").as_bytes(), t(i))
+            .unwrap();
+        w.write(Stream::Stderr, b"ignored\n", t(i)).unwrap();
+        std::thread::sleep(Duration::from_millis(30));
+    }
+    // Truncated in place (same inode): the follower starts over at the beginning.
+    std::thread::sleep(Duration::from_millis(300));
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&p)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    w.write(Stream::Stdout, b"after truncation\n", t(20))
+        .unwrap();
+    drop(w);
+    let (got, stopping) = stop_and_join(&stop, handle);
+    let mut want: Vec<String> = (0..10).map(|i| format!("{i}\n")).collect();
+    want.push("after truncation\n".into());
+    assert_eq!(lines(&got), want);
+    eprintln!("stop took {stopping:?}");
+    assert!(
+        stopping < Duration::from_millis(1000),
+        "stop took {stopping:?}"
+    );
+}

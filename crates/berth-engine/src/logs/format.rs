@@ -157,49 +157,37 @@ pub fn decode_entry(line: &[u8]) -> Result<LogEntry, String> {
     }
 }
 
-/// Fast path: a flat object of string values. None if anything is unusual.
+/// Fast path: a flat object of string values, keys and `stream`/`time` values without
+/// escapes. None if anything is unusual (the caller then tries `serde_json`).
 fn decode_fast(s: &[u8], log: &mut Vec<u8>) -> Option<(Stream, UnixTime)> {
     let mut p = Parser { s, i: 0 };
     let mut stream = None;
     let mut time = None;
     let mut have_log = false;
-    let mut key = Vec::new();
-    let mut val = Vec::new();
     p.ws();
     p.eat(b'{')?;
     p.ws();
-    if p.peek() == Some(b'}') {
-        return None;
-    }
     loop {
-        key.clear();
-        p.string(&mut key)?;
+        let key = p.raw_string()?;
         p.ws();
         p.eat(b':')?;
         p.ws();
-        match key.as_slice() {
+        match key {
             b"log" => {
                 log.clear();
                 p.string(log)?;
                 have_log = true;
             }
             b"stream" => {
-                val.clear();
-                p.string(&mut val)?;
-                stream = Some(match val.as_slice() {
+                stream = Some(match p.raw_string()? {
                     b"stdout" => Stream::Stdout,
                     b"stderr" => Stream::Stderr,
                     _ => return None,
                 });
             }
-            b"time" => {
-                val.clear();
-                p.string(&mut val)?;
-                time = Some(parse_timestamp(&val)?);
-            }
+            b"time" => time = Some(parse_timestamp(p.raw_string()?)?),
             _ => {
-                val.clear();
-                p.string(&mut val)?;
+                p.raw_string()?;
             }
         }
         p.ws();
@@ -238,7 +226,7 @@ struct Parser<'a> {
     i: usize,
 }
 
-impl Parser<'_> {
+impl<'a> Parser<'a> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.i).copied()
     }
@@ -261,21 +249,39 @@ impl Parser<'_> {
         h.iter()
             .try_fold(0u32, |acc, &b| Some(acc * 16 + (b as char).to_digit(16)?))
     }
-    /// Parses a JSON string, appending its unescaped bytes.
+    /// A string without escapes, as a slice of the input; None if it has any.
+    fn raw_string(&mut self) -> Option<&'a [u8]> {
+        self.eat(b'"')?;
+        let s: &'a [u8] = self.s;
+        let rest = &s[self.i..];
+        let q = find_byte(b'"', rest)?;
+        let body = &rest[..q];
+        if body.contains(&b'\\') {
+            return None;
+        }
+        self.i += q + 1;
+        Some(body)
+    }
+
+    /// Parses a JSON string, appending its unescaped bytes. Raw control characters are
+    /// accepted (leniently; berth never writes them).
     fn string(&mut self, out: &mut Vec<u8>) -> Option<()> {
         self.eat(b'"')?;
+        out.reserve(self.s.len() - self.i);
+        // Position of the next '"' at or after `i` (found once, reused across escapes).
+        let mut quote = 0;
         loop {
-            let rest = &self.s[self.i..];
-            let run = rest
-                .iter()
-                .position(|&b| b == b'"' || b == b'\\' || b < 0x20)?;
-            out.extend_from_slice(&rest[..run]);
-            self.i += run;
-            match self.next()? {
-                b'"' => return Some(()),
-                b'\\' => {}
-                _ => return None, // raw control character
+            if quote < self.i {
+                quote = self.i + find_byte(b'"', &self.s[self.i..])?;
             }
+            let plain = &self.s[self.i..quote];
+            let Some(k) = find_byte(b'\\', plain) else {
+                out.extend_from_slice(plain);
+                self.i = quote + 1;
+                return Some(());
+            };
+            out.extend_from_slice(&plain[..k]);
+            self.i += k + 1;
             let c = match self.next()? {
                 b'"' => b'"',
                 b'\\' => b'\\',
@@ -306,6 +312,13 @@ impl Parser<'_> {
             out.push(c);
         }
     }
+}
+
+/// Position of the first `b` in `s` (glibc's vectorised `memchr`).
+pub(crate) fn find_byte(b: u8, s: &[u8]) -> Option<usize> {
+    // SAFETY: the pointer and length describe the slice `s`; the result is within it or null.
+    let p = unsafe { libc::memchr(s.as_ptr().cast(), libc::c_int::from(b), s.len()) };
+    (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
 }
 
 #[cfg(test)]
@@ -378,6 +391,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(e.line, b"y\n");
+        // Escaped keys or values leave the fast path; serde_json still reads them.
+        let e = decode_entry(
+            br#"{"l\u006fg":"z","stream":"std\u006fut","time":"1970-01-01T00:00:01Z"}"#,
+        )
+        .unwrap();
+        assert_eq!((e.stream, e.line.as_slice()), (Stream::Stdout, &b"z"[..]));
         for bad in [
             &br#"{"log":"x","stream":"stdout"}"#[..],
             b"{\"log\":\"x",

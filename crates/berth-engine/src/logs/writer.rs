@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use super::error::{Error, Result};
-use super::format::{SecondCache, Stream, encode_with};
+use super::format::{SecondCache, Stream, encode_with, find_byte};
 use super::rotation::rotate;
 use super::time::to_unix;
 
@@ -215,16 +215,14 @@ impl Drop for LogWriter {
     }
 }
 
-/// Position of the first `\n` (glibc's vectorised `memchr`).
+/// Position of the first `\n`.
 pub(crate) fn find_newline(s: &[u8]) -> Option<usize> {
-    // SAFETY: the pointer and length describe the slice `s`; the result is within it or null.
-    let p = unsafe { libc::memchr(s.as_ptr().cast(), b'\n' as libc::c_int, s.len()) };
-    (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
+    find_byte(b'\n', s)
 }
 
 /// Position of the last `\n`.
 pub(crate) fn rfind_newline(s: &[u8]) -> Option<usize> {
-    // SAFETY: as for `find_newline`.
+    // SAFETY: the pointer and length describe the slice `s`; the result is within it or null.
     let p = unsafe { libc::memrchr(s.as_ptr().cast(), b'\n' as libc::c_int, s.len()) };
     (!p.is_null()).then(|| p as usize - s.as_ptr() as usize)
 }

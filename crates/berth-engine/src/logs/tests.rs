@@ -103,6 +103,65 @@ fn long_lines_become_partial_entries() {
 }
 
 #[test]
+fn entries_do_not_depend_on_chunking() {
+    let mut input = Vec::new();
+    for (i, len) in [0usize, 5, 16_383, 16_384, 16_385, 40_000, 1, 32_768, 100]
+        .into_iter()
+        .enumerate()
+    {
+        input.extend((0..len).map(|j| b'a' + ((i + j) % 26) as u8));
+        input.push(b'\n');
+    }
+    input.extend_from_slice(&[b'z'; 20_000]); // unterminated at close
+    let write = |chunks: &mut dyn FnMut() -> usize| -> Vec<(usize, bool)> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.log");
+        let mut w = LogWriter::open(&p, no_rotation()).unwrap();
+        let mut rest = &input[..];
+        while !rest.is_empty() {
+            let (a, b) = rest.split_at(chunks().clamp(1, rest.len()));
+            w.write(Stream::Stdout, a, t(0)).unwrap();
+            rest = b;
+        }
+        w.close().unwrap();
+        let got = read_all(&p, ReadOptions::default());
+        let joined: Vec<u8> = got.iter().flat_map(|e| e.line.iter().copied()).collect();
+        assert!(joined == input);
+        got.iter()
+            .map(|e| (e.line.len(), e.line.ends_with(b"\n")))
+            .collect()
+    };
+    let whole = write(&mut || usize::MAX);
+    let expect = [
+        (1, true),
+        (6, true),
+        (16_384, true),
+        (16_385, true),
+        (16_384, false),
+        (2, true),
+        (16_384, false),
+        (16_384, false),
+        (7_233, true),
+        (2, true),
+        (16_384, false),
+        (16_385, true),
+        (101, true),
+        (16_384, false),
+        (3_616, false),
+    ];
+    assert_eq!(whole, expect);
+    let mut x = 12_345u64;
+    let mut random = || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        (x % 9_000) as usize
+    };
+    assert_eq!(write(&mut random), expect);
+    assert_eq!(write(&mut || 1000), expect);
+}
+
+#[test]
 fn rotation_keeps_max_file_files() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("c.log");
@@ -333,16 +392,20 @@ fn throughput_sanity_20mb() {
     assert!(out == input);
 }
 
-fn follow_in_thread(
-    path: &Path,
-    opts: ReadOptions,
-) -> (
+type Follower = (
     std::sync::Arc<std::sync::atomic::AtomicBool>,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
     std::thread::JoinHandle<Vec<LogEntry>>,
-) {
-    use std::sync::atomic::{AtomicBool, Ordering};
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let flag = stop.clone();
+);
+
+/// Follows `path` in a thread; returns the stop flag, the number of entries seen so far and
+/// the thread, which returns the entries.
+fn follow_in_thread(path: &Path, opts: ReadOptions) -> Follower {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    let stop = Arc::new(AtomicBool::new(false));
+    let seen = Arc::new(AtomicUsize::new(0));
+    let (flag, count) = (stop.clone(), seen.clone());
     let path = path.to_path_buf();
     let handle = std::thread::spawn(move || {
         let mut got = Vec::new();
@@ -352,13 +415,25 @@ fn follow_in_thread(
             || flag.load(Ordering::SeqCst),
             |e| {
                 got.push(e);
+                count.fetch_add(1, Ordering::SeqCst);
                 Ok(())
             },
         )
         .unwrap();
         got
     });
-    (stop, handle)
+    (stop, seen, handle)
+}
+
+fn wait_for(seen: &std::sync::atomic::AtomicUsize, n: usize) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while seen.load(std::sync::atomic::Ordering::SeqCst) < n {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "follower saw fewer than {n} entries"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 fn stop_and_join(
@@ -386,13 +461,14 @@ fn follow_across_rotations() {
         w.write(Stream::Stdout, format!("old {i}\n").as_bytes(), t(i))
             .unwrap();
     }
-    let (stop, handle) = follow_in_thread(
+    let (stop, seen, handle) = follow_in_thread(
         &p,
         ReadOptions {
             tail: Some(2),
             ..Default::default()
         },
     );
+    wait_for(&seen, 2);
     let writer = std::thread::spawn(move || {
         for i in 0..400u64 {
             let s = if i % 3 == 0 {
@@ -437,7 +513,7 @@ fn follow_across_rotations() {
 fn follow_waits_for_the_log_and_truncation() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path().join("c.log");
-    let (stop, handle) = follow_in_thread(
+    let (stop, _, handle) = follow_in_thread(
         &p,
         ReadOptions {
             stderr: false,

@@ -16,7 +16,9 @@ use super::time::to_unix;
 pub const DEFAULT_MAX_SIZE: u64 = 10 << 20;
 /// Default `max_file`: the current file and four rotated ones.
 pub const DEFAULT_MAX_FILE: u32 = 5;
-/// A line longer than this without a newline is written as partial entries of this size.
+/// Lines longer than this (not counting the newline) are written as partial entries of this
+/// size (without a newline) followed by the rest, like Docker; an unfinished line is held until
+/// it exceeds this size.
 pub const MAX_PARTIAL: usize = 16 * 1024;
 
 /// Rotation options (Docker's `max-size` and `max-file` log options).
@@ -123,30 +125,30 @@ impl LogWriter {
             while let Some(i) = find_newline(rest) {
                 let (line, tail) = rest.split_at(i + 1);
                 if partial.is_empty() {
-                    self.entry(stream, line, at)?;
+                    self.line(stream, line, at)?;
                 } else {
                     partial.extend_from_slice(line);
-                    self.entry(stream, &partial, at)?;
+                    self.line(stream, &partial, at)?;
                     partial.clear();
                 }
                 rest = tail;
             }
-            if partial.is_empty() {
-                let mut chunks = rest.chunks_exact(MAX_PARTIAL);
-                for piece in &mut chunks {
-                    self.entry(stream, piece, at)?;
-                }
-                partial.extend_from_slice(chunks.remainder());
+            // `rest` has no newline: keep it, minus whole 16 KiB pieces beyond the limit.
+            let (src, from_partial): (&[u8], bool) = if partial.is_empty() {
+                (rest, false)
             } else {
                 partial.extend_from_slice(rest);
-                if partial.len() >= MAX_PARTIAL {
-                    let mut chunks = partial.chunks_exact(MAX_PARTIAL);
-                    for piece in &mut chunks {
-                        self.entry(stream, piece, at)?;
-                    }
-                    let keep = chunks.remainder().len();
-                    partial.drain(..partial.len() - keep);
-                }
+                (&partial, true)
+            };
+            let mut done = 0;
+            while src.len() - done > MAX_PARTIAL {
+                self.entry(stream, &src[done..done + MAX_PARTIAL], at)?;
+                done += MAX_PARTIAL;
+            }
+            if from_partial {
+                partial.drain(..done);
+            } else {
+                partial.extend_from_slice(&rest[done..]);
             }
             self.flush()
         })();
@@ -182,6 +184,18 @@ impl LogWriter {
             }
         }
         self.flush()
+    }
+
+    /// Writes a complete line (ending in `\n`): as one entry if its content is at most
+    /// [`MAX_PARTIAL`] bytes, else as 16 KiB partial entries and the rest, exactly as if it
+    /// had arrived in small chunks.
+    fn line(&mut self, stream: Stream, mut line: &[u8], at: SystemTime) -> Result<()> {
+        while line.len() - 1 > MAX_PARTIAL {
+            let (piece, tail) = line.split_at(MAX_PARTIAL);
+            self.entry(stream, piece, at)?;
+            line = tail;
+        }
+        self.entry(stream, line, at)
     }
 
     /// Encodes one entry into `buf`, rotating first if it would not fit in the current file.

@@ -180,6 +180,12 @@ pub fn parse_timestamp(s: &[u8]) -> Option<UnixTime> {
     Some((secs, nanos))
 }
 
+/// Parses an RFC 3339 timestamp (see [`parse_timestamp`]) into a `SystemTime`, e.g. for
+/// `logs --since 2026-11-23T10:00:00Z`.
+pub fn parse_time(s: &str) -> Option<SystemTime> {
+    parse_timestamp(s.as_bytes()).map(from_unix)
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -248,6 +254,10 @@ mod tests {
             Some((t.0, 250_000_000))
         );
         assert_eq!(parse_timestamp(b"2026-11-23T08:00:00-02:00"), Some(t));
+        assert_eq!(
+            parse_time("1969-12-31T23:59:59.5Z"),
+            Some(from_unix((-1, 500_000_000)))
+        );
         for bad in [
             &b"2026-11-23T10:00:00"[..],
             b"2026-13-01T00:00:00Z",

@@ -557,3 +557,50 @@ fn follow_waits_for_the_log_and_truncation() {
         "stop took {stopping:?}"
     );
 }
+
+#[test]
+fn tail_with_empty_or_unterminated_newest_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("c.log");
+    let mut w = LogWriter::open(
+        &p,
+        LogOptions {
+            max_size: Some(300),
+            max_file: 4,
+        },
+    )
+    .unwrap();
+    for i in 0..6u64 {
+        w.write(Stream::Stdout, format!("{i}\n").as_bytes(), t(i))
+            .unwrap();
+    }
+    drop(w);
+    // Simulate a rotation that has just happened: `path` is new and empty.
+    let files = existing_files(&p);
+    assert!(files.len() >= 2);
+    fs::rename(&p, rotated_path(&p, 0).with_extension("log.tmp")).unwrap();
+    for n in (1..files.len() as u32).rev() {
+        fs::rename(rotated_path(&p, n), rotated_path(&p, n + 1)).unwrap();
+    }
+    fs::rename(
+        rotated_path(&p, 0).with_extension("log.tmp"),
+        rotated_path(&p, 1),
+    )
+    .unwrap();
+    fs::write(&p, "").unwrap();
+    let tail = |n| {
+        lines(&read_all(
+            &p,
+            ReadOptions {
+                tail: Some(n),
+                ..Default::default()
+            },
+        ))
+    };
+    assert_eq!(tail(2), ["4\n", "5\n"]);
+    assert_eq!(tail(0), Vec::<String>::new());
+    // Now a writer died mid-line in the newest file.
+    fs::write(&p, "{\"log\":\"6\\n\",\"str").unwrap();
+    assert_eq!(tail(3), ["3\n", "4\n", "5\n"]);
+    assert_eq!(tail(100).len(), 6);
+}

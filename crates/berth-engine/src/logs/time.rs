@@ -180,8 +180,9 @@ pub fn parse_timestamp(s: &[u8]) -> Option<UnixTime> {
     Some((secs, nanos))
 }
 
-/// Parses an RFC 3339 timestamp (see [`parse_timestamp`]) into a `SystemTime`, e.g. for
-/// `logs --since 2026-11-23T10:00:00Z`.
+/// Parses an RFC 3339 timestamp into a `SystemTime`, e.g. for `logs --since
+/// 2026-11-23T10:00:00Z`: `YYYY-MM-DDTHH:MM:SS`, an optional fraction (up to nanoseconds) and
+/// `Z` or a `±HH:MM` offset.
 pub fn parse_time(s: &str) -> Option<SystemTime> {
     parse_timestamp(s.as_bytes()).map(from_unix)
 }

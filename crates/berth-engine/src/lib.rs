@@ -1,4 +1,5 @@
-//! The container manager. Today: the json-file log driver that container monitors write and the
-//! API's `logs` reads; containers, images, networks and volumes services follow.
+//! The container manager. Today: the json-file log driver and the per-container monitor that
+//! writes it; containers, images, networks and volumes services follow.
 
 pub mod logs;
+pub mod monitor;

@@ -1,6 +1,7 @@
 //! `berth`: the command line. Today it carries `berth oci`, the runc-compatible runtime; the
 //! engine client verbs join it later.
 
+mod monitor;
 mod oci;
 
 use clap::{Parser, Subcommand};
@@ -20,6 +21,9 @@ struct Cli {
 enum Command {
     /// The low-level OCI runtime, with runc's command line.
     Oci(oci::OciArgs),
+    /// Internal: run one container under a monitor (the engine starts these).
+    #[command(hide = true)]
+    Monitor(monitor::MonitorArgs),
 }
 
 fn main() {
@@ -30,6 +34,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Oci(args) => oci::main(args),
+        Command::Monitor(args) => monitor::main(args),
     };
     std::process::exit(code);
 }

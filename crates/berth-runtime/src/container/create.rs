@@ -18,6 +18,7 @@ use crate::process::execute::Seccomp;
 use crate::process::init::{
     self, InitConfig, has_create_runtime_hooks, has_poststart_hooks, hook_state,
 };
+use crate::process::stdio::Stdio;
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::{capabilities, rlimits};
 use crate::spec::Bundle;
@@ -32,6 +33,8 @@ pub struct CreateOptions<'a> {
     pub pid_file: Option<&'a Path>,
     /// Connected console socket (see `process::console::connect`).
     pub console_socket: Option<OwnedFd>,
+    /// The container's stdin/stdout/stderr; `None` means the caller's own.
+    pub stdio: Option<Stdio>,
     pub no_pivot: bool,
     /// No exec fifo: the program runs as soon as setup is done (`run` starts at once).
     pub start_at_once: bool,
@@ -59,6 +62,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     rootfs::validate(spec, &rootfs_options)?;
     let joins = namespaces::open_joins(spec)?;
     let console_socket = options.console_socket;
+    let stdio = options.stdio;
 
     tracing::debug!("create: checked");
     let dir = match root.claim(options.id) {
@@ -112,6 +116,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
                 fifo: fifo.as_deref(),
                 joins: &joins,
                 console_socket,
+                stdio,
                 preserve_fds: options.preserve_fds,
                 seccomp: filter.as_ref(),
                 no_pivot: options.no_pivot,
@@ -126,6 +131,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     };
     drop(child_end);
     drop(console_socket);
+    drop(stdio);
     undo.child = Some(child.pid);
     // Read now, while the init surely lives (it waits for us): with start_at_once it may have
     // run and exited by the time the record is written.

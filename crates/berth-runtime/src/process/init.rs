@@ -15,6 +15,7 @@ use crate::error::{Error, Result, SysContext};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program, Seccomp, SeccompLoad};
+use crate::process::stdio::Stdio;
 use crate::rootfs::{self, RootfsOptions};
 use crate::spec::Bundle;
 use crate::state::{OciState, Status};
@@ -29,6 +30,8 @@ pub struct InitConfig<'a> {
     pub fifo: Option<&'a Path>,
     pub joins: &'a [(LinuxNamespaceType, File)],
     pub console_socket: Option<OwnedFd>,
+    /// Streams to install as 0, 1, 2; `None` keeps the runtime's own.
+    pub stdio: Option<Stdio>,
     pub preserve_fds: u32,
     pub seccomp: Option<&'a Seccomp>,
     pub no_pivot: bool,
@@ -50,6 +53,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         fifo,
         joins,
         console_socket,
+        stdio,
         preserve_fds,
         seccomp,
         no_pivot,
@@ -73,6 +77,9 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         }
         namespaces::join(joins)?;
         nix::unistd::setsid().sys(|| "setsid".into())?;
+        if let Some(stdio) = stdio {
+            stdio.install()?;
+        }
         if namespaces::has(spec, LinuxNamespaceType::Uts) {
             namespaces::set_uts_names(spec)?;
         }

@@ -9,4 +9,5 @@ pub mod execute;
 pub mod fds;
 pub mod init;
 pub mod signals;
+pub mod stdio;
 pub mod tty_proxy;

@@ -271,6 +271,7 @@ fn create_options(b: &BundleArgs) -> Result<CreateOptions<'_>> {
         bundle: &b.bundle,
         pid_file: b.pid_file.as_deref(),
         console_socket: connect_console(b.console_socket.as_deref())?,
+        stdio: None,
         no_pivot: b.no_pivot,
         start_at_once: false,
         preserve_fds: b.preserve_fds,

@@ -1,0 +1,581 @@
+//! Pulls from a real registry (Debian's `docker-registry`) on 127.0.0.1, fed with images that
+//! berth-image built and skopeo pushed. Each test runs its own registry, so they run in
+//! parallel without sharing state.
+
+use std::collections::HashMap;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_image::{Digest, Image, ImageStore, ImportOptions, Reference, Snapshots, import_rootfs};
+use berth_registry::{Error, Platform, Progress, ProgressKind, PullOptions, pull, pull_image};
+
+/// A registry child process with its own storage; killed on drop.
+struct Registry {
+    child: Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Registry {
+    fn start() -> Registry {
+        Self::start_with("")
+    }
+
+    fn start_with(extra_yaml: &str) -> Registry {
+        for _ in 0..10 {
+            let dir = tempfile::tempdir().unwrap();
+            let port = std::net::TcpListener::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+                .port();
+            let cfg = dir.path().join("config.yml");
+            fs::write(
+                &cfg,
+                format!(
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_yaml}",
+                    dir.path().join("data").display()
+                ),
+            )
+            .unwrap();
+            let log = fs::File::create(dir.path().join("registry.log")).unwrap();
+            let child = Command::new("/usr/bin/docker-registry")
+                .arg("serve")
+                .arg(&cfg)
+                .stdin(Stdio::null())
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("start docker-registry");
+            let mut reg = Registry { child, port, dir };
+            let deadline = Instant::now() + Duration::from_secs(15);
+            while Instant::now() < deadline {
+                if reg.child.try_wait().unwrap().is_some() {
+                    break; // port taken, most likely: retry with another
+                }
+                if let Ok(resp) = ureq::get(&format!("http://127.0.0.1:{port}/v2/"))
+                    .config()
+                    .http_status_as_error(false)
+                    .build()
+                    .call()
+                {
+                    let s = resp.status().as_u16();
+                    if s == 200 || s == 401 {
+                        return reg;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = reg.child.kill();
+        }
+        panic!("docker-registry did not start");
+    }
+
+    fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    fn blob_data(&self, d: &Digest) -> PathBuf {
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&d.hex()[..2])
+            .join(d.hex())
+            .join("data")
+    }
+
+    /// The digest the registry reports for a manifest.
+    fn manifest_digest(&self, repo: &str, reference: &str) -> Digest {
+        let resp = ureq::get(&format!(
+            "http://{}/v2/{repo}/manifests/{reference}",
+            self.addr()
+        ))
+        .header(
+            "Accept",
+            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
+        )
+        .call()
+        .unwrap();
+        resp.headers()["docker-content-digest"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap()
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A berth store to build source images in.
+struct Source {
+    dir: tempfile::TempDir,
+    store: ImageStore,
+    snaps: Snapshots,
+}
+
+impl Source {
+    fn new() -> Source {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path()).unwrap();
+        let snaps = Snapshots::open(dir.path()).unwrap();
+        Source { dir, store, snaps }
+    }
+
+    fn content_dir(&self) -> PathBuf {
+        self.dir.path().join("content")
+    }
+
+    fn import(&self, name: &str, files: &[(&str, Vec<u8>)], arch: Option<&str>) -> Image {
+        let mut b = tar::Builder::new(Vec::new());
+        for dir in ["bin", "etc"] {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Directory);
+            h.set_mode(0o755);
+            h.set_size(0);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            b.append_data(&mut h, format!("{dir}/"), &[][..]).unwrap();
+        }
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_entry_type(tar::EntryType::Regular);
+            h.set_mode(0o755);
+            h.set_size(data.len() as u64);
+            h.set_mtime(1_700_000_000);
+            h.set_uid(0);
+            h.set_gid(0);
+            b.append_data(&mut h, path, &data[..]).unwrap();
+        }
+        let tar = b.into_inner().unwrap();
+        let opts = ImportOptions {
+            reference: Some(Reference::parse(name).unwrap()),
+            platform: arch.map(|a| berth_image::Platform {
+                os: "linux".into(),
+                architecture: a.into(),
+            }),
+            ..Default::default()
+        };
+        import_rootfs(&self.store, &self.snaps, &tar[..], opts).unwrap()
+    }
+
+    /// skopeo-pushes the layout entry named `name` (add `--all` for an index).
+    fn push(&self, layout: &Path, name: &str, dest: String, all: bool) {
+        let mut cmd = Command::new("/usr/bin/skopeo");
+        cmd.args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+        ]);
+        if all {
+            cmd.arg("--all");
+        }
+        let out = cmd
+            .arg(format!("oci:{}:{name}", layout.display()))
+            .arg(format!("docker://{dest}"))
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "skopeo: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+fn busybox() -> Vec<u8> {
+    fs::read("/bin/busybox").unwrap()
+}
+
+/// A fresh destination store.
+struct Dest {
+    _dir: tempfile::TempDir,
+    store: ImageStore,
+    snaps: Snapshots,
+    root: PathBuf,
+}
+
+fn dest() -> Dest {
+    let dir = tempfile::tempdir().unwrap();
+    Dest {
+        store: ImageStore::open(dir.path()).unwrap(),
+        snaps: Snapshots::open(dir.path()).unwrap(),
+        root: dir.path().to_path_buf(),
+        _dir: dir,
+    }
+}
+
+fn pull_recording(
+    d: &Dest,
+    reference: &str,
+    options: &PullOptions,
+) -> (Result<berth_registry::Pulled, Error>, Vec<Progress>) {
+    let events = Mutex::new(Vec::new());
+    let r = pull_image(
+        &d.store,
+        &d.snaps,
+        &Reference::parse(reference).unwrap(),
+        options,
+        &|p| events.lock().unwrap().push(p),
+    );
+    (r, events.into_inner().unwrap())
+}
+
+fn kinds_for<'a>(events: &'a [Progress], layer: &Digest) -> Vec<&'a ProgressKind> {
+    events
+        .iter()
+        .filter(|e| &e.layer == layer)
+        .map(|e| &e.kind)
+        .collect()
+}
+
+#[test]
+fn pull_by_tag_again_and_by_digest() {
+    let reg = Registry::start();
+    let src = Source::new();
+    let img = src.import(
+        "localhost/bb:v1",
+        &[
+            ("bin/busybox", busybox()),
+            ("etc/hello", b"hello from berth\n".to_vec()),
+        ],
+        None,
+    );
+    let name = format!("{}/tools/busybox", reg.addr());
+    src.push(
+        &src.content_dir(),
+        "localhost/bb:v1",
+        format!("{name}:1.0"),
+        false,
+    );
+    let registry_digest = reg.manifest_digest("tools/busybox", "1.0");
+
+    let d = dest();
+    let (r, events) = pull_recording(&d, &format!("{name}:1.0"), &PullOptions::default());
+    let pulled = r.unwrap();
+    let got = &pulled.image;
+    assert_eq!(got.id, img.id);
+    assert_eq!(got.diff_ids().unwrap(), img.diff_ids().unwrap());
+    assert_eq!(got.manifest, registry_digest);
+    assert_eq!(pulled.repo_digest, registry_digest);
+    assert_eq!(pulled.index, None);
+    assert_eq!(
+        got.references,
+        vec![Reference::parse(&format!("{name}:1.0")).unwrap()]
+    );
+    let chain = got.chain_ids().unwrap();
+    let top = d.snaps.fs_path(chain.last().unwrap());
+    assert_eq!(fs::read(top.join("bin/busybox")).unwrap(), busybox());
+    assert_eq!(
+        fs::read(top.join("etc/hello")).unwrap(),
+        b"hello from berth\n"
+    );
+    let layer: Digest = got.layers[0].digest().to_string().parse().unwrap();
+    let kinds = kinds_for(&events, &layer);
+    assert_eq!(kinds.first(), Some(&&ProgressKind::Waiting), "{events:?}");
+    assert_eq!(kinds.last(), Some(&&ProgressKind::Done), "{events:?}");
+    assert!(kinds.contains(&&ProgressKind::Extracting));
+    assert!(kinds.contains(&&ProgressKind::Verifying));
+    let total = got.layers[0].size();
+    assert!(
+        kinds.contains(&&ProgressKind::Downloading {
+            current: total,
+            total
+        }),
+        "{events:?}"
+    );
+    // The store resolves the name to the same image.
+    assert_eq!(d.store.resolve(&format!("{name}:1.0")).unwrap().id, img.id);
+
+    // Again: nothing downloaded or unpacked.
+    let (r, events) = pull_recording(&d, &format!("{name}:1.0"), &PullOptions::default());
+    assert_eq!(r.unwrap().image.manifest, registry_digest);
+    assert_eq!(
+        kinds_for(&events, &layer),
+        vec![&ProgressKind::Waiting, &ProgressKind::AlreadyExists]
+    );
+
+    // By digest, into a fresh store, with the plain `pull` entry point.
+    let d2 = dest();
+    let by_digest = Reference::parse(&format!("{name}@{registry_digest}")).unwrap();
+    let got = pull(
+        &d2.store,
+        &d2.snaps,
+        &by_digest,
+        &PullOptions::default(),
+        &|_| {},
+    )
+    .unwrap();
+    assert_eq!(got.id, img.id);
+    assert_eq!(got.references, vec![by_digest]);
+    // No temp files left behind.
+    assert_eq!(
+        fs::read_dir(d2.root.join("content/ingest"))
+            .unwrap()
+            .count(),
+        0
+    );
+}
+
+#[test]
+fn missing_tag_and_wrong_digest() {
+    let reg = Registry::start();
+    let src = Source::new();
+    src.import("localhost/small:v1", &[("etc/a", b"a".to_vec())], None);
+    let name = format!("{}/small", reg.addr());
+    src.push(
+        &src.content_dir(),
+        "localhost/small:v1",
+        format!("{name}:v1"),
+        false,
+    );
+
+    let d = dest();
+    let (r, _) = pull_recording(&d, &format!("{name}:nope"), &PullOptions::default());
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&format!("manifest unknown: {name}:nope")),
+        "{msg}"
+    );
+    assert!(
+        matches!(err, Error::Registry { status: 404, .. }),
+        "{err:?}"
+    );
+
+    let (r, _) = pull_recording(
+        &d,
+        &format!("{}/absent:v1", reg.addr()),
+        &PullOptions::default(),
+    );
+    assert!(r.unwrap_err().to_string().contains("absent"));
+
+    let bogus = Digest::of(b"not a manifest");
+    let (r, _) = pull_recording(&d, &format!("{name}@{bogus}"), &PullOptions::default());
+    let msg = r.unwrap_err().to_string();
+    assert!(msg.contains(&format!("{name}@{bogus}")), "{msg}");
+    assert!(d.store.list().unwrap().is_empty());
+}
+
+#[test]
+fn index_platform_selection() {
+    let reg = Registry::start();
+    let src = Source::new();
+    let amd = src.import(
+        "localhost/m:amd",
+        &[("etc/arch", b"amd64".to_vec())],
+        Some("amd64"),
+    );
+    let arm = src.import(
+        "localhost/m:arm",
+        &[("etc/arch", b"arm64".to_vec())],
+        Some("arm64"),
+    );
+
+    // A layout holding an index over both manifests.
+    let layout = tempfile::tempdir().unwrap();
+    let blobs = layout.path().join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let content = src.store.content();
+    let mut entries = Vec::new();
+    for (img, arch) in [(&amd, "amd64"), (&arm, "arm64")] {
+        let mut digests = vec![img.manifest.clone(), img.id.clone()];
+        for l in &img.layers {
+            digests.push(l.digest().to_string().parse().unwrap());
+        }
+        for d in digests {
+            fs::copy(content.blob_path(&d), blobs.join(d.hex())).unwrap();
+        }
+        let size = fs::metadata(content.blob_path(&img.manifest))
+            .unwrap()
+            .len();
+        entries.push(serde_json::json!({
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": img.manifest.to_string(),
+            "size": size,
+            "platform": {"os": "linux", "architecture": arch},
+        }));
+    }
+    let index = serde_json::to_vec(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "manifests": entries,
+    }))
+    .unwrap();
+    let index_digest = Digest::of(&index);
+    fs::write(blobs.join(index_digest.hex()), &index).unwrap();
+    fs::write(
+        layout.path().join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::write(
+        layout.path().join("index.json"),
+        serde_json::to_vec(&serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.index.v1+json",
+                "digest": index_digest.to_string(),
+                "size": index.len(),
+                "annotations": {"org.opencontainers.image.ref.name": "multi"},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let name = format!("{}/multi", reg.addr());
+    src.push(layout.path(), "multi", format!("{name}:latest"), true);
+    assert_eq!(reg.manifest_digest("multi", "latest"), index_digest);
+
+    let platform = |arch: &str, variant: Option<&str>| PullOptions {
+        platform: Some(Platform {
+            os: "linux".into(),
+            architecture: arch.into(),
+            variant: variant.map(str::to_string),
+        }),
+        ..Default::default()
+    };
+    let d = dest();
+    let (r, _) = pull_recording(
+        &d,
+        &format!("{name}:latest"),
+        &platform("arm64", Some("v8")),
+    );
+    let pulled = r.unwrap();
+    assert_eq!(pulled.image.id, arm.id);
+    assert_eq!(pulled.image.manifest, arm.manifest);
+    assert_eq!(pulled.repo_digest, index_digest);
+    assert_eq!(pulled.index, Some(index_digest.clone()));
+    assert!(d.store.content().has(&index_digest));
+    let top = d
+        .snaps
+        .fs_path(pulled.image.chain_ids().unwrap().last().unwrap());
+    assert_eq!(fs::read(top.join("etc/arch")).unwrap(), b"arm64");
+
+    let d = dest();
+    let by_digest = format!("{name}@{index_digest}");
+    let (r, _) = pull_recording(&d, &by_digest, &platform("amd64", None));
+    let pulled = r.unwrap();
+    assert_eq!(pulled.image.id, amd.id);
+    assert_eq!(pulled.repo_digest, index_digest);
+    assert_eq!(
+        pulled.image.references,
+        vec![Reference::parse(&format!("{name}@{}", amd.manifest)).unwrap()]
+    );
+
+    let (r, _) = pull_recording(&d, &format!("{name}:latest"), &platform("s390x", None));
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(err, Error::NoMatchingPlatform { .. }), "{err:?}");
+    assert!(msg.contains("linux/s390x"), "{msg}");
+    assert!(msg.contains("linux/amd64, linux/arm64"), "{msg}");
+}
+
+#[test]
+fn corrupted_blob_fails_and_leaves_nothing() {
+    let reg = Registry::start();
+    let src = Source::new();
+    let img = src.import(
+        "localhost/c:v1",
+        &[("bin/busybox", busybox()), ("etc/c", b"c".to_vec())],
+        None,
+    );
+    let name = format!("{}/corrupt", reg.addr());
+    src.push(
+        &src.content_dir(),
+        "localhost/c:v1",
+        format!("{name}:v1"),
+        false,
+    );
+    let layer: Digest = img.layers[0].digest().to_string().parse().unwrap();
+    let data = reg.blob_data(&layer);
+    let size = fs::metadata(&data).unwrap().len() as usize;
+    fs::write(&data, vec![0x5a; size]).unwrap();
+
+    let d = dest();
+    let (r, _) = pull_recording(&d, &format!("{name}:v1"), &PullOptions::default());
+    let err = r.unwrap_err();
+    match &err {
+        Error::DigestMismatch { expected, .. } => assert_eq!(expected, &layer),
+        e => panic!("expected a digest mismatch, got {e:?}"),
+    }
+    assert!(err.to_string().contains(&layer.to_string()), "{err}");
+    assert!(d.store.list().unwrap().is_empty());
+    assert!(d.snaps.list().unwrap().is_empty());
+    assert!(!d.store.content().has(&layer));
+    assert_eq!(
+        fs::read_dir(d.root.join("content/ingest")).unwrap().count(),
+        0
+    );
+    let snapdir: Vec<_> = fs::read_dir(d.root.join("snapshots")).unwrap().collect();
+    assert!(snapdir.is_empty(), "{snapdir:?}");
+}
+
+#[test]
+fn basic_auth() {
+    let Ok(out) = Command::new("htpasswd")
+        .args(["-Bbn", "user", "pass"])
+        .output()
+    else {
+        eprintln!("skipping basic_auth: htpasswd (apache2-utils) is not installed");
+        return;
+    };
+    assert!(out.status.success());
+    let pwdir = tempfile::tempdir().unwrap();
+    let pwfile = pwdir.path().join("htpasswd");
+    fs::write(&pwfile, &out.stdout).unwrap();
+    let reg = Registry::start_with(&format!(
+        "auth:\n  htpasswd:\n    realm: basic\n    path: {}\n",
+        pwfile.display()
+    ));
+    let src = Source::new();
+    let img = src.import("localhost/a:v1", &[("etc/a", b"a".to_vec())], None);
+    let name = format!("{}/private", reg.addr());
+    let out = Command::new("/usr/bin/skopeo")
+        .args([
+            "--insecure-policy",
+            "copy",
+            "--quiet",
+            "--dest-tls-verify=false",
+        ])
+        .args(["--dest-creds", "user:pass"])
+        .arg(format!(
+            "oci:{}:localhost/a:v1",
+            src.content_dir().display()
+        ))
+        .arg(format!("docker://{name}:v1"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let d = dest();
+    let (r, _) = pull_recording(&d, &format!("{name}:v1"), &PullOptions::default());
+    assert!(matches!(r.unwrap_err(), Error::Auth { .. }));
+    let mut creds = HashMap::new();
+    creds.insert(
+        reg.addr(),
+        berth_registry::Credentials {
+            username: "user".into(),
+            password: "pass".into(),
+        },
+    );
+    let opts = PullOptions {
+        credentials: creds,
+        ..Default::default()
+    };
+    let (r, _) = pull_recording(&d, &format!("{name}:v1"), &opts);
+    assert_eq!(r.unwrap().image.id, img.id);
+}

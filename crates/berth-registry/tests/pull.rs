@@ -579,3 +579,244 @@ fn basic_auth() {
     let (r, _) = pull_recording(&d, &format!("{name}:v1"), &opts);
     assert_eq!(r.unwrap().image.id, img.id);
 }
+
+/// Uploads a blob through the distribution API (monolithic POST + PUT).
+fn push_blob(reg: &Registry, repo: &str, data: &[u8]) -> (Digest, u64) {
+    let d = Digest::of(data);
+    let resp = ureq::post(&format!("http://{}/v2/{repo}/blobs/uploads/", reg.addr()))
+        .send_empty()
+        .unwrap();
+    let loc = resp.headers()["location"].to_str().unwrap().to_string();
+    let loc = if loc.starts_with("http") {
+        loc
+    } else {
+        format!("http://{}{loc}", reg.addr())
+    };
+    let sep = if loc.contains('?') { '&' } else { '?' };
+    ureq::put(&format!("{loc}{sep}digest={d}"))
+        .header("Content-Type", "application/octet-stream")
+        .send(data)
+        .unwrap();
+    (d, data.len() as u64)
+}
+
+fn push_manifest(reg: &Registry, repo: &str, tag: &str, media_type: &str, body: &[u8]) -> Digest {
+    let resp = ureq::put(&format!("http://{}/v2/{repo}/manifests/{tag}", reg.addr()))
+        .header("Content-Type", media_type)
+        .config()
+        .http_status_as_error(false)
+        .build()
+        .send(body)
+        .unwrap();
+    let status = resp.status().as_u16();
+    let mut resp = resp;
+    assert_eq!(status, 201, "{}", resp.body_mut().read_to_string().unwrap());
+    Digest::of(body)
+}
+
+/// An uncompressed tar of (path, contents) regular files; a `None` content is a directory.
+fn tar_of(entries: &[(&str, Option<&[u8]>)]) -> Vec<u8> {
+    let mut b = tar::Builder::new(Vec::new());
+    for (path, data) in entries {
+        let mut h = tar::Header::new_gnu();
+        h.set_entry_type(if data.is_some() {
+            tar::EntryType::Regular
+        } else {
+            tar::EntryType::Directory
+        });
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1_700_000_000);
+        let data = data.unwrap_or(&[]);
+        h.set_size(data.len() as u64);
+        b.append_data(&mut h, path, data).unwrap();
+    }
+    b.into_inner().unwrap()
+}
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+/// Pushes an image made of `layers` (blob, media type, diff id) with the given config diff
+/// ids, as an OCI or Docker schema2 manifest. Returns the manifest digest.
+fn push_image(
+    reg: &Registry,
+    repo: &str,
+    tag: &str,
+    layers: &[(Vec<u8>, &str)],
+    diff_ids: &[Digest],
+    docker: bool,
+) -> Digest {
+    let config = serde_json::to_vec(&serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": {"Cmd": ["/bin/sh"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids.iter().map(|d| d.to_string()).collect::<Vec<_>>()},
+    }))
+    .unwrap();
+    let (cd, cs) = push_blob(reg, repo, &config);
+    let layer_descs: Vec<_> = layers
+        .iter()
+        .map(|(blob, mt)| {
+            let (d, s) = push_blob(reg, repo, blob);
+            serde_json::json!({"mediaType": mt, "digest": d.to_string(), "size": s})
+        })
+        .collect();
+    let (mt, config_mt) = if docker {
+        (
+            "application/vnd.docker.distribution.manifest.v2+json",
+            "application/vnd.docker.container.image.v1+json",
+        )
+    } else {
+        (
+            "application/vnd.oci.image.manifest.v1+json",
+            "application/vnd.oci.image.config.v1+json",
+        )
+    };
+    let manifest = serde_json::to_vec_pretty(&serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": mt,
+        "config": {"mediaType": config_mt, "digest": cd.to_string(), "size": cs},
+        "layers": layer_descs,
+    }))
+    .unwrap();
+    push_manifest(reg, repo, tag, mt, &manifest)
+}
+
+#[test]
+fn layers_stack_in_every_compression() {
+    let reg = Registry::start();
+    let base = tar_of(&[
+        ("etc/", None),
+        ("etc/keep", Some(b"keep")),
+        ("etc/gone", Some(b"gone")),
+    ]);
+    let mid = tar_of(&[("etc/", None), ("etc/zstd", Some(b"zstd layer"))]);
+    let top = tar_of(&[
+        ("etc/", None),
+        ("etc/.wh.gone", Some(b"")),
+        ("etc/plain", Some(b"plain")),
+    ]);
+    let diff_ids = [Digest::of(&base), Digest::of(&mid), Digest::of(&top)];
+    let layers = vec![
+        (gzip(&base), "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (
+            zstd::encode_all(&mid[..], 3).unwrap(),
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
+        (top.clone(), "application/vnd.oci.image.layer.v1.tar"),
+    ];
+    let oci = push_image(&reg, "stack", "oci", &layers, &diff_ids, false);
+    let docker_layers = vec![
+        (
+            layers[0].0.clone(),
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+        (
+            layers[1].0.clone(),
+            "application/vnd.oci.image.layer.v1.tar+zstd",
+        ),
+        (top.clone(), "application/vnd.docker.image.rootfs.diff.tar"),
+    ];
+    let docker = push_image(&reg, "stack", "docker", &docker_layers, &diff_ids, true);
+
+    let d = dest();
+    let name = format!("{}/stack", reg.addr());
+    let (r, events) = pull_recording(&d, &format!("{name}:oci"), &PullOptions::default());
+    let img = r.unwrap().image;
+    assert_eq!(img.manifest, oci);
+    assert_eq!(img.diff_ids().unwrap(), diff_ids);
+    let chains = img.chain_ids().unwrap();
+    for c in &chains {
+        assert!(d.snaps.is_committed(c));
+    }
+    assert_eq!(
+        fs::read(d.snaps.fs_path(&chains[0]).join("etc/gone")).unwrap(),
+        b"gone"
+    );
+    assert_eq!(
+        fs::read(d.snaps.fs_path(&chains[1]).join("etc/zstd")).unwrap(),
+        b"zstd layer"
+    );
+    let top_fs = d.snaps.fs_path(&chains[2]);
+    assert_eq!(fs::read(top_fs.join("etc/plain")).unwrap(), b"plain");
+    // The whiteout became an overlayfs whiteout: a 0:0 character device.
+    use std::os::unix::fs::FileTypeExt;
+    let wh = fs::symlink_metadata(top_fs.join("etc/gone")).unwrap();
+    assert!(wh.file_type().is_char_device());
+    for l in &img.layers {
+        let l: Digest = l.digest().to_string().parse().unwrap();
+        assert_eq!(kinds_for(&events, &l).last(), Some(&&ProgressKind::Done));
+    }
+
+    // The Docker schema2 manifest over the same layers reuses every snapshot.
+    let (r, events) = pull_recording(&d, &format!("{name}:docker"), &PullOptions::default());
+    let img = r.unwrap().image;
+    assert_eq!(img.manifest, docker);
+    assert_eq!(img.chain_ids().unwrap(), chains);
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e.kind, ProgressKind::Waiting | ProgressKind::AlreadyExists)),
+        "{events:?}"
+    );
+    assert_eq!(d.store.list().unwrap().len(), 2);
+}
+
+#[test]
+fn diff_id_mismatch_names_the_layer() {
+    let reg = Registry::start();
+    let l0 = tar_of(&[("a", Some(b"a"))]);
+    let l1 = tar_of(&[("b", Some(b"b"))]);
+    let wrong = Digest::of(b"not the layer");
+    let layers = vec![
+        (
+            gzip(&l0),
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+        (
+            gzip(&l1),
+            "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        ),
+    ];
+    push_image(
+        &reg,
+        "bad",
+        "v1",
+        &layers,
+        &[Digest::of(&l0), wrong.clone()],
+        true,
+    );
+    let d = dest();
+    let (r, _) = pull_recording(
+        &d,
+        &format!("{}/bad:v1", reg.addr()),
+        &PullOptions::default(),
+    );
+    let err = r.unwrap_err();
+    let layer1 = Digest::of(&layers[1].0);
+    match &err {
+        Error::DiffIdMismatch {
+            index,
+            layer,
+            expected,
+            actual,
+            ..
+        } => {
+            assert_eq!(*index, 1);
+            assert_eq!(layer, &layer1);
+            assert_eq!(expected, &wrong);
+            assert_eq!(actual, &Digest::of(&l1));
+        }
+        e => panic!("expected a diff id mismatch, got {e:?}"),
+    }
+    assert!(err.to_string().contains(&layer1.to_string()), "{err}");
+    assert!(d.store.list().unwrap().is_empty());
+    // The good bottom layer may stay; the bad one is not committed.
+    assert_eq!(d.snaps.list().unwrap(), vec![Digest::of(&l0)]);
+}

@@ -820,3 +820,222 @@ fn diff_id_mismatch_names_the_layer() {
     // The good bottom layer may stay; the bad one is not committed.
     assert_eq!(d.snaps.list().unwrap(), vec![Digest::of(&l0)]);
 }
+
+/// How the fake auth front asks for credentials.
+#[derive(Clone, Copy, PartialEq)]
+enum AuthMode {
+    /// `Basic realm=…`: the client must send user:pass.
+    Basic,
+    /// `Bearer realm=<own /token>`: the token endpoint wants user:pass and answers with
+    /// `token` (or `access_token` when the flag is set).
+    Bearer { access_token: bool },
+}
+
+/// A tiny HTTP server on 127.0.0.1 that demands auth, then forwards `/v2/` GETs to a real
+/// (unauthenticated) registry: a stand-in for token-authenticated registries.
+struct AuthFront {
+    port: u16,
+    token_requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+const BASIC_USER_PASS: &str = "Basic dXNlcjpwYXNz"; // user:pass
+const TOKEN: &str = "tok-123";
+
+impl AuthFront {
+    fn start(upstream: String, mode: AuthMode) -> AuthFront {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let token_requests = Arc::new(AtomicUsize::new(0));
+        let counter = token_requests.clone();
+        // The thread lives until the test process ends; it only ever serves loopback.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let upstream = upstream.clone();
+                let counter = counter.clone();
+                std::thread::spawn(move || {
+                    let _ = serve(conn, &upstream, mode, port, &counter);
+                });
+            }
+        });
+        fn serve(
+            conn: std::net::TcpStream,
+            upstream: &str,
+            mode: AuthMode,
+            port: u16,
+            counter: &AtomicUsize,
+        ) -> std::io::Result<()> {
+            use std::io::{BufRead, BufReader, Write};
+            let mut reader = BufReader::new(conn.try_clone()?);
+            let mut line = String::new();
+            reader.read_line(&mut line)?;
+            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+            let mut headers = HashMap::new();
+            loop {
+                let mut h = String::new();
+                reader.read_line(&mut h)?;
+                let h = h.trim_end();
+                if h.is_empty() {
+                    break;
+                }
+                if let Some((k, v)) = h.split_once(':') {
+                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+                }
+            }
+            let auth = headers.get("authorization").map(String::as_str);
+            let mut out = conn;
+            let mut respond = |status: u16, extra: &str, body: &[u8]| -> std::io::Result<()> {
+                write!(
+                    out,
+                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+                    body.len()
+                )?;
+                out.write_all(body)?;
+                out.flush()
+            };
+            if let Some(query) = path.strip_prefix("/token?") {
+                counter.fetch_add(1, Ordering::SeqCst);
+                let ok_query = query.contains("service=fake-registry")
+                    && query.contains("scope=repository%3Aprivate%3Apull");
+                if !ok_query {
+                    return respond(400, "", format!("bad query {query}").as_bytes());
+                }
+                if auth != Some(BASIC_USER_PASS) {
+                    return respond(
+                        401,
+                        "Content-Type: application/json\r\n",
+                        br#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#,
+                    );
+                }
+                let field = match mode {
+                    AuthMode::Bearer { access_token: true } => "access_token",
+                    _ => "token",
+                };
+                return respond(200, "", format!(r#"{{"{field}":"{TOKEN}"}}"#).as_bytes());
+            }
+            let (expected, challenge) = match mode {
+                AuthMode::Basic => (
+                    BASIC_USER_PASS.to_string(),
+                    r#"Basic realm="basic""#.to_string(),
+                ),
+                AuthMode::Bearer { .. } => (
+                    format!("Bearer {TOKEN}"),
+                    format!(
+                        r#"Bearer realm="http://127.0.0.1:{port}/token",service="fake-registry",scope="repository:private:pull""#
+                    ),
+                ),
+            };
+            if auth != Some(expected.as_str()) {
+                return respond(
+                    401,
+                    &format!("WWW-Authenticate: {challenge}\r\nContent-Type: application/json\r\n"),
+                    br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                );
+            }
+            let mut req = ureq::get(&format!("http://{upstream}{path}"))
+                .config()
+                .http_status_as_error(false)
+                .build();
+            if let Some(a) = headers.get("accept") {
+                req = req.header("Accept", a);
+            }
+            let mut resp = req.call().map_err(std::io::Error::other)?;
+            let mut extra = String::new();
+            for h in ["content-type", "docker-content-digest"] {
+                if let Some(v) = resp.headers().get(h) {
+                    extra.push_str(&format!("{h}: {}\r\n", v.to_str().unwrap()));
+                }
+            }
+            let status = resp.status().as_u16();
+            let body = resp
+                .body_mut()
+                .with_config()
+                .limit(64 << 20)
+                .read_to_vec()
+                .map_err(std::io::Error::other)?;
+            respond(status, &extra, &body)
+        }
+        AuthFront {
+            port,
+            token_requests,
+        }
+    }
+}
+
+fn creds_for(registry: String) -> PullOptions {
+    let mut credentials = HashMap::new();
+    credentials.insert(
+        registry,
+        berth_registry::Credentials {
+            username: "user".into(),
+            password: "pass".into(),
+        },
+    );
+    PullOptions {
+        credentials,
+        ..Default::default()
+    }
+}
+
+fn auth_front_pull(mode: AuthMode) {
+    use std::sync::atomic::Ordering;
+    let reg = Registry::start();
+    let l0 = tar_of(&[("a", Some(b"a"))]);
+    let l1 = tar_of(&[("b", Some(b"b"))]);
+    let layers = vec![
+        (gzip(&l0), "application/vnd.oci.image.layer.v1.tar+gzip"),
+        (gzip(&l1), "application/vnd.oci.image.layer.v1.tar+gzip"),
+    ];
+    let manifest = push_image(
+        &reg,
+        "private",
+        "v1",
+        &layers,
+        &[Digest::of(&l0), Digest::of(&l1)],
+        false,
+    );
+    let front = AuthFront::start(reg.addr(), mode);
+    let registry = format!("127.0.0.1:{}", front.port);
+    let reference = format!("{registry}/private:v1");
+
+    let d = dest();
+    let (r, _) = pull_recording(&d, &reference, &PullOptions::default());
+    let err = r.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains(&registry), "{msg}");
+    if mode == AuthMode::Basic {
+        assert!(matches!(err, Error::Auth { .. }), "{err:?}");
+    } else {
+        // The token endpoint's own error message comes through.
+        assert!(msg.contains("bad credentials"), "{msg}");
+    }
+
+    front.token_requests.store(0, Ordering::SeqCst);
+    let (r, _) = pull_recording(&d, &reference, &creds_for(registry.clone()));
+    let img = r.unwrap().image;
+    assert_eq!(img.manifest, manifest);
+    assert_eq!(img.layers.len(), 2);
+    if mode != AuthMode::Basic {
+        // One token for /v2/, the manifest and every blob.
+        assert_eq!(front.token_requests.load(Ordering::SeqCst), 1);
+    }
+}
+
+#[test]
+fn bearer_token_auth() {
+    auth_front_pull(AuthMode::Bearer {
+        access_token: false,
+    });
+}
+
+#[test]
+fn bearer_access_token_auth() {
+    auth_front_pull(AuthMode::Bearer { access_token: true });
+}
+
+#[test]
+fn basic_auth_challenge() {
+    auth_front_pull(AuthMode::Basic);
+}

@@ -263,6 +263,17 @@ fn fetch_manifest(client: &Client, repo_name: &str, target: &str, name: &str) ->
             actual: digest,
         });
     }
+    let kind = classify(&bytes, content_type.as_deref(), name)?;
+    Ok(Fetched {
+        bytes,
+        digest,
+        kind,
+    })
+}
+
+/// Manifest or index, from the document's `mediaType`, else the Content-Type, else its shape.
+/// schema1 and unknown types are refused.
+fn classify(bytes: &[u8], content_type: Option<&str>, name: &str) -> Result<Kind> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Probe {
@@ -270,11 +281,10 @@ fn fetch_manifest(client: &Client, repo_name: &str, target: &str, name: &str) ->
         media_type: Option<String>,
         manifests: Option<serde_json::Value>,
     }
-    let probe: Probe = parse(&bytes, name, "manifest")?;
-    let media_type = probe
-        .media_type
-        .clone()
-        .or(content_type.filter(|c| c != "application/json" && !c.is_empty()));
+    let probe: Probe = parse(bytes, name, "manifest")?;
+    let media_type = probe.media_type.clone().or(content_type
+        .map(str::to_string)
+        .filter(|c| c != "application/json" && !c.is_empty()));
     if probe.schema_version == Some(1)
         || matches!(
             media_type.as_deref(),
@@ -286,7 +296,7 @@ fn fetch_manifest(client: &Client, repo_name: &str, target: &str, name: &str) ->
             media_type: "schema1 (re-push the image with a current client)".to_string(),
         });
     }
-    let kind = match media_type.as_deref() {
+    Ok(match media_type.as_deref() {
         Some(OCI_INDEX | DOCKER_LIST) => Kind::Index,
         Some(OCI_MANIFEST | DOCKER_MANIFEST) => Kind::Manifest,
         None if probe.manifests.is_some() => Kind::Index,
@@ -297,11 +307,6 @@ fn fetch_manifest(client: &Client, repo_name: &str, target: &str, name: &str) ->
                 media_type: other.to_string(),
             });
         }
-    };
-    Ok(Fetched {
-        bytes,
-        digest,
-        kind,
     })
 }
 
@@ -632,4 +637,61 @@ fn download(
         .commit(Some(d))
         .map_err(|e| Error::with_blob(e, what))?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classify_manifests() {
+        let k = |json: &str, ct: Option<&str>| classify(json.as_bytes(), ct, "r/x:y");
+        let err = k(r#"{"schemaVersion":1,"name":"x","fsLayers":[]}"#, None).unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported manifest schema1"),
+            "{err}"
+        );
+        let err = k(r#"{"schemaVersion":2}"#, Some(DOCKER_SCHEMA1_SIGNED)).unwrap_err();
+        assert!(
+            err.to_string().contains("unsupported manifest schema1"),
+            "{err}"
+        );
+        assert_eq!(
+            k(&format!(r#"{{"mediaType":"{OCI_INDEX}"}}"#), None).unwrap(),
+            Kind::Index
+        );
+        assert_eq!(k("{}", Some(DOCKER_LIST)).unwrap(), Kind::Index);
+        assert_eq!(k("{}", Some(DOCKER_MANIFEST)).unwrap(), Kind::Manifest);
+        assert_eq!(
+            k(r#"{"manifests":[]}"#, Some("application/json")).unwrap(),
+            Kind::Index
+        );
+        assert_eq!(k(r#"{"layers":[]}"#, None).unwrap(), Kind::Manifest);
+        let err = k(r#"{"mediaType":"application/vnd.example+json"}"#, None).unwrap_err();
+        assert!(
+            err.to_string().contains("application/vnd.example+json"),
+            "{err}"
+        );
+        assert!(k("not json", None).is_err());
+    }
+
+    #[test]
+    fn compression_by_magic_then_media_type() {
+        assert!(matches!(
+            compression("x.tar", &[0x1f, 0x8b, 8]),
+            Compression::Gzip
+        ));
+        assert!(matches!(
+            compression("x.tar", &[0x28, 0xb5, 0x2f, 0xfd]),
+            Compression::Zstd
+        ));
+        assert!(matches!(
+            compression("application/vnd.oci.image.layer.v1.tar+zstd", b""),
+            Compression::Zstd
+        ));
+        assert!(matches!(
+            compression("application/vnd.oci.image.layer.v1.tar", b"etc/"),
+            Compression::None
+        ));
+    }
 }

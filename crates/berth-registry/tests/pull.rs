@@ -915,6 +915,11 @@ impl AuthFront {
                 };
                 return respond(200, "", format!(r#"{{"{field}":"{TOKEN}"}}"#).as_bytes());
             }
+            if path.contains("/blobs/") && auth.is_some() {
+                // Like registries that serve blobs from object storage: a redirect the
+                // client must follow (without our Authorization).
+                return respond(307, &format!("Location: http://{upstream}{path}\r\n"), b"");
+            }
             let (expected, challenge) = match mode {
                 AuthMode::Basic => (
                     BASIC_USER_PASS.to_string(),

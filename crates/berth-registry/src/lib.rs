@@ -1,2 +1,238 @@
 //! The OCI distribution client: talks to registries, fetches manifests and blobs into
-//! berth-image's content store, verified by digest.
+//! berth-image's content store, verified by digest, and unpacks layers into snapshots.
+//!
+//! [`pull`] resolves a reference (choosing a platform from an index), streams the config and
+//! layers into the [`berth_image::ContentStore`] (up to three downloads at once), unpacks each
+//! layer on top of the previous one while checking its diff id, and only then tags the image.
+
+mod client;
+pub mod error;
+mod pull;
+
+use std::collections::HashMap;
+use std::fmt;
+use std::path::Path;
+
+use base64::Engine as _;
+
+pub use client::{endpoint_host, is_loopback, scheme_for};
+pub use error::{Error, Result};
+pub use pull::{Pulled, pull, pull_image};
+
+use berth_image::Digest;
+
+/// Username and password for one registry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    pub username: String,
+    pub password: String,
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A platform to select from an image index, in OCI names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Platform {
+    pub os: String,
+    pub architecture: String,
+    pub variant: Option<String>,
+}
+
+impl Platform {
+    /// The host's platform: `linux/amd64`, or `linux/arm64/v8` on aarch64.
+    pub fn host() -> Platform {
+        let p = berth_image::Platform::host();
+        let variant = (p.architecture == "arm64").then(|| "v8".to_string());
+        Platform {
+            os: p.os,
+            architecture: p.architecture,
+            variant,
+        }
+    }
+
+    /// Whether an index entry's platform satisfies this one. Without a wanted variant any
+    /// variant matches; `arm64` without a variant counts as `v8`.
+    pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
+        if self.os != os || self.architecture != architecture {
+            return false;
+        }
+        let Some(want) = &self.variant else {
+            return true;
+        };
+        let norm = |v: Option<&str>| match (architecture, v) {
+            ("arm64", None) => Some("v8".to_string()),
+            (_, v) => v.map(str::to_string),
+        };
+        norm(Some(want)) == norm(variant)
+    }
+}
+
+impl fmt::Display for Platform {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.os, self.architecture)?;
+        if let Some(v) = &self.variant {
+            write!(f, "/{v}")?;
+        }
+        Ok(())
+    }
+}
+
+/// How to pull.
+#[derive(Debug, Clone, Default)]
+pub struct PullOptions {
+    /// Platform to pick from an index; the host's by default.
+    pub platform: Option<Platform>,
+    /// Registries (`host` or `host:port`) to talk to over plain HTTP. Loopback registries
+    /// always are.
+    pub insecure_registries: Vec<String>,
+    /// Credentials by registry name (as in the reference, e.g. `docker.io`, `localhost:5000`).
+    pub credentials: HashMap<String, Credentials>,
+}
+
+/// What is happening to one blob (layer or config) during a pull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProgressKind {
+    /// Queued behind other downloads.
+    Waiting,
+    /// Bytes received so far of `total` (the descriptor's size).
+    Downloading { current: u64, total: u64 },
+    /// Download finished; checking the digest.
+    Verifying,
+    /// Unpacking into its snapshot.
+    Extracting,
+    /// Downloaded (if needed) and unpacked.
+    Done,
+    /// Blob and snapshot were already present: nothing to do.
+    AlreadyExists,
+}
+
+/// A progress event about one layer, for rendering Docker-style progress.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Progress {
+    pub layer: Digest,
+    pub kind: ProgressKind,
+}
+
+/// Reads `auths.<host>.auth` (base64 `user:pass`) from a Docker `config.json`. Keys are
+/// normalised to registry names: a scheme and path are dropped, and Docker Hub's
+/// `index.docker.io` / `registry-1.docker.io` become `docker.io`. Credential helpers and
+/// `credsStore` are not supported; entries without `auth` are skipped.
+pub fn load_docker_config(path: impl AsRef<Path>) -> Result<HashMap<String, Credentials>> {
+    let path = path.as_ref();
+    let bad = |reason: String| Error::DockerConfig {
+        path: path.display().to_string(),
+        reason,
+    };
+    let data = std::fs::read(path).map_err(|e| bad(e.to_string()))?;
+    #[derive(serde::Deserialize)]
+    struct Config {
+        #[serde(default)]
+        auths: HashMap<String, Auth>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Auth {
+        auth: Option<String>,
+    }
+    let cfg: Config = serde_json::from_slice(&data).map_err(|e| bad(e.to_string()))?;
+    let mut out = HashMap::new();
+    for (key, entry) in cfg.auths {
+        let Some(auth) = entry.auth.filter(|a| !a.is_empty()) else {
+            continue;
+        };
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(auth.trim())
+            .map_err(|e| bad(format!("auths.{key}.auth: {e}")))?;
+        let decoded =
+            String::from_utf8(decoded).map_err(|e| bad(format!("auths.{key}.auth: {e}")))?;
+        let Some((user, pass)) = decoded.split_once(':') else {
+            return Err(bad(format!("auths.{key}.auth: not user:password")));
+        };
+        out.insert(
+            normalize_auth_key(&key),
+            Credentials {
+                username: user.to_string(),
+                password: pass.to_string(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn normalize_auth_key(key: &str) -> String {
+    let k = key
+        .strip_prefix("https://")
+        .or_else(|| key.strip_prefix("http://"))
+        .unwrap_or(key);
+    let k = k.split('/').next().unwrap_or(k);
+    match k {
+        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        k => k.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn platform_matching() {
+        let arm = Platform {
+            os: "linux".into(),
+            architecture: "arm64".into(),
+            variant: Some("v8".into()),
+        };
+        assert!(arm.matches("linux", "arm64", None));
+        assert!(arm.matches("linux", "arm64", Some("v8")));
+        assert!(!arm.matches("linux", "amd64", None));
+        let v7 = Platform {
+            os: "linux".into(),
+            architecture: "arm".into(),
+            variant: Some("v7".into()),
+        };
+        assert!(!v7.matches("linux", "arm", Some("v6")));
+        assert!(!v7.matches("linux", "arm", None));
+        let any = Platform {
+            variant: None,
+            ..v7.clone()
+        };
+        assert!(any.matches("linux", "arm", Some("v6")));
+        assert_eq!(arm.to_string(), "linux/arm64/v8");
+    }
+
+    #[test]
+    fn docker_config() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("config.json");
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        std::fs::write(
+            &p,
+            format!(
+                r#"{{"auths":{{"https://index.docker.io/v1/":{{"auth":"{}"}},
+                "127.0.0.1:5000":{{"auth":"{}"}},"helper.example":{{}}}},"credsStore":"x"}}"#,
+                b64("hub:secret"),
+                b64("u:p:with:colons")
+            ),
+        )
+        .unwrap();
+        let c = load_docker_config(&p).unwrap();
+        assert_eq!(c.len(), 2);
+        assert_eq!(c["docker.io"].username, "hub");
+        assert_eq!(c["docker.io"].password, "secret");
+        assert_eq!(c["127.0.0.1:5000"].password, "p:with:colons");
+        assert!(!format!("{:?}", c["docker.io"]).contains("secret"));
+        std::fs::write(&p, r#"{"auths":{"x":{"auth":"!!"}}}"#).unwrap();
+        assert!(
+            load_docker_config(&p)
+                .unwrap_err()
+                .to_string()
+                .contains("auths.x.auth")
+        );
+    }
+}

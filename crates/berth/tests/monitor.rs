@@ -35,6 +35,25 @@ fn monitor(rt: &Runtime, b: &Bundle, id: &str) -> Monitored {
     }
 }
 
+/// Runs `script` in a fresh busybox bundle under the monitor and requires the monitor to succeed.
+fn monitor_ok(
+    rt: &Runtime,
+    prefix: &str,
+    edit: impl FnOnce(&mut Bundle),
+) -> (Bundle, String, Monitored) {
+    let mut b = rt.bundle();
+    edit(&mut b);
+    let id = rt.id(prefix);
+    rt.track(&id);
+    let m = monitor(rt, &b, &id);
+    assert!(
+        m.output.status.success(),
+        "monitor failed: {}",
+        show(&m.output)
+    );
+    (b, id, m)
+}
+
 fn log_lines(log: &std::path::Path) -> Vec<Value> {
     std::fs::read_to_string(log)
         .unwrap_or_default()
@@ -46,16 +65,9 @@ fn log_lines(log: &std::path::Path) -> Vec<Value> {
 #[test]
 fn output_goes_to_the_log_and_the_end_to_the_exit_record() {
     for rt in berth_only() {
-        let mut b = rt.bundle();
-        b.sh("echo out1; echo err1 >&2; echo out2; exit 3");
-        let id = rt.id("mon");
-        rt.track(&id);
-        let m = monitor(&rt, &b, &id);
-        assert!(
-            m.output.status.success(),
-            "monitor failed: {}",
-            show(&m.output)
-        );
+        let (b, id, m) = monitor_ok(&rt, "mon", |b| {
+            b.sh("echo out1; echo err1 >&2; echo out2; exit 3");
+        });
         let lines = log_lines(&m.log);
         let of = |stream: &str| -> Vec<String> {
             lines
@@ -81,21 +93,14 @@ fn output_goes_to_the_log_and_the_end_to_the_exit_record() {
 #[test]
 fn oom_kill_is_recorded() {
     for rt in berth_only() {
-        let mut b = rt.bundle();
-        let mib32 = 32 * 1024 * 1024;
-        b.set(
-            "/linux/resources/memory",
-            json!({"limit": mib32, "swap": mib32}),
-        );
-        b.sh("x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}");
-        let id = rt.id("monoom");
-        rt.track(&id);
-        let m = monitor(&rt, &b, &id);
-        assert!(
-            m.output.status.success(),
-            "monitor failed: {}",
-            show(&m.output)
-        );
+        let (b, id, m) = monitor_ok(&rt, "monoom", |b| {
+            let mib32 = 32 * 1024 * 1024;
+            b.set(
+                "/linux/resources/memory",
+                json!({"limit": mib32, "swap": mib32}),
+            );
+            b.sh("x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}");
+        });
         let exit: Value = serde_json::from_slice(&std::fs::read(&m.exit_file).unwrap()).unwrap();
         assert_eq!(exit["exitCode"], 137, "{exit}");
         assert_eq!(exit["oomKilled"], true, "{exit}");
@@ -129,16 +134,9 @@ fn a_missing_program_exits_127_and_leaves_nothing() {
 #[test]
 fn large_output_is_drained_into_the_log() {
     for rt in berth_only() {
-        let mut b = rt.bundle();
-        b.sh("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done");
-        let id = rt.id("monbig");
-        rt.track(&id);
-        let m = monitor(&rt, &b, &id);
-        assert!(
-            m.output.status.success(),
-            "monitor failed: {}",
-            show(&m.output)
-        );
+        let (_b, _id, m) = monitor_ok(&rt, "monbig", |b| {
+            b.sh("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done");
+        });
         let lines = log_lines(&m.log);
         assert_eq!(lines.len(), 20000);
         assert_eq!(lines[19999]["log"], "line-19999\n");

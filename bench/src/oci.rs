@@ -15,8 +15,8 @@ use crate::stats::{check, report, time_runs};
 
 #[derive(Args)]
 pub struct OciBench {
-    /// The berth binary to measure.
-    #[arg(long, default_value = "target/release/berth")]
+    /// The berth binary to measure: the static release build (scripts/build-release.sh).
+    #[arg(long, default_value = "target/release-static/berth")]
     berth: PathBuf,
     /// The runc binary to compare with.
     #[arg(long, default_value = "runc")]
@@ -107,7 +107,7 @@ impl OciBench {
     pub fn run(&self) -> Result<()> {
         if !self.berth.exists() {
             bail!(
-                "{} not found: build with cargo build --release",
+                "{} not found: build it with scripts/build-release.sh (or pass --berth)",
                 self.berth.display()
             );
         }

@@ -154,7 +154,9 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     if let Some(resources) = cgroup::resources_for(spec) {
         manager.apply(&resources)?;
     }
+    tracing::debug!("create: cgroup applied");
     manager.add_task(child.pid)?;
+    tracing::debug!("create: cgroup joined");
     parent.send(&Message::Continue)?;
     wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
     if options.start_at_once && has_poststart_hooks(spec) {

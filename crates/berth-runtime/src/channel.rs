@@ -24,6 +24,8 @@ pub enum Message {
     RunCreateRuntimeHooks,
     /// Child to parent: all set up, about to wait for `start` (or to exec, for `exec`).
     Ready,
+    /// Child to parent, with the fd: the seccomp notify fd, for the listener at listenerPath.
+    SeccompNotify,
     /// Child to parent: setup failed; the text says what and why.
     Failed(Failure),
 }

@@ -415,3 +415,82 @@ fn seccomp_allow_list_profile() {
         assert!(out.ends_with("done\n"), "{k}: {}", show(&o));
     }
 }
+
+/// SCMP_ACT_NOTIFY: the notify fd reaches the listener at `listenerPath` with the container's
+/// state (runc's container-process-state JSON); once the listener closes it, the notified
+/// syscall fails with ENOSYS instead of hanging.
+#[test]
+fn seccomp_notify_fd_goes_to_the_listener() {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+    for rt in runtimes() {
+        let k = rt.kind;
+        let dir = rt.tempdir();
+        let sock = dir.join("notify.sock");
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let mut b = rt.bundle();
+        b.set(
+            "/linux/seccomp",
+            json!({
+                "defaultAction": "SCMP_ACT_ALLOW",
+                "listenerPath": sock,
+                "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_NOTIFY"}]
+            }),
+        );
+        b.sh("mkdir /tmp/d 2>&1; echo rc=$?");
+        b.save();
+        let id = rt.id("notify");
+        rt.track(&id);
+        let mut run = rt.cmd();
+        run.args(["run", "--bundle", b.path_str(), &id])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let child = run.spawn().unwrap();
+        let (stream, _) = listener
+            .accept()
+            .expect("the runtime connects to listenerPath");
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let mut space = nix::cmsg_space!([RawFd; 4]);
+        let msg = recvmsg::<()>(
+            stream.as_raw_fd(),
+            &mut iov,
+            Some(&mut space),
+            MsgFlags::empty(),
+        )
+        .unwrap();
+        let mut fds = Vec::new();
+        for cmsg in msg.cmsgs().unwrap() {
+            if let ControlMessageOwned::ScmRights(received) = cmsg {
+                // SAFETY: the kernel installed these descriptors for us.
+                fds.extend(
+                    received
+                        .into_iter()
+                        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) }),
+                );
+            }
+        }
+        let len = msg.bytes;
+        let state: serde_json::Value = serde_json::from_slice(&buf[..len])
+            .unwrap_or_else(|e| panic!("{k}: listener message is not JSON: {e}"));
+        assert_eq!(
+            fds.len(),
+            1,
+            "{k}: expected one notify fd, got {}",
+            fds.len()
+        );
+        assert_eq!(state["fds"], json!(["seccompFd"]), "{k}: {state}");
+        assert_eq!(state["state"]["id"], json!(id), "{k}: {state}");
+        drop(fds);
+        drop(stream);
+        let o = child.wait_with_output().unwrap();
+        assert_ok(k, "run with a notify rule", &o);
+        let out = stdout(&o);
+        assert!(
+            out.contains("Function not implemented"),
+            "{k}: {}",
+            show(&o)
+        );
+        assert!(out.contains("rc=1"), "{k}: {}", show(&o));
+    }
+}

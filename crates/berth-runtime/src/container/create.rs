@@ -14,7 +14,7 @@ use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::process::clone::{Child, Forked, clone};
 use crate::process::dmz::Dmz;
-use crate::process::execute::Seccomp;
+use crate::process::execute::{Seccomp, wait_ready};
 use crate::process::init::{
     self, InitConfig, has_create_runtime_hooks, has_poststart_hooks, hook_state,
 };
@@ -22,7 +22,9 @@ use crate::process::stdio::Stdio;
 use crate::rootfs::{self, RootfsOptions};
 use crate::security::{capabilities, rlimits};
 use crate::spec::Bundle;
-use crate::state::{ContainerDir, Record, StateRoot, Status, now_rfc3339, process_start_time};
+use crate::state::{
+    ContainerDir, OciState, Record, StateRoot, Status, now_rfc3339, process_start_time,
+};
 use crate::{hooks, namespaces};
 
 /// The `create` flags of the runc command line.
@@ -158,7 +160,8 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     manager.add_task(child.pid)?;
     tracing::debug!("create: cgroup joined");
     parent.send(&Message::Continue)?;
-    wait_until_ready(&parent, spec, options.id, child.pid, bundle)?;
+    let state = hook_state(options.id, child.pid, bundle, Status::Creating);
+    wait_until_ready(&parent, spec, filter.as_ref(), &state)?;
     if options.start_at_once && has_poststart_hooks(spec) {
         // EOF: the init ran its startContainer hooks and exec'd (or died trying); poststart
         // hooks may run now.
@@ -205,37 +208,21 @@ fn check_before_clone(spec: &Spec, has_console_socket: bool) -> Result<()> {
     Ok(())
 }
 
-/// Serves the init's requests (createRuntime hooks) until it reports ready or fails.
+/// Serves the init's requests (createRuntime hooks, a seccomp notify fd) until it is ready.
 fn wait_until_ready(
     channel: &Channel,
     spec: &Spec,
-    id: &str,
-    pid: i32,
-    bundle: &Bundle,
+    filter: Option<&Seccomp>,
+    state: &OciState,
 ) -> Result<()> {
-    loop {
-        match channel.recv()? {
-            Some(Message::Ready) => return Ok(()),
-            Some(Message::RunCreateRuntimeHooks) if has_create_runtime_hooks(spec) => {
-                let state = hook_state(id, pid, bundle, Status::Creating);
-                let hooks = spec.hooks().as_ref().expect("checked");
-                hooks::run(hooks.prestart().as_deref().unwrap_or(&[]), &state)?;
-                hooks::run(hooks.create_runtime().as_deref().unwrap_or(&[]), &state)?;
-                channel.send(&Message::Continue)?;
-            }
-            Some(Message::Failed(failure)) => return Err(failure.into()),
-            Some(other) => {
-                return Err(Error::Init(format!(
-                    "unexpected message from the container's init: {other:?}"
-                )));
-            }
-            None => {
-                return Err(Error::Init(
-                    "the container's init exited during setup".into(),
-                ));
-            }
-        }
-    }
+    let run_hooks = || {
+        let hooks = spec.hooks().as_ref().expect("checked");
+        hooks::run(hooks.prestart().as_deref().unwrap_or(&[]), state)?;
+        hooks::run(hooks.create_runtime().as_deref().unwrap_or(&[]), state)
+    };
+    let hooks: Option<&dyn Fn() -> Result<()>> =
+        has_create_runtime_hooks(spec).then_some(&run_hooks);
+    wait_ready(channel, filter, state, "setting up the container", hooks)
 }
 
 fn write_oom_score_adj(pid: i32, spec: &Spec) -> Result<()> {

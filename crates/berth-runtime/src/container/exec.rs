@@ -19,7 +19,7 @@ use crate::process::clone::{Forked, clone};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program};
-use crate::process::execute::{Seccomp, SeccompLoad};
+use crate::process::execute::{Seccomp, SeccompLoad, wait_ready};
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::process::{fds, signals};
 use crate::security::{capabilities, rlimits};
@@ -98,7 +98,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     }
     let seccomp_load = filter.as_ref().map(|seccomp| SeccompLoad {
         seccomp,
-        state: &seccomp_state,
+        channel: &child_end,
     });
     let forked = clone(CloneFlags::empty());
     if let Ok(Forked::Child) = forked {
@@ -123,8 +123,8 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
         })();
         match program {
             Ok((later, program)) => {
+                // The channel closes on exec: nothing more goes over it.
                 let _ = child_end.send(&Message::Ready);
-                drop(child_end);
                 program.exec(&dmz, seccomp_load, later)
             }
             Err(e) => {
@@ -145,7 +145,15 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     let joined = cgroup.add_task(child.pid).map_err(Error::from);
     let ready = joined
         .and_then(|()| parent.send(&Message::Continue))
-        .and_then(|()| parent.expect(Message::Ready, "preparing the exec'd process"));
+        .and_then(|()| {
+            wait_ready(
+                &parent,
+                filter.as_ref(),
+                &seccomp_state,
+                "preparing the exec'd process",
+                None,
+            )
+        });
     if let Err(e) = ready {
         let pid = nix::unistd::Pid::from_raw(child.pid);
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);

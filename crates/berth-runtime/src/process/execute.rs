@@ -12,6 +12,7 @@ use oci_spec::runtime::{LinuxPersonality, LinuxPersonalityDomain, Process};
 use std::os::fd::AsFd;
 
 use super::dmz::Dmz;
+use crate::channel::{Channel, Message};
 use crate::error::{Error, Result, SysContext};
 use crate::security::{capabilities, rlimits, seccomp, user};
 use crate::state::OciState;
@@ -54,32 +55,88 @@ impl Seccomp {
     }
 }
 
-/// A filter ready to load, with the container state that goes to a notify listener.
+impl Seccomp {
+    /// Whether loading may produce a notify fd that must reach a listener: then the filter is
+    /// loaded while the runtime still listens on the channel, never after "ready".
+    fn notifies(&self) -> bool {
+        self.listener.is_some()
+    }
+
+    /// Runtime side: hands a notify fd the child sent to the listener at `listenerPath` (a
+    /// host path, out of the container's reach after pivot_root) with runc's
+    /// container-process-state JSON, so existing seccomp agents understand it.
+    pub fn forward_notify_fd(&self, fd: std::os::fd::BorrowedFd, state: &OciState) -> Result<()> {
+        let listener = self.listener.as_deref().ok_or_else(|| {
+            Error::InvalidSpec("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())
+        })?;
+        let message = serde_json::json!({
+            "ociVersion": state.oci_version,
+            "fds": ["seccompFd"],
+            "pid": state.pid,
+            "metadata": self.metadata,
+            "state": state,
+        });
+        let bytes = serde_json::to_vec(&message).expect("state serializes");
+        seccomp::send_notify_fd(listener, fd, &bytes)
+    }
+}
+
+/// Runtime side: waits for the child's Ready, serving what it asks for on the way: a seccomp
+/// notify fd to forward, and (for a container's init) the createRuntime hooks to run.
+pub fn wait_ready(
+    channel: &Channel,
+    seccomp: Option<&Seccomp>,
+    state: &OciState,
+    waiting_for: &str,
+    run_hooks: Option<&dyn Fn() -> Result<()>>,
+) -> Result<()> {
+    loop {
+        match channel.recv_with_fd()? {
+            Some((Message::Ready, _)) => return Ok(()),
+            Some((Message::RunCreateRuntimeHooks, _)) if run_hooks.is_some() => {
+                run_hooks.expect("checked")()?;
+                channel.send(&Message::Continue)?;
+            }
+            Some((Message::SeccompNotify, Some(fd))) if seccomp.is_some() => {
+                seccomp
+                    .expect("checked")
+                    .forward_notify_fd(fd.as_fd(), state)?;
+                channel.send(&Message::Continue)?;
+            }
+            Some((Message::Failed(failure), _)) => return Err(failure.into()),
+            Some((other, _)) => {
+                return Err(Error::Init(format!(
+                    "unexpected {other:?} while {waiting_for}"
+                )));
+            }
+            None => {
+                return Err(Error::Init(format!(
+                    "the process exited while {waiting_for}"
+                )));
+            }
+        }
+    }
+}
+
+/// A filter ready to load, with the channel a notify fd goes back to the runtime on.
 #[derive(Clone, Copy)]
 pub struct SeccompLoad<'a> {
     pub seccomp: &'a Seccomp,
-    pub state: &'a OciState,
+    pub channel: &'a Channel,
 }
 
 impl SeccompLoad<'_> {
-    /// Loads the filter; a notify fd goes to the listener with runc's container-process-state
-    /// JSON, so existing seccomp agents understand it.
+    /// Loads the filter; a notify fd goes to the runtime, which forwards it to the listener.
     fn load(self) -> Result<()> {
         let Some(fd) = seccomp::load(&self.seccomp.filter)? else {
             return Ok(());
         };
-        let listener = self.seccomp.listener.as_deref().ok_or_else(|| {
-            Error::InvalidSpec("SCMP_ACT_NOTIFY needs linux.seccomp.listenerPath".into())
-        })?;
-        let message = serde_json::json!({
-            "ociVersion": self.state.oci_version,
-            "fds": ["seccompFd"],
-            "pid": self.state.pid,
-            "metadata": self.seccomp.metadata,
-            "state": self.state,
-        });
-        let bytes = serde_json::to_vec(&message).expect("state serializes");
-        seccomp::send_notify_fd(listener, fd.as_fd(), &bytes)
+        self.channel
+            .send_with_fd(&Message::SeccompNotify, Some(fd.as_fd()))?;
+        self.channel.expect(
+            Message::Continue,
+            "handing the seccomp notify fd to its listener",
+        )
     }
 }
 
@@ -108,7 +165,14 @@ pub fn apply_credentials(
     if no_new_privs {
         nix::sys::prctl::set_no_new_privs().sys(|| "set no_new_privs".into())?;
     }
-    Ok(SeccompLater(no_new_privs && filter.is_some()))
+    // A filter with a listener is loaded now, while the runtime is still there to take its fd.
+    let notify_now = no_new_privs && filter.is_some_and(|f| f.seccomp.notifies());
+    if let (Some(filter), true) = (filter, notify_now) {
+        filter.load()?;
+    }
+    Ok(SeccompLater(
+        no_new_privs && filter.is_some() && !notify_now,
+    ))
 }
 
 /// `linux.personality`: LINUX32 makes `uname -m` report a 32-bit machine, as `setarch` does.

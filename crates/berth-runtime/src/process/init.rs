@@ -128,17 +128,16 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         super::fds::close_on_exec_from(preserve_fds)?;
         execute::enter_cwd(process)?;
         let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
-        let seccomp_state = hook_state(id, host_pid, bundle, Status::Creating);
         let seccomp_load = seccomp.map(|seccomp| SeccompLoad {
             seccomp,
-            state: &seccomp_state,
+            channel: &channel,
         });
         let later = execute::apply_credentials(process, personality, seccomp_load)?;
         tracing::debug!("init: credentials");
         let program = Program::resolve(process)?;
-        Ok((fifo_fd, later, program, seccomp_state))
+        Ok((fifo_fd, later, program))
     })();
-    let (fifo_fd, later, program, seccomp_state) = match outcome {
+    let (fifo_fd, later, program) = match outcome {
         Ok(ready) => ready,
         Err(e) => {
             let _ = channel.send(&Message::Failed(Failure::from(&e)));
@@ -162,7 +161,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     }
     let seccomp_load = seccomp.map(|seccomp| SeccompLoad {
         seccomp,
-        state: &seccomp_state,
+        channel: &channel,
     });
     program.exec(dmz, seccomp_load, later)
 }

@@ -155,10 +155,6 @@ impl Channel {
             ))),
         }
     }
-
-    pub fn as_raw_fd(&self) -> RawFd {
-        self.fd.as_raw_fd()
-    }
 }
 
 impl AsFd for Channel {

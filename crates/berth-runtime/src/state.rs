@@ -87,10 +87,6 @@ impl StateRoot {
         StateRoot { dir: dir.into() }
     }
 
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     /// Claims `id`: its directory appears at once, complete with a `creator` file naming this
     /// process (built under a temporary name, then renamed without replacing), so a directory
     /// without a state file can always be told apart: a create in progress, or one abandoned by
@@ -195,10 +191,6 @@ pub struct ContainerDir {
 }
 
 impl ContainerDir {
-    pub fn path(&self) -> &Path {
-        &self.dir
-    }
-
     pub fn fifo_path(&self) -> PathBuf {
         self.dir.join(FIFO_FILE)
     }

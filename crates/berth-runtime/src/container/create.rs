@@ -45,13 +45,13 @@ pub struct CreateOptions<'a> {
 
 /// Creates the container; returns its init (our child) for callers that wait on it (`run`).
 pub fn create(root: &StateRoot, options: CreateOptions) -> Result<Child> {
-    tracing::debug!("create: start");
     let bundle = Bundle::load(options.bundle)?;
     create_from(root, options, &bundle)
 }
 
 /// `create` for a bundle already loaded.
 pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) -> Result<Child> {
+    tracing::debug!("create: start");
     let spec = &bundle.spec;
     check_before_clone(spec, options.console_socket.is_some())?;
     let filter = Seccomp::compile(spec)?;

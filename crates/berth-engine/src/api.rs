@@ -1,0 +1,108 @@
+//! The engine's request and response types that are not Docker's own models (those come from
+//! `bollard_stubs::models`). The API crate fills these from query parameters.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::SystemTime;
+
+/// Where the engine keeps its state and finds its own binary.
+#[derive(Debug, Clone)]
+pub struct EngineConfig {
+    /// Persistent state: images, snapshots, container records, logs (`/var/lib/berth`).
+    pub data_root: PathBuf,
+    /// Runtime state: the runtime's state root, monitor sockets (`/run/berth`).
+    pub exec_root: PathBuf,
+    /// The `berth` executable, started as the monitor zygote.
+    pub berth_binary: PathBuf,
+}
+
+/// Docker's `filters` query parameter, decoded: a key and the values it may take.
+pub type Filters = BTreeMap<String, Vec<String>>;
+
+/// `POST /images/create?fromSrc=-`.
+#[derive(Debug, Clone, Default)]
+pub struct ImportRequest {
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    /// Dockerfile instructions applied to the config (`CMD`, `ENV`, `WORKDIR`, ...).
+    pub changes: Vec<String>,
+    pub message: Option<String>,
+    pub platform: Option<String>,
+}
+
+/// `GET /images/json`.
+#[derive(Debug, Clone, Default)]
+pub struct ImageListOptions {
+    pub all: bool,
+    pub filters: Filters,
+}
+
+/// `GET /containers/json`.
+#[derive(Debug, Clone, Default)]
+pub struct ContainerListOptions {
+    pub all: bool,
+    pub limit: Option<usize>,
+    pub size: bool,
+    pub filters: Filters,
+}
+
+/// `POST /containers/{id}/attach`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct AttachOptions {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    /// Replay the log before streaming.
+    pub logs: bool,
+    pub stream: bool,
+}
+
+/// An attached container: bytes read from `stream` are exactly what Docker puts on the hijacked
+/// connection (raw with a TTY, stdcopy frames without); bytes written go to the container's
+/// stdin; shutting down the write half is stdin's EOF. The stream ends when the container does.
+#[derive(Debug)]
+pub struct AttachStream {
+    pub tty: bool,
+    pub stream: tokio::net::UnixStream,
+}
+
+/// `POST /containers/{id}/wait?condition=`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum WaitCondition {
+    #[default]
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
+impl WaitCondition {
+    pub fn parse(s: &str) -> Option<WaitCondition> {
+        match s {
+            "" | "not-running" => Some(WaitCondition::NotRunning),
+            "next-exit" => Some(WaitCondition::NextExit),
+            "removed" => Some(WaitCondition::Removed),
+            _ => None,
+        }
+    }
+}
+
+/// `GET /containers/{id}/logs`.
+#[derive(Debug, Clone, Default)]
+pub struct LogsOptions {
+    pub follow: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+    pub since: Option<SystemTime>,
+    pub until: Option<SystemTime>,
+    pub timestamps: bool,
+    /// `None` is `all`.
+    pub tail: Option<usize>,
+}
+
+/// A container's log as Docker's wire bytes (stdcopy frames, or raw for a TTY container), in
+/// chunks; the channel closes at the end (or, when following, when the container stops).
+#[derive(Debug)]
+pub struct LogStream {
+    pub tty: bool,
+    pub chunks: tokio::sync::mpsc::Receiver<Vec<u8>>,
+}

@@ -1,6 +1,7 @@
 //! `berth`: the command line. Today it carries `berth oci`, the runc-compatible runtime; the
 //! engine client verbs join it later.
 
+mod daemon;
 mod monitor;
 mod oci;
 
@@ -24,6 +25,8 @@ enum Command {
     /// Internal: run one container under a monitor (the engine starts these).
     #[command(hide = true)]
     Monitor(monitor::MonitorArgs),
+    /// The engine daemon, serving the Docker Engine API.
+    Daemon(daemon::DaemonArgs),
 }
 
 fn main() {
@@ -35,6 +38,7 @@ fn main() {
     let code = match cli.command {
         Command::Oci(args) => oci::main(args),
         Command::Monitor(args) => monitor::main(args),
+        Command::Daemon(args) => daemon::main(args),
     };
     std::process::exit(code);
 }

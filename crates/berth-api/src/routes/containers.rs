@@ -1,0 +1,262 @@
+//! `/containers/...`: create, list, inspect, start, attach, wait, logs, kill, stop, restart,
+//! remove, resize.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use axum::Json;
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
+use berth_engine::{AttachOptions, ContainerListOptions, Engine, LogsOptions, WaitCondition};
+use bollard_stubs::models::ContainerCreateBody;
+
+use super::json_body;
+use crate::error::{ApiError, ApiResult};
+use crate::hijack;
+use crate::query::Params;
+
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}", delete(remove))
+}
+
+type Eng = State<Arc<Engine>>;
+
+/// A container reference from the path: an id or a name, with or without its leading `/`.
+fn container(id: &str) -> &str {
+    id.strip_prefix('/').unwrap_or(id)
+}
+
+async fn create(State(engine): Eng, params: Params, body: Bytes) -> ApiResult<Response> {
+    let config: ContainerCreateBody = json_body(&body)?;
+    let created = engine.create_container(params.non_empty("name"), config)?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn list(State(engine): Eng, params: Params) -> ApiResult<Response> {
+    let limit = params.num::<i64>("limit")?;
+    let opts = ContainerListOptions {
+        all: params.bool("all"),
+        limit: limit.filter(|&n| n > 0).map(|n| n as usize),
+        size: params.bool("size"),
+        filters: params.filters()?,
+    };
+    Ok(Json(engine.list_containers(opts)?).into_response())
+}
+
+async fn inspect(State(engine): Eng, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(engine.inspect_container(container(&id))?).into_response())
+}
+
+async fn start(State(engine): Eng, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    engine.start_container(container(&id)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn attach(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    params: Params,
+    req: Request,
+) -> ApiResult<Response> {
+    let opts = AttachOptions {
+        stdin: params.bool("stdin"),
+        stdout: params.bool("stdout"),
+        stderr: params.bool("stderr"),
+        logs: params.bool("logs"),
+        stream: params.bool("stream"),
+    };
+    let attached = engine.attach_container(container(&id), opts).await?;
+    Ok(hijack::attach_response(req, attached))
+}
+
+/// The wait is registered before anything is answered, the headers go out at once (the docker
+/// CLI starts the container only once they arrive), the body when the condition is met.
+async fn wait(State(engine): Eng, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let raw = params.get("condition").unwrap_or("");
+    let condition = WaitCondition::parse(raw)
+        .ok_or_else(|| ApiError::bad_request(format!("invalid condition: {raw:?}")))?;
+    let receiver = engine.wait_container(container(&id), condition)?;
+    let body = futures_util::stream::once(async move {
+        let json = match receiver.await {
+            Ok(r) => serde_json::json!({ "StatusCode": r.status_code, "Error": r.error }),
+            Err(_) => {
+                let message = "the wait was abandoned by the engine";
+                serde_json::json!({
+                    "StatusCode": -1,
+                    "Error": { "Message": message },
+                    "message": message,
+                })
+            }
+        };
+        Ok::<_, std::io::Error>(Bytes::from(format!("{json}\n")))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
+    )
+        .into_response())
+}
+
+/// Docker's timestamps: unix seconds with an optional fraction; `0` or empty is unset.
+fn parse_time(params: &Params, key: &str) -> ApiResult<Option<SystemTime>> {
+    let Some(raw) = params.non_empty(key) else {
+        return Ok(None);
+    };
+    let bad = || ApiError::bad_request(format!("invalid value for {key}: {raw:?}"));
+    let (secs, frac) = raw.split_once('.').unwrap_or((raw, ""));
+    let secs: u64 = secs.parse().map_err(|_| bad())?;
+    let nanos: u32 = if frac.is_empty() {
+        0
+    } else {
+        if frac.len() > 9 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(bad());
+        }
+        format!("{frac:0<9}").parse().map_err(|_| bad())?
+    };
+    if secs == 0 && nanos == 0 {
+        return Ok(None);
+    }
+    Ok(Some(SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)))
+}
+
+fn parse_tail(params: &Params) -> Option<usize> {
+    // Docker reads anything but a non-negative number as "all".
+    params
+        .non_empty("tail")
+        .and_then(|t| t.trim().parse::<usize>().ok())
+}
+
+async fn logs(State(engine): Eng, Path(id): Path<String>, params: Params) -> ApiResult<Response> {
+    let opts = LogsOptions {
+        follow: params.bool("follow"),
+        stdout: params.bool("stdout"),
+        stderr: params.bool("stderr"),
+        since: parse_time(&params, "since")?,
+        until: parse_time(&params, "until")?,
+        timestamps: params.bool("timestamps"),
+        tail: parse_tail(&params),
+    };
+    if !opts.stdout && !opts.stderr {
+        return Err(ApiError::bad_request(
+            "Bad parameters: you must choose at least one stream",
+        ));
+    }
+    let log = engine.container_logs(container(&id), opts)?;
+    let chunks = futures_util::stream::unfold(log.chunks, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|chunk| (Ok::<_, std::io::Error>(Bytes::from(chunk)), rx))
+    });
+    Ok((
+        [(header::CONTENT_TYPE, hijack::stream_content_type(log.tty))],
+        Body::from_stream(chunks),
+    )
+        .into_response())
+}
+
+async fn kill(State(engine): Eng, Path(id): Path<String>, params: Params) -> ApiResult<StatusCode> {
+    engine
+        .kill_container(container(&id), params.non_empty("signal"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn stop(State(engine): Eng, Path(id): Path<String>, params: Params) -> ApiResult<StatusCode> {
+    let timeout = params.num::<i64>("t")?;
+    engine
+        .stop_container(container(&id), params.non_empty("signal"), timeout)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let timeout = params.num::<i64>("t")?;
+    engine
+        .restart_container(container(&id), params.non_empty("signal"), timeout)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn remove(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    engine
+        .remove_container(container(&id), params.bool("force"), params.bool("v"))
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn resize(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let height = params
+        .num::<u16>("h")?
+        .ok_or_else(|| ApiError::bad_request("h is required"))?;
+    let width = params
+        .num::<u16>("w")?
+        .ok_or_else(|| ApiError::bad_request("w is required"))?;
+    engine.resize_container_tty(container(&id), height, width)?;
+    Ok(StatusCode::OK)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(k: &str, v: &str) -> Params {
+        Params(vec![(k.into(), v.into())])
+    }
+
+    #[test]
+    fn times() {
+        assert_eq!(parse_time(&p("since", "0"), "since").unwrap(), None);
+        assert_eq!(parse_time(&Params::default(), "since").unwrap(), None);
+        assert_eq!(
+            parse_time(&p("since", "1700000000.5"), "since").unwrap(),
+            Some(SystemTime::UNIX_EPOCH + Duration::new(1_700_000_000, 500_000_000))
+        );
+        assert_eq!(
+            parse_time(&p("until", "12"), "until").unwrap(),
+            Some(SystemTime::UNIX_EPOCH + Duration::from_secs(12))
+        );
+        assert!(parse_time(&p("since", "abc"), "since").is_err());
+        assert!(parse_time(&p("since", "1.x"), "since").is_err());
+    }
+
+    #[test]
+    fn tails() {
+        assert_eq!(parse_tail(&p("tail", "all")), None);
+        assert_eq!(parse_tail(&p("tail", "10")), Some(10));
+        assert_eq!(parse_tail(&Params::default()), None);
+    }
+
+    #[test]
+    fn names_with_a_slash() {
+        assert_eq!(container("/web"), "web");
+        assert_eq!(container("abc123"), "abc123");
+    }
+}

@@ -1,0 +1,298 @@
+//! `berth daemon`: the engine behind the Docker Engine API, with dockerd's flags.
+
+use std::fs::File;
+use std::io::{Read, Seek, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use berth_api::{Listener, TlsConfig};
+use berth_engine::{Engine, EngineConfig};
+use clap::Args;
+
+const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
+
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Where to listen: unix:///path or tcp://host:port (repeatable).
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    hosts: Vec<String>,
+    /// Serve TCP listeners over TLS (implied by --tlsverify).
+    #[arg(long)]
+    tls: bool,
+    /// TLS, and require client certificates signed by --tlscacert.
+    #[arg(long)]
+    tlsverify: bool,
+    /// The CA that client certificates must chain to.
+    #[arg(long, value_name = "PATH")]
+    tlscacert: Option<PathBuf>,
+    /// The server's certificate.
+    #[arg(long, value_name = "PATH")]
+    tlscert: Option<PathBuf>,
+    /// The server's private key.
+    #[arg(long, value_name = "PATH")]
+    tlskey: Option<PathBuf>,
+    /// Persistent state: images, containers, logs.
+    #[arg(long, default_value = "/var/lib/berth", value_name = "PATH")]
+    data_root: PathBuf,
+    /// Runtime state.
+    #[arg(long, default_value = "/run/berth", value_name = "PATH")]
+    exec_root: PathBuf,
+    /// The daemon's pid file (default: <exec-root>/berth.pid).
+    #[arg(short = 'p', long, value_name = "PATH")]
+    pidfile: Option<PathBuf>,
+    /// debug, info, warn, error or fatal.
+    #[arg(short = 'l', long, default_value = "info", value_parser = ["debug", "info", "warn", "error", "fatal"])]
+    log_level: String,
+    /// Debug logging (as --log-level=debug).
+    #[arg(short = 'D', long)]
+    debug: bool,
+}
+
+pub fn main(args: DaemonArgs) -> i32 {
+    // A client that goes away mid-write must cost an EPIPE, not the daemon.
+    // SAFETY: changing a signal disposition before any thread exists.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
+    init_logging(&args);
+    match run(args) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            1
+        }
+    }
+}
+
+fn init_logging(args: &DaemonArgs) {
+    let level = if args.debug {
+        tracing::Level::DEBUG
+    } else {
+        match args.log_level.as_str() {
+            "debug" => tracing::Level::DEBUG,
+            "warn" => tracing::Level::WARN,
+            "error" | "fatal" => tracing::Level::ERROR,
+            _ => tracing::Level::INFO,
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_max_level(level)
+        .with_target(false)
+        .init();
+}
+
+fn run(args: DaemonArgs) -> Result<(), String> {
+    let listeners = listeners(&args)?;
+    std::fs::create_dir_all(&args.exec_root)
+        .map_err(|e| format!("creating {}: {e}", args.exec_root.display()))?;
+    let pidfile_path = args
+        .pidfile
+        .clone()
+        .unwrap_or_else(|| args.exec_root.join("berth.pid"));
+    let pidfile = PidFile::acquire(&pidfile_path)?;
+    let result = serve(&args, listeners);
+    pidfile.release();
+    result
+}
+
+fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("starting the runtime: {e}"))?;
+    let result = runtime.block_on(async {
+        let config = EngineConfig {
+            data_root: args.data_root.clone(),
+            exec_root: args.exec_root.clone(),
+            berth_binary: std::env::current_exe()
+                .map_err(|e| format!("finding the berth executable: {e}"))?,
+        };
+        let engine = Engine::open(config).map_err(|e| format!("opening the engine: {e}"))?;
+        let shutdown = shutdown_signal().map_err(|e| format!("installing signal handlers: {e}"))?;
+        tracing::info!("berth daemon {} started", env!("CARGO_PKG_VERSION"));
+        berth_api::serve(engine, listeners, shutdown)
+            .await
+            .map_err(|e| e.to_string())
+    });
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    tracing::info!("berth daemon stopped");
+    result
+}
+
+/// Resolves on the first SIGTERM or SIGINT.
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => tracing::info!("SIGTERM received"),
+            _ = int.recv() => tracing::info!("SIGINT received"),
+        }
+    })
+}
+
+fn listeners(args: &DaemonArgs) -> Result<Vec<Listener>, String> {
+    let tls = args.tls || args.tlsverify;
+    let tls_config = if tls {
+        let cert = args
+            .tlscert
+            .clone()
+            .ok_or("--tls needs --tlscert and --tlskey")?;
+        let key = args
+            .tlskey
+            .clone()
+            .ok_or("--tls needs --tlscert and --tlskey")?;
+        if args.tlsverify && args.tlscacert.is_none() {
+            return Err("--tlsverify needs --tlscacert".into());
+        }
+        Some(TlsConfig {
+            ca: args.tlscacert.clone(),
+            cert,
+            key,
+            verify_clients: args.tlsverify,
+        })
+    } else {
+        None
+    };
+    let hosts = if args.hosts.is_empty() {
+        vec![DEFAULT_HOST.to_owned()]
+    } else {
+        args.hosts.clone()
+    };
+    hosts
+        .iter()
+        .map(|h| parse_host(h, tls_config.as_ref()))
+        .collect()
+}
+
+/// `unix:///path`, `tcp://host:port` (the port defaults to 2376 with TLS, 2375 without).
+fn parse_host(host: &str, tls: Option<&TlsConfig>) -> Result<Listener, String> {
+    if let Some(path) = host.strip_prefix("unix://") {
+        if path.is_empty() {
+            return Err(format!("invalid host {host:?}: no socket path"));
+        }
+        return Ok(Listener::Unix(PathBuf::from(path)));
+    }
+    if let Some(addr) = host.strip_prefix("tcp://") {
+        let addr = addr.trim_end_matches('/');
+        let default_port = if tls.is_some() { 2376 } else { 2375 };
+        let (h, port) = match addr.rsplit_once(':') {
+            Some((h, p)) if !h.ends_with(':') && !p.contains(']') => (
+                h,
+                p.parse::<u16>()
+                    .map_err(|_| format!("invalid host {host:?}: bad port {p:?}"))?,
+            ),
+            _ => (addr, default_port),
+        };
+        let h = h.trim_start_matches('[').trim_end_matches(']');
+        let h = if h.is_empty() { "0.0.0.0" } else { h };
+        let addr: SocketAddr = (h, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("invalid host {host:?}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("invalid host {host:?}: no address"))?;
+        if tls.is_none() {
+            tracing::warn!(
+                "listening on {addr} without TLS: anyone who can reach it controls the host"
+            );
+        }
+        return Ok(Listener::Tcp {
+            addr,
+            tls: tls.cloned(),
+        });
+    }
+    Err(format!(
+        "invalid host {host:?}: expected unix:///path or tcp://host:port"
+    ))
+}
+
+/// The pid file, locked (flock) for the daemon's life: a second daemon finds it locked.
+struct PidFile {
+    path: PathBuf,
+    file: File,
+}
+
+impl PidFile {
+    fn acquire(path: &Path) -> Result<PidFile, String> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
+        }
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| format!("opening pid file {}: {e}", path.display()))?;
+        // SAFETY: flock on a descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                let holder = holder.trim();
+                return Err(format!(
+                    "pid file {} is locked by a running daemon{}: is another berth daemon using this exec root?",
+                    path.display(),
+                    if holder.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" (pid {holder})")
+                    }
+                ));
+            }
+            return Err(format!("locking pid file {}: {err}", path.display()));
+        }
+        file.set_len(0)
+            .and_then(|()| file.rewind())
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(|e| format!("writing pid file {}: {e}", path.display()))?;
+        Ok(PidFile {
+            path: path.to_owned(),
+            file,
+        })
+    }
+
+    /// Removes the file while still holding the lock, then lets go of it.
+    fn release(self) {
+        if let Err(e) = std::fs::remove_file(&self.path) {
+            tracing::warn!("removing {}: {e}", self.path.display());
+        }
+        drop(self.file);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts() {
+        match parse_host("unix:///run/x.sock", None).unwrap() {
+            Listener::Unix(p) => assert_eq!(p, PathBuf::from("/run/x.sock")),
+            l => panic!("{l:?}"),
+        }
+        match parse_host("tcp://127.0.0.1:2999", None).unwrap() {
+            Listener::Tcp { addr, tls } => {
+                assert_eq!(addr, "127.0.0.1:2999".parse().unwrap());
+                assert!(tls.is_none());
+            }
+            l => panic!("{l:?}"),
+        }
+        match parse_host("tcp://[::1]:2999", None).unwrap() {
+            Listener::Tcp { addr, .. } => assert_eq!(addr, "[::1]:2999".parse().unwrap()),
+            l => panic!("{l:?}"),
+        }
+        match parse_host("tcp://127.0.0.1", None).unwrap() {
+            Listener::Tcp { addr, .. } => assert_eq!(addr.port(), 2375),
+            l => panic!("{l:?}"),
+        }
+        assert!(parse_host("fd://", None).is_err());
+        assert!(parse_host("unix://", None).is_err());
+        assert!(parse_host("tcp://1.2.3.4:x", None).is_err());
+    }
+}

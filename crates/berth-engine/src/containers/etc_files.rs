@@ -2,19 +2,17 @@
 
 use std::path::Path;
 
-use crate::error::Result;
-
-use super::record::write_durably;
+use crate::error::{Error, Result};
 
 pub const HOSTNAME: &str = "hostname";
 pub const HOSTS: &str = "hosts";
 pub const RESOLV_CONF: &str = "resolv.conf";
 
-/// Writes the three files into `dir`. Without a network of its own the container only knows
+/// Writes the three files into `dir` (not durably: they are written again at every start). Without a network of its own the container only knows
 /// localhost and itself; name servers are the host's, minus loopback ones (unreachable from
 /// another network namespace).
-pub fn write(dir: &Path, hostname: &str, host_network: bool) -> Result<()> {
-    write_durably(&dir.join(HOSTNAME), format!("{hostname}\n").as_bytes())?;
+pub fn write_all(dir: &Path, hostname: &str, host_network: bool) -> Result<()> {
+    write(&dir.join(HOSTNAME), format!("{hostname}\n").as_bytes())?;
     let hosts = if host_network {
         std::fs::read_to_string("/etc/hosts").unwrap_or_default()
     } else {
@@ -24,14 +22,18 @@ pub fn write(dir: &Path, hostname: &str, host_network: bool) -> Result<()> {
              ff02::2\tip6-allrouters\n127.0.1.1\t{hostname}\n"
         )
     };
-    write_durably(&dir.join(HOSTS), hosts.as_bytes())?;
+    write(&dir.join(HOSTS), hosts.as_bytes())?;
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = if host_network {
         host_resolv
     } else {
         without_loopback(&host_resolv)
     };
-    write_durably(&dir.join(RESOLV_CONF), resolv.as_bytes())
+    write(&dir.join(RESOLV_CONF), resolv.as_bytes())
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result<()> {
+    std::fs::write(path, bytes).map_err(|e| Error::internal(format!("write {}", path.display()), e))
 }
 
 fn without_loopback(conf: &str) -> String {

@@ -112,7 +112,7 @@ impl Engine {
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
             let dir = l.dir(id);
             let host_net = super::create::host_network(&rec.host_config);
-            etc_files::write(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
+            etc_files::write_all(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
             let bundle = l.bundle(id);
             std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
             std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;

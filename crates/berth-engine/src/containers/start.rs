@@ -47,7 +47,7 @@ impl Engine {
             move || me.spawn_monitor(&record)
         })
         .await
-        .map_err(|e| Error::internal("start", e))?;
+        .unwrap_or_else(|e| Err(Error::internal("start", e)));
         let started = match spawned {
             Ok(s) => s,
             Err(e) => {

@@ -16,12 +16,17 @@ use std::time::{Duration, Instant};
 pub const DOCKER: &str = "/usr/local/bin/docker";
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
-/// A busybox root filesystem as a tar (built once per test binary).
+/// A busybox root filesystem as a tar: built once, shared by every test binary and run
+/// (made under a unique name, then renamed into place).
 pub fn busybox_tar() -> &'static Path {
     static TAR: OnceLock<PathBuf> = OnceLock::new();
     TAR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("berth-busybox-{}", std::process::id()));
-        let root = dir.join("rootfs");
+        let tar = std::env::temp_dir().join("berth-test-busybox.tar");
+        if tar.exists() {
+            return tar;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("rootfs");
         for d in ["bin", "etc", "tmp", "root", "home/www"] {
             std::fs::create_dir_all(root.join(d)).unwrap();
         }
@@ -42,16 +47,18 @@ pub fn busybox_tar() -> &'static Path {
             "root:x:0:\nwww:x:33:\nstaff:x:50:www\n",
         )
         .unwrap();
-        let tar = dir.join("busybox.tar");
+        let partial = dir.path().join("busybox.tar");
         let st = Command::new("tar")
-            .args(["-C"])
+            .arg("-C")
             .arg(&root)
-            .args(["-cf"])
-            .arg(&tar)
+            .arg("-cf")
+            .arg(&partial)
             .arg(".")
             .status()
             .unwrap();
         assert!(st.success());
+        // Same filesystem (/tmp): the rename is atomic.
+        std::fs::rename(&partial, &tar).unwrap();
         tar
     })
 }

@@ -349,6 +349,21 @@ fn smaps_kb(pid: i32) -> Vec<(String, u64)> {
         .collect()
 }
 
+/// Every mapping with private dirty pages (for finding what a monitor touches).
+fn dump_private_dirty(pid: i32) {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap();
+    let mut header = "";
+    for line in text.lines() {
+        if !line.ends_with("kB") && line.split_whitespace().count() >= 5 {
+            header = line;
+        } else if let Some(v) = line.strip_prefix("Private_Dirty:")
+            && v.trim() != "0 kB"
+        {
+            eprintln!("  {:>8} {header}", v.trim());
+        }
+    }
+}
+
 fn field(fields: &[(String, u64)], name: &str) -> u64 {
     fields
         .iter()
@@ -383,6 +398,9 @@ fn monitors_are_small() {
                 c.id, spawned.monitor_pid
             );
             assert!(dirty < 4096, "monitor private dirty {dirty} kB");
+            if std::env::var_os("BERTH_TEST_SMAPS").is_some() {
+                dump_private_dirty(spawned.monitor_pid);
+            }
         }
         let f = smaps_kb(z.pid);
         eprintln!(
@@ -398,6 +416,77 @@ fn monitors_are_small() {
             assert_eq!(exit["exitCode"], 137, "{exit}");
             assert_ended(&rt, b, c, *spawned);
         }
+        z.shutdown();
+    }
+}
+
+/// A container that writes far more than a pipe holds does not stall: the monitor drains it into
+/// the log and to the attached client, in order.
+#[test]
+fn large_output_reaches_the_log_and_the_client() {
+    for rt in berth_only() {
+        let z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.sh("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done");
+        let c = request(&rt, &b, "monbig");
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let client = monitor::attach(&c.req.socket, false, true, false).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        let got = frames(&read_all(client));
+        let text = stream_text(&got, Stream::Stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 20000);
+        assert_eq!(lines[19999], "line-19999");
+        let log = log_lines(&c.req.log);
+        assert_eq!(log.len(), 20000);
+        assert_eq!(log[19999]["log"], "line-19999\n");
+        assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
+        assert_ended(&rt, &b, &c, spawned);
+        z.shutdown();
+    }
+}
+
+#[test]
+fn oom_kill_is_recorded() {
+    for rt in berth_only() {
+        let z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        let mib32 = 32 * 1024 * 1024;
+        b.set(
+            "/linux/resources/memory",
+            serde_json::json!({"limit": mib32, "swap": mib32}),
+        );
+        b.sh("x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}");
+        let c = request(&rt, &b, "monoom");
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        let exit = exit_record(&c.req.exit_file);
+        assert_eq!(exit["exitCode"], 137, "{exit}");
+        assert_eq!(exit["oomKilled"], true, "{exit}");
+        assert_ended(&rt, &b, &c, spawned);
+        z.shutdown();
+    }
+}
+
+/// A created container stays created; killing it through the runtime ends it like any exit.
+#[test]
+fn a_container_killed_before_start_is_recorded() {
+    for rt in berth_only() {
+        let z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.args(&["sleep", "100"]);
+        let c = request(&rt, &b, "monnostart");
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(rt.status(&c.id), "created");
+        assert_ok(rt.kind, "kill", &rt.kill(&c.id, "KILL"));
+        assert!(read_all(client).is_empty());
+        let exit = exit_record(&c.req.exit_file);
+        assert_eq!(exit["exitCode"], 137, "{exit}");
+        // Start after the end is refused, not hung.
+        assert!(monitor::start(&c.req.socket).is_err());
+        assert_ended(&rt, &b, &c, spawned);
         z.shutdown();
     }
 }

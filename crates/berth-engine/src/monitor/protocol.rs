@@ -119,3 +119,97 @@ pub fn read_reply(stream: &mut UnixStream) -> Result<Reply> {
         ))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json<T: Serialize>(v: &T) -> String {
+        serde_json::to_string(v).unwrap()
+    }
+
+    #[test]
+    fn replies_have_the_documented_shape() {
+        assert_eq!(json(&Reply::Ok(true)), r#"{"ok":true}"#);
+        assert_eq!(
+            json(&Reply::Created(Spawned {
+                monitor_pid: 5,
+                init_pid: 6
+            })),
+            r#"{"created":{"monitor_pid":5,"init_pid":6}}"#
+        );
+        assert_eq!(
+            json(&Reply::error(SpawnErrorKind::NotFound, "x")),
+            r#"{"error":{"kind":"not_found","message":"x"}}"#
+        );
+        assert_eq!(
+            json(&Reply::error(SpawnErrorKind::Denied, "y")),
+            r#"{"error":{"kind":"denied","message":"y"}}"#
+        );
+    }
+
+    #[test]
+    fn monitor_requests_parse() {
+        let start: MonitorRequest = serde_json::from_str(r#"{"start":{}}"#).unwrap();
+        assert!(matches!(start, MonitorRequest::Start {}));
+        let resize: MonitorRequest =
+            serde_json::from_str(r#"{"resize":{"height":40,"width":100}}"#).unwrap();
+        assert!(matches!(
+            resize,
+            MonitorRequest::Resize {
+                height: 40,
+                width: 100
+            }
+        ));
+        let attach: MonitorRequest =
+            serde_json::from_str(r#"{"attach":{"stdin":true,"stdout":true,"stderr":false}}"#)
+                .unwrap();
+        assert!(matches!(
+            attach,
+            MonitorRequest::Attach {
+                stdin: true,
+                stdout: true,
+                stderr: false
+            }
+        ));
+        for bad in [
+            r#"{"bogus":{}}"#,
+            "",
+            "[]",
+            r#"{"resize":{"height":-1,"width":1}}"#,
+        ] {
+            assert!(
+                serde_json::from_str::<MonitorRequest>(bad).is_err(),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn zygote_requests_parse() {
+        let shutdown: ZygoteRequest = serde_json::from_str(r#"{"shutdown":true}"#).unwrap();
+        assert!(matches!(
+            shutdown,
+            ZygoteRequest::Shutdown { shutdown: true }
+        ));
+        let req = SpawnRequest {
+            id: "c".into(),
+            bundle: "/b".into(),
+            state_root: "/r".into(),
+            log: "/l".into(),
+            log_options: crate::logs::LogOptions::default(),
+            exit_file: "/e".into(),
+            socket: "/s".into(),
+            tty: true,
+            open_stdin: true,
+            stdin_once: false,
+            console_size: Some((24, 80)),
+        };
+        let line = json(&req);
+        match serde_json::from_str::<ZygoteRequest>(&line).unwrap() {
+            ZygoteRequest::Spawn(parsed) => assert_eq!(*parsed, req),
+            other => panic!("{other:?}"),
+        }
+        assert!(serde_json::from_str::<ZygoteRequest>(r#"{"nonsense":1}"#).is_err());
+    }
+}

@@ -19,12 +19,13 @@ struct Cli {
 }
 
 #[derive(Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once; boxing would only add noise
 enum Command {
     /// The low-level OCI runtime, with runc's command line.
     Oci(oci::OciArgs),
-    /// Internal: run one container under a monitor (the engine starts these).
+    /// Internal: the zygote that forks container monitors (the engine starts it).
     #[command(hide = true)]
-    Monitor(monitor::MonitorArgs),
+    MonitorZygote(monitor::ZygoteArgs),
     /// The engine daemon, serving the Docker Engine API.
     Daemon(daemon::DaemonArgs),
 }
@@ -37,7 +38,7 @@ fn main() {
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Oci(args) => oci::main(args),
-        Command::Monitor(args) => monitor::main(args),
+        Command::MonitorZygote(args) => monitor::main(args),
         Command::Daemon(args) => daemon::main(args),
     };
     std::process::exit(code);

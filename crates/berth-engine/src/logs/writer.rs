@@ -22,7 +22,8 @@ pub const DEFAULT_MAX_FILE: u32 = 5;
 pub const MAX_PARTIAL: usize = 16 * 1024;
 
 /// Rotation options (Docker's `max-size` and `max-file` log options).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
 pub struct LogOptions {
     /// Rotate before a file would exceed this many bytes; `None` never rotates.
     pub max_size: Option<u64>,

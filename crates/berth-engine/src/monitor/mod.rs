@@ -1,46 +1,126 @@
-//! The per-container monitor: the process (not the daemon) that creates a container through the
-//! runtime library, holds its stdout/stderr pipes, writes them to the json-file log, waits for
-//! the init, and records how it ended. Because it owns the pipes and is the init's parent, the
-//! container neither blocks on a full pipe nor loses its exit status when the daemon restarts.
+//! Container monitors: one small process per container that holds its stdio, writes its log
+//! and exit record, and outlives the daemon. Monitors are forked from a long-lived,
+//! single-threaded zygote (`berth monitor-zygote --socket PATH`) so that they share its pages
+//! copy-on-write; the daemon never clones containers itself.
 //!
-//! It runs single-threaded (the runtime clones from it) and must not be called from a process
-//! that has other threads.
+//! # Protocol
+//!
+//! Every connection (to the zygote's socket or to a monitor's) starts with one JSON line from
+//! the client.
+//!
+//! To the zygote:
+//! - a [`SpawnRequest`]: the zygote forks a monitor, which keeps the connection, creates the
+//!   container (its init then waits on the exec fifo) and replies
+//!   `{"created":{"monitor_pid":P,"init_pid":Q}}` or
+//!   `{"error":{"kind":"not_found|denied|other","message":"..."}}`, then closes it;
+//! - `{"shutdown":true}`: reply `{"ok":true}`; the zygote stops accepting and exits once its
+//!   last monitor has exited;
+//! - `{"ping":true}`: reply `{"ok":true}` (what [`ensure_zygote`] asks to see it answers).
+//!
+//! To a monitor (its [`SpawnRequest::socket`]):
+//! - `{"start":{}}`: runtime start; reply `{"ok":true}` or `{"error":{...}}`;
+//! - `{"resize":{"height":H,"width":W}}`: set the pty size; reply as for start;
+//! - `{"attach":{"stdin":B,"stdout":B,"stderr":B}}`: no reply; from then on the connection
+//!   carries Docker's attach bytes: raw output for a tty container, stdcopy frames of the
+//!   requested streams otherwise. Bytes the client sends go to the container's stdin (if it
+//!   asked for stdin and the container has one); the client's EOF closes that stdin when
+//!   `stdin_once`. When the container has exited, its output drained and its exit record
+//!   written, the monitor shuts the connection down.
+//!
+//! A malformed first line gets an `{"error":...}` reply and the connection is closed.
 
+mod child;
+mod client;
 mod exit;
-mod pump;
+mod protocol;
+mod zygote;
 
-use std::fs::File;
-use std::os::fd::OwnedFd;
-use std::path::Path;
+use std::path::PathBuf;
 
-use berth_runtime::container::{self, CreateOptions};
-use berth_runtime::process::stdio::Stdio;
-use berth_runtime::state::StateRoot;
-use nix::fcntl::OFlag;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
+use serde::{Deserialize, Serialize};
 
+pub use client::{attach, ensure_zygote, resize, shutdown_zygote, spawn, start};
 pub use exit::ExitRecord;
+pub use zygote::serve_zygote;
 
-use crate::logs::{LogOptions, LogWriter};
+use crate::logs::LogOptions;
 
-/// Errors of the monitor: the runtime's (create failed, with its exit-code class kept) or the
-/// log's, or a system call of its own.
+/// What the engine asks the zygote to run. Serde JSON, one line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpawnRequest {
+    pub id: String,
+    /// OCI bundle (config.json + rootfs), written by the engine.
+    pub bundle: PathBuf,
+    /// The runtime's `--root`.
+    pub state_root: PathBuf,
+    /// The json-file log.
+    pub log: PathBuf,
+    pub log_options: LogOptions,
+    /// The [`ExitRecord`] is written here (durably) when the container ends.
+    pub exit_file: PathBuf,
+    /// The monitor's own socket (attach/start/resize), mode 0600.
+    pub socket: PathBuf,
+    /// config.json has `process.terminal` = tty; the monitor receives the pty master.
+    pub tty: bool,
+    /// false: the container's stdin is /dev/null.
+    pub open_stdin: bool,
+    /// Close the container's stdin when the first attached stdin client hits EOF.
+    pub stdin_once: bool,
+    /// (height, width): the initial pty size.
+    pub console_size: Option<(u16, u16)>,
+}
+
+/// A created container under its monitor.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Spawned {
+    pub monitor_pid: i32,
+    pub init_pid: i32,
+}
+
+/// Why a spawn failed, in Docker's exit-code classes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpawnErrorKind {
+    /// The program does not exist (127).
+    NotFound,
+    /// The program cannot be executed (126).
+    Denied,
+    /// Anything else (125).
+    Other,
+}
+
+impl SpawnErrorKind {
+    /// Docker's exit code for a container that could not start this way.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            SpawnErrorKind::NotFound => 127,
+            SpawnErrorKind::Denied => 126,
+            SpawnErrorKind::Other => 125,
+        }
+    }
+}
+
+/// Errors of the monitor and of its clients.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Runtime(#[from] berth_runtime::Error),
     #[error(transparent)]
     Log(#[from] crate::logs::Error),
-    #[error("{message}")]
-    Spawn {
-        kind: SpawnErrorKind,
-        message: String,
-    },
     #[error("{context}: {source}")]
     Io {
         context: String,
         source: std::io::Error,
     },
+    /// The zygote or the monitor could not create the container.
+    #[error("{message}")]
+    Spawn {
+        kind: SpawnErrorKind,
+        message: String,
+    },
+    /// A monitor or the zygote refused a request, or answered something unexpected.
+    #[error("monitor: {0}")]
+    Protocol(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
@@ -50,104 +130,10 @@ fn io(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     move |source| Error::Io { context, source }
 }
 
-/// One container's monitor settings.
-#[derive(Debug, Clone)]
-pub struct MonitorConfig<'a> {
-    /// The runtime's state root (`berth oci --root`).
-    pub state_root: &'a Path,
-    pub id: &'a str,
-    pub bundle: &'a Path,
-    pub log: &'a Path,
-    pub log_options: LogOptions,
-    /// Where the exit record is written (atomically, durably) when the container ends.
-    pub exit_file: &'a Path,
-}
-
-/// Creates and starts the container, pumps its output into the log until it exits, deletes its
-/// runtime state and writes the exit record. Returns the record.
-pub fn run(config: &MonitorConfig) -> Result<ExitRecord> {
-    let root = StateRoot::new(config.state_root);
-    let mut log = LogWriter::open(config.log, config.log_options)?;
-    let (out_read, out_write) = pipe()?;
-    let (err_read, err_write) = pipe()?;
-    let stdin: OwnedFd = File::open("/dev/null")
-        .map_err(io("open /dev/null"))?
-        .into();
-    // SIGCHLD is taken through the init's pidfd; keep it from interrupting anything.
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None)
-        .map_err(|e| io("block SIGCHLD")(e.into()))?;
-    let init = container::create(
-        &root,
-        CreateOptions {
-            id: config.id,
-            bundle: config.bundle,
-            pid_file: None,
-            console_socket: None,
-            stdio: Some(Stdio {
-                stdin,
-                stdout: out_write,
-                stderr: err_write,
-            }),
-            no_pivot: false,
-            start_at_once: true,
-            preserve_fds: 0,
-        },
-    )?;
-    let status = pump::until_exit(&init, out_read, err_read, &mut log)?;
-    log.close()?;
-    let oom_killed = container::events::stats(&root, config.id)
-        .map(|s| s.oom_kill_count > 0)
-        .unwrap_or(false);
-    container::delete(&root, config.id, true)?;
-    let record = ExitRecord::now(status, oom_killed);
-    record.write(config.exit_file)?;
-    Ok(record)
-}
-
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
-    nix::unistd::pipe2(OFlag::O_CLOEXEC)
-        .map_err(|e| io("pipe for the container's output")(e.into()))
-}
-
-// TEMPORARY: the zygote API being written on wip-mon; replaced at merge.
-#[derive(Debug, Clone)]
-pub struct SpawnRequest {
-    pub id: String,
-    pub bundle: std::path::PathBuf,
-    pub state_root: std::path::PathBuf,
-    pub log: std::path::PathBuf,
-    pub log_options: LogOptions,
-    pub exit_file: std::path::PathBuf,
-    pub socket: std::path::PathBuf,
-    pub tty: bool,
-    pub open_stdin: bool,
-    pub stdin_once: bool,
-    pub console_size: Option<(u16, u16)>,
-}
-pub struct Spawned {
-    pub monitor_pid: i32,
-    pub init_pid: i32,
-}
-#[derive(Debug)]
-pub enum SpawnErrorKind {
-    NotFound,
-    Denied,
-    Other,
-}
-pub fn ensure_zygote(_s: &Path, _b: &Path) -> Result<()> {
-    todo!()
-}
-pub fn spawn(_s: &Path, _r: &SpawnRequest) -> Result<Spawned> {
-    todo!()
-}
-pub fn start(_s: &Path) -> Result<()> {
-    todo!()
-}
-pub fn attach(_s: &Path, _a: bool, _b: bool, _c: bool) -> Result<std::os::unix::net::UnixStream> {
-    todo!()
-}
-pub fn resize(_s: &Path, _h: u16, _w: u16) -> Result<()> {
-    todo!()
+fn sys(context: impl Into<String>) -> impl FnOnce(nix::errno::Errno) -> Error {
+    let context = context.into();
+    move |errno| Error::Io {
+        context,
+        source: errno.into(),
+    }
 }

@@ -45,7 +45,17 @@ impl Images {
         }
     }
 
+    /// On any error the rest of `src` is read and dropped, so that a client still uploading
+    /// receives the error instead of a broken pipe.
     pub fn import(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
+        let res = self.import_from(src, req);
+        if res.is_err() {
+            let _ = std::io::copy(src, &mut std::io::sink());
+        }
+        res
+    }
+
+    fn import_from(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
         let reference = match (&req.repo, &req.tag) {
             (Some(repo), _) if repo.is_empty() => None,
             (Some(repo), Some(tag)) if !tag.is_empty() => {

@@ -1,7 +1,9 @@
 //! `POST /containers/create`: the image's config merged under the request's, a name, and a
 //! durable record. Nothing runs until start.
 
-use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, ContainerCreateResponse};
+use bollard_stubs::models::{
+    ContainerConfig, ContainerCreateBody, ContainerCreateResponse, HostConfig,
+};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -23,8 +25,9 @@ impl Engine {
             .filter(|i| !i.is_empty())
             .ok_or_else(|| Error::InvalidArgument("config.Image must be set".into()))?;
         let image = self.images.resolve(&image_name)?;
-        let host_config = body.host_config.clone().unwrap_or_default();
+        let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
+        apply_host_defaults(&mut host_config);
         let id = random_id();
         let mut config = container_config(body);
         let defaults = image.config.config().clone().unwrap_or_default();
@@ -113,7 +116,22 @@ impl Engine {
     }
 }
 
-pub(crate) fn host_network(hc: &bollard_stubs::models::HostConfig) -> bool {
+/// What Docker fills in and clients (docker-py) rely on: the log driver and the network mode.
+fn apply_host_defaults(hc: &mut HostConfig) {
+    let log = hc.log_config.get_or_insert_with(Default::default);
+    if log.typ.as_deref().is_none_or(str::is_empty) {
+        log.typ = Some("json-file".into());
+    }
+    log.config.get_or_insert_with(Default::default);
+    if matches!(
+        hc.network_mode.as_deref(),
+        None | Some("") | Some("default")
+    ) {
+        hc.network_mode = Some("bridge".into());
+    }
+}
+
+pub(crate) fn host_network(hc: &HostConfig) -> bool {
     super::spec::network_mode(hc) == "host"
 }
 

@@ -107,6 +107,11 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
             return refuse("named volumes");
         }
     }
+    if let Some(t) = hc.log_config.as_ref().and_then(|l| l.typ.as_deref())
+        && !matches!(t, "" | "json-file")
+    {
+        return refuse(&format!("the {t:?} logging driver"));
+    }
     match network_mode(hc) {
         "default" | "bridge" | "none" | "host" => Ok(()),
         other => refuse(&format!("network mode {other:?}")),

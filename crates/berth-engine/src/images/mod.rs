@@ -98,7 +98,7 @@ impl Images {
                 out.push(summary);
             }
         }
-        out.sort_by(|a, b| b.created.cmp(&a.created));
+        out.sort_by_key(|s| std::cmp::Reverse(s.created));
         Ok(out)
     }
 

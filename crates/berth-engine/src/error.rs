@@ -33,9 +33,8 @@ impl From<berth_image::Error> for Error {
         match e {
             berth_image::Error::ImageNotFound(_) => Error::NotFound(e.to_string()),
             berth_image::Error::AmbiguousImage(_) => Error::Conflict(e.to_string()),
-            berth_image::Error::InvalidReference { .. } | berth_image::Error::InvalidDigest { .. } => {
-                Error::InvalidArgument(e.to_string())
-            }
+            berth_image::Error::InvalidReference { .. }
+            | berth_image::Error::InvalidDigest { .. } => Error::InvalidArgument(e.to_string()),
             _ => Error::Internal(e.to_string()),
         }
     }

@@ -1,6 +1,8 @@
-//! `berth`: the command line. Today it carries `berth oci`, the runc-compatible runtime; the
-//! engine client verbs join it later.
+//! `berth`: the command line: `berth oci`, the runc-compatible runtime, and the docker-compatible
+//! client verbs (`run`, `ps`, `images`, ...), which talk to the daemon over the Engine API.
 
+mod cli;
+mod client;
 mod monitor;
 mod oci;
 
@@ -13,6 +15,9 @@ use clap::{Parser, Subcommand};
     about = "A fast, Docker-compatible container engine"
 )]
 struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port); client verbs only.
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    host: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -24,6 +29,8 @@ enum Command {
     /// Internal: run one container under a monitor (the engine starts these).
     #[command(hide = true)]
     Monitor(monitor::MonitorArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() {
@@ -35,6 +42,7 @@ fn main() {
     let code = match cli.command {
         Command::Oci(args) => oci::main(args),
         Command::Monitor(args) => monitor::main(args),
+        Command::Client(cmd) => cli::main(cli.host.as_deref(), cmd),
     };
     std::process::exit(code);
 }

@@ -1,0 +1,94 @@
+//! Pumping a hijacked attach connection: stdin → socket in a thread (then half-close), socket →
+//! stdout/stderr in the caller, demultiplexed unless the container has a TTY; with a TTY and a
+//! terminal, raw mode and window-size tracking.
+
+use std::io::{self, Read, Write};
+
+use crate::client::{Client, Hijacked, stdcopy};
+
+use super::term;
+
+pub struct Streams {
+    pub stdin: bool,
+    pub stdout: bool,
+    pub stderr: bool,
+}
+
+/// Sends the terminal size now and on every SIGWINCH, from a thread. SIGWINCH must already be
+/// blocked in every thread (see [`block_winch`]).
+pub fn track_size(client: &Client, id: &str, exec: bool) {
+    let send = move |c: &Client, id: &str| {
+        if let Some((h, w)) = term::size() {
+            let kind = if exec { "exec" } else { "containers" };
+            let _ = c.call("POST", &format!("/{kind}/{id}/resize?h={h}&w={w}"));
+        }
+    };
+    send(client, id);
+    let c = client.fork();
+    let id = id.to_string();
+    std::thread::spawn(move || {
+        let mut set = nix::sys::signal::SigSet::empty();
+        set.add(nix::sys::signal::Signal::SIGWINCH);
+        while set.wait().is_ok() {
+            send(&c, &id);
+        }
+    });
+}
+
+/// Blocks SIGWINCH in this thread (and the threads it starts later), for [`track_size`].
+pub fn block_winch() {
+    let mut set = nix::sys::signal::SigSet::empty();
+    set.add(nix::sys::signal::Signal::SIGWINCH);
+    let _ = set.thread_block();
+}
+
+/// Copies stdin to the connection in a thread, then half-closes it.
+pub fn spawn_stdin(h: &Hijacked) -> io::Result<()> {
+    let mut w = h.writer.try_clone()?;
+    std::thread::spawn(move || {
+        let mut stdin = io::stdin().lock();
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    if w.write_all(&buf[..n]).is_err() {
+                        return;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = w.shutdown_write();
+    });
+    Ok(())
+}
+
+/// Copies the connection's output to stdout/stderr until the daemon closes it.
+pub fn pump_output(h: &mut Hijacked, tty: bool) -> io::Result<()> {
+    let stdout = io::stdout();
+    let mut out = stdout.lock();
+    if tty {
+        let mut buf = [0u8; 32 * 1024];
+        loop {
+            match h.reader.read(&mut buf) {
+                Ok(0) => return Ok(()),
+                Ok(n) => {
+                    out.write_all(&buf[..n])?;
+                    out.flush()?;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) if e.kind() == io::ErrorKind::ConnectionReset => return Ok(()),
+                Err(e) => return Err(e),
+            }
+        }
+    } else {
+        let stderr = io::stderr();
+        let mut err = stderr.lock();
+        match stdcopy::demux(&mut h.reader, &mut out, &mut err) {
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Ok(()),
+            r => r,
+        }
+    }
+}

@@ -351,3 +351,35 @@ fn unreachable_explicit_host_does_not_autostart() {
             .contains("Cannot connect to the berth daemon at unix:///nonexistent/berth.sock")
     );
 }
+
+#[test]
+fn autostart_under_berth_root_reports_the_log_on_failure() {
+    // Only meaningful while this binary has no `daemon` verb (a real daemon would be left
+    // running; cli_e2e covers that case): the start fails and must name the log, which must be
+    // where BERTH_ROOT puts it.
+    let has_daemon = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["daemon", "--help"])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    if has_daemon {
+        return;
+    }
+    let root = tempfile::tempdir().unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_berth"))
+        .arg("ps")
+        .env("BERTH_ROOT", root.path())
+        .env_remove("BERTH_HOST")
+        .env_remove("DOCKER_HOST")
+        .output()
+        .unwrap();
+    let log = root.path().join("run/berth-daemon.log");
+    assert!(!o.status.success());
+    assert!(log.exists());
+    assert!(
+        text(&o.stderr).contains(&log.display().to_string()),
+        "{}",
+        text(&o.stderr)
+    );
+}

@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Automatically remove the container and its associated anonymous volumes when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Proxy received signals to the process (non-TTY mode only).
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
     #[command(flatten)]
     pub create: CreateArgs,
 }
@@ -291,10 +294,15 @@ fn attach_and_run(
     tty: bool,
     wait_condition: &str,
     start: bool,
+    sig_proxy: bool,
 ) -> std::result::Result<i32, Exit> {
     let interactive_tty = tty && s.stdin && term::stdin_is_tty();
+    let sig_proxy = sig_proxy && !tty;
     if tty {
         stream::block_winch();
+    }
+    if sig_proxy {
+        stream::block_proxied();
     }
     let mut h = c.hijack(&attach_path(id, s)).map_err(Exit::run)?;
     // The wait request goes out before the start so that a fast exit is not missed; its head is
@@ -318,6 +326,9 @@ fn attach_and_run(
     }
     if tty {
         stream::track_size(c, id, false);
+    }
+    if sig_proxy {
+        stream::proxy_signals(c, id);
     }
     if s.stdin {
         stream::spawn_stdin(&h).map_err(|e| Exit::run(e.into()))?;
@@ -345,7 +356,7 @@ pub fn run(c: &Client, a: &RunArgs) -> std::result::Result<i32, Exit> {
     }
     let s = streams(&a.create, false).map_err(|e| Exit::Msg(format!("berth: {e}"), 125))?;
     let cond = if a.rm { "removed" } else { "next-exit" };
-    attach_and_run(c, &id, &s, a.create.tty, cond, true)
+    attach_and_run(c, &id, &s, a.create.tty, cond, true, a.sig_proxy)
 }
 
 pub fn create_cmd(c: &Client, a: &CreateArgs) -> std::result::Result<i32, Exit> {
@@ -397,7 +408,7 @@ pub fn start(c: &Client, a: &StartArgs) -> std::result::Result<i32, Exit> {
             stdout: true,
             stderr: true,
         };
-        return attach_and_run(c, &id, &s, tty, "next-exit", true);
+        return attach_and_run(c, &id, &s, tty, "next-exit", true, a.attach);
     }
     let mut failed = false;
     for name in &a.containers {
@@ -420,6 +431,9 @@ pub struct AttachArgs {
     /// Do not attach STDIN.
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
+    /// Proxy all received signals to the process.
+    #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
+    pub sig_proxy: bool,
     pub container: String,
 }
 
@@ -449,7 +463,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> std::result::Result<i32, Exit> {
         stdout: true,
         stderr: true,
     };
-    attach_and_run(c, &id, &s, tty, "not-running", false)
+    attach_and_run(c, &id, &s, tty, "not-running", false, a.sig_proxy)
 }
 
 /// Reads lines of a JSON message stream (import, pull), printing statuses; an `error` fails.
@@ -501,6 +515,9 @@ mod tests {
             a.create.image_and_command,
             ["busybox", "ls", "-l", "--rm", "-e", "x"]
         );
+        assert!(a.sig_proxy);
+        let a = parse(&["--sig-proxy=false", "busybox"]);
+        assert!(!a.sig_proxy);
         let a = parse(&["-it", "-h", "box", "busybox", "-x"]);
         assert!(a.create.interactive && a.create.tty);
         assert_eq!(a.create.hostname.as_deref(), Some("box"));

@@ -42,6 +42,38 @@ pub fn block_winch() {
     let _ = set.thread_block();
 }
 
+const PROXIED: [nix::sys::signal::Signal; 6] = {
+    use nix::sys::signal::Signal::*;
+    [SIGINT, SIGTERM, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2]
+};
+
+/// Blocks the signals [`proxy_signals`] forwards, in this thread and those started later.
+pub fn block_proxied() {
+    let mut set = nix::sys::signal::SigSet::empty();
+    for s in PROXIED {
+        set.add(s);
+    }
+    let _ = set.thread_block();
+}
+
+/// Forwards the signals we receive to the container (docker's `--sig-proxy`), from a thread.
+pub fn proxy_signals(client: &Client, id: &str) {
+    let c = client.fork();
+    let id = id.to_string();
+    std::thread::spawn(move || {
+        let mut set = nix::sys::signal::SigSet::empty();
+        for s in PROXIED {
+            set.add(s);
+        }
+        while let Ok(sig) = set.wait() {
+            let _ = c.call(
+                "POST",
+                &format!("/containers/{id}/kill?signal={}", sig.as_str()),
+            );
+        }
+    });
+}
+
 /// Copies stdin to the connection in a thread, then half-closes it.
 pub fn spawn_stdin(h: &Hijacked) -> io::Result<()> {
     let mut w = h.writer.try_clone()?;

@@ -47,10 +47,14 @@ pub fn start_daemon(addr: &Addr, a: &AutoStart) -> Result<()> {
         .stdin(Stdio::null())
         .stdout(log.try_clone().map_err(|e| fail(a, e.to_string()))?)
         .stderr(log);
-    // SAFETY: setsid is async-signal-safe; nothing else runs between fork and exec.
+    // SAFETY: setsid and sigprocmask are async-signal-safe; nothing else runs between fork and
+    // exec. The mask is cleared because blocked signals survive exec.
     unsafe {
         cmd.pre_exec(|| {
             libc::setsid();
+            let mut empty: libc::sigset_t = std::mem::zeroed();
+            libc::sigemptyset(&mut empty);
+            libc::sigprocmask(libc::SIG_SETMASK, &empty, std::ptr::null_mut());
             Ok(())
         });
     }

@@ -38,6 +38,13 @@ pub struct Format {
 impl Format {
     /// `default_table` is used for a bare `table`.
     pub fn new(format: &str, default_table: &str) -> Format {
+        // `--format json` is docker's shorthand for one JSON object per line.
+        if format == "json" {
+            return Format {
+                table: false,
+                body: "{{json .}}".into(),
+            };
+        }
         let f = format.replace("\\t", "\t").replace("\\n", "\n");
         match f.strip_prefix("table") {
             Some(rest) => {
@@ -261,6 +268,7 @@ mod tests {
             "a\nb\n"
         );
         assert_eq!(Format::new("table", "table {{.X}}").body, "{{.X}}");
+        assert_eq!(Format::new("json", "").body, "{{json .}}");
     }
 
     #[test]

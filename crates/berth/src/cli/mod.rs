@@ -87,6 +87,11 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         }
     };
     let c = Client::new(host);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        term::restore();
+        hook(info);
+    }));
     let r = match &cmd {
         ClientCommand::Run(a) => run::run(&c, a),
         ClientCommand::Create(a) => run::create_cmd(&c, a),

@@ -80,6 +80,9 @@ pub struct RunArgs {
     /// Automatically remove the container and its associated anonymous volumes when it exits.
     #[arg(long)]
     pub rm: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Proxy received signals to the process (non-TTY mode only).
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
@@ -287,16 +290,37 @@ fn wait_status(r: crate::client::Response) -> Result<i32> {
 }
 
 /// Attaches, starts (when `start`), pumps the streams and returns the exit status.
-fn attach_and_run(
-    c: &Client,
-    id: &str,
-    s: &Streams,
+/// How to run one attached session.
+struct Session<'a> {
+    streams: Streams,
     tty: bool,
-    wait_condition: &str,
+    /// The `wait` condition: `next-exit`, `removed` or `not-running`.
+    wait_condition: &'a str,
+    /// Whether to start the container once attached.
     start: bool,
     sig_proxy: bool,
-) -> std::result::Result<i32, Exit> {
+    detach_keys: Option<&'a str>,
+}
+
+fn attach_and_run(c: &Client, id: &str, session: &Session) -> std::result::Result<i32, Exit> {
+    let Session {
+        streams: s,
+        tty,
+        wait_condition,
+        start,
+        sig_proxy,
+        detach_keys,
+    } = session;
+    let (tty, start, sig_proxy, detach_keys) = (*tty, *start, *sig_proxy, *detach_keys);
     let interactive_tty = tty && s.stdin && term::stdin_is_tty();
+    let detach = if tty && s.stdin {
+        Some(
+            stream::parse_detach_keys(detach_keys.unwrap_or("ctrl-p,ctrl-q"))
+                .map_err(|e| Exit::Msg(e, 1))?,
+        )
+    } else {
+        None
+    };
     let sig_proxy = sig_proxy && !tty;
     if tty {
         stream::block_winch();
@@ -331,7 +355,7 @@ fn attach_and_run(
         stream::proxy_signals(c, id);
     }
     if s.stdin {
-        stream::spawn_stdin(&h).map_err(|e| Exit::run(e.into()))?;
+        stream::spawn_stdin(&h, detach).map_err(|e| Exit::run(e.into()))?;
     }
     if s.stdout || s.stderr {
         let _ = stream::pump_output(&mut h, tty);
@@ -342,6 +366,9 @@ fn attach_and_run(
 }
 
 pub fn run(c: &Client, a: &RunArgs) -> std::result::Result<i32, Exit> {
+    if a.create.tty && a.create.interactive && !a.detach && !term::stdin_is_tty() {
+        return Err(Exit::Msg("the input device is not a TTY".into(), 1));
+    }
     let id = create(c, &a.create, a.detach, a.rm).map_err(Exit::run)?;
     if a.detach {
         if let Err(e) = c.call("POST", &format!("/containers/{id}/start")) {
@@ -356,7 +383,18 @@ pub fn run(c: &Client, a: &RunArgs) -> std::result::Result<i32, Exit> {
     }
     let s = streams(&a.create, false).map_err(|e| Exit::Msg(format!("berth: {e}"), 125))?;
     let cond = if a.rm { "removed" } else { "next-exit" };
-    attach_and_run(c, &id, &s, a.create.tty, cond, true, a.sig_proxy)
+    attach_and_run(
+        c,
+        &id,
+        &Session {
+            streams: s,
+            tty: a.create.tty,
+            wait_condition: cond,
+            start: true,
+            sig_proxy: a.sig_proxy,
+            detach_keys: a.detach_keys.as_deref(),
+        },
+    )
 }
 
 pub fn create_cmd(c: &Client, a: &CreateArgs) -> std::result::Result<i32, Exit> {
@@ -373,6 +411,9 @@ pub struct StartArgs {
     /// Attach container's STDIN.
     #[arg(short, long)]
     pub interactive: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
@@ -408,7 +449,18 @@ pub fn start(c: &Client, a: &StartArgs) -> std::result::Result<i32, Exit> {
             stdout: true,
             stderr: true,
         };
-        return attach_and_run(c, &id, &s, tty, "next-exit", true, a.attach);
+        return attach_and_run(
+            c,
+            &id,
+            &Session {
+                streams: s,
+                tty,
+                wait_condition: "next-exit",
+                start: true,
+                sig_proxy: a.attach,
+                detach_keys: a.detach_keys.as_deref(),
+            },
+        );
     }
     let mut failed = false;
     for name in &a.containers {
@@ -431,6 +483,9 @@ pub struct AttachArgs {
     /// Do not attach STDIN.
     #[arg(long = "no-stdin")]
     pub no_stdin: bool,
+    /// Override the key sequence for detaching a container.
+    #[arg(long = "detach-keys")]
+    pub detach_keys: Option<String>,
     /// Proxy all received signals to the process.
     #[arg(long = "sig-proxy", default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true", require_equals = true)]
     pub sig_proxy: bool,
@@ -463,7 +518,18 @@ pub fn attach(c: &Client, a: &AttachArgs) -> std::result::Result<i32, Exit> {
         stdout: true,
         stderr: true,
     };
-    attach_and_run(c, &id, &s, tty, "not-running", false, a.sig_proxy)
+    attach_and_run(
+        c,
+        &id,
+        &Session {
+            streams: s,
+            tty,
+            wait_condition: "not-running",
+            start: false,
+            sig_proxy: a.sig_proxy,
+            detach_keys: a.detach_keys.as_deref(),
+        },
+    )
 }
 
 /// Reads lines of a JSON message stream (import, pull), printing statuses; an `error` fails.

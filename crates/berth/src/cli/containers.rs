@@ -92,7 +92,12 @@ pub struct StopArgs {
     #[arg(short, long)]
     pub signal: Option<String>,
     /// Seconds to wait before killing the container.
-    #[arg(short = 't', long = "time", visible_alias = "timeout")]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        allow_negative_numbers = true
+    )]
     pub time: Option<i64>,
     #[arg(required = true)]
     pub containers: Vec<String>,

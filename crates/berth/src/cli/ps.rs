@@ -25,7 +25,7 @@ pub struct PsArgs {
     #[arg(long = "no-trunc")]
     pub no_trunc: bool,
     /// Show n last created containers (includes all states).
-    #[arg(short = 'n', long, default_value_t = -1)]
+    #[arg(short = 'n', long, default_value_t = -1, allow_negative_numbers = true)]
     pub last: i64,
     /// Show the latest created container (includes all states).
     #[arg(short, long)]

@@ -60,7 +60,7 @@ pub struct CreateArgs {
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
     /// Timeout (in seconds) to stop a container.
-    #[arg(long = "stop-timeout")]
+    #[arg(long = "stop-timeout", allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
     /// The image, then the command and its arguments (flags after the image are the command's).
     #[arg(

@@ -2,6 +2,7 @@
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, TcpStream};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 
 use super::host::Addr;
@@ -48,10 +49,23 @@ impl Read for Conn {
 }
 
 impl Write for Conn {
+    /// `send(MSG_NOSIGNAL)`: a daemon that hangs up must give EPIPE here, not a SIGPIPE that
+    /// would kill us (SIGPIPE keeps its default action so `berth ps | head` ends quietly).
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        match self {
-            Conn::Unix(s) => s.write(buf),
-            Conn::Tcp(s) => s.write(buf),
+        let fd = match self {
+            Conn::Unix(s) => s.as_raw_fd(),
+            Conn::Tcp(s) => s.as_raw_fd(),
+        };
+        loop {
+            // SAFETY: buf is valid for buf.len() bytes; fd is owned by self.
+            let n = unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+            if n >= 0 {
+                return Ok(n as usize);
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
         }
     }
 

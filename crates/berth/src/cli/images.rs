@@ -118,15 +118,14 @@ pub fn images(c: &Client, a: &ImagesArgs) -> Res {
         ));
     }
     let list = c.get_json(&q).map_err(Exit::one)?;
-    let mut rows = rows(&list, a.no_trunc, human::now_secs());
+    let rows = rows(&list, a.no_trunc, human::now_secs());
     let default = if a.digests {
         "table {{.Repository}}\t{{.Tag}}\t{{.Digest}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}"
     } else {
         DEFAULT_TABLE
     };
+    // Like docker, -q prints one ID per tag (duplicates included).
     let fmt = if a.quiet {
-        let mut seen = std::collections::HashSet::new();
-        rows.retain(|r| seen.insert(r["ID"].as_str().unwrap_or("").to_string()));
         "{{.ID}}".to_string()
     } else {
         a.format.clone().unwrap_or_else(|| default.to_string())

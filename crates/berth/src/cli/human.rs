@@ -119,6 +119,32 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// Go's `time.Time.String()` layout in the local time zone: "2006-01-02 15:04:05 -0700 MST".
+pub fn go_time_local(unix: i64) -> String {
+    // SAFETY: localtime_r fills tm; tm_zone points into libc's static zone names.
+    unsafe {
+        let t = unix as libc::time_t;
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&t, &mut tm).is_null() || tm.tm_zone.is_null() {
+            return go_time(unix);
+        }
+        let zone = std::ffi::CStr::from_ptr(tm.tm_zone).to_string_lossy();
+        let off = tm.tm_gmtoff / 60;
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02} {}{:02}{:02} {zone}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            if off < 0 { '-' } else { '+' },
+            off.abs() / 60,
+            off.abs() % 60
+        )
+    }
+}
+
 /// Go's `time.Time.String()` layout in UTC: "2006-01-02 15:04:05 +0000 UTC".
 pub fn go_time(unix: i64) -> String {
     let (y, m, d) = civil(unix.div_euclid(86_400));
@@ -229,6 +255,10 @@ mod tests {
     #[test]
     fn times() {
         assert_eq!(go_time(0), "1970-01-01 00:00:00 +0000 UTC");
+        assert_eq!(
+            go_time_local(0).len(),
+            go_time(0).len() - 3 + go_time_local(0).rsplit(' ').next().unwrap().len()
+        );
         assert_eq!(go_time(1_700_000_000), "2023-11-14 22:13:20 +0000 UTC");
         assert_eq!(parse_rfc3339("2023-11-14T22:13:20Z"), Some(1_700_000_000));
         assert_eq!(

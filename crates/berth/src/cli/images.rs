@@ -88,7 +88,7 @@ pub fn rows(images: &Value, no_trunc: bool, now: i64) -> Vec<Value> {
                 "Tag": if tag.is_empty() { "<none>" } else { tag },
                 "Digest": digest,
                 "CreatedSince": format!("{} ago", human::duration(now - created)),
-                "CreatedAt": human::go_time(created),
+                "CreatedAt": human::go_time_local(created),
                 "Size": human::size(size),
                 "Containers": img.get("Containers").map(|c| if c.as_i64() == Some(-1) { "N/A".to_string() } else { c.to_string() }).unwrap_or_else(|| "N/A".into()),
             }));

@@ -183,7 +183,7 @@ pub fn row(c: &Value, no_trunc: bool, now: i64) -> Value {
         "ID": trunc_id(s(c, "Id"), no_trunc),
         "Image": image,
         "Command": format!("{command:?}"),
-        "CreatedAt": human::go_time(created),
+        "CreatedAt": human::go_time_local(created),
         "RunningFor": format!("{} ago", human::duration(now - created)),
         "Ports": ports(c),
         "Status": s(c, "Status"),

@@ -14,6 +14,8 @@ struct State {
     /// "METHOD /path" of every request, in arrival order.
     log: Vec<String>,
     started: bool,
+    /// The last created container has a TTY.
+    tty: bool,
     bodies: Vec<(String, Vec<u8>)>,
 }
 
@@ -163,6 +165,7 @@ fn serve(conn: UnixStream, st: Shared, max_version: Option<&str>) {
         ("GET", "/_ping") => respond(&mut w, 200, "OK"),
         ("POST", "/containers/create") => {
             let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+            st.0.lock().unwrap().tty = v["Tty"] == true;
             match v["Image"].as_str() {
                 Some("busybox") => respond(&mut w, 201, r#"{"Id":"c0ffee","Warnings":[]}"#),
                 Some("noexec") => respond(&mut w, 201, r#"{"Id":"bad","Warnings":[]}"#),
@@ -182,6 +185,10 @@ fn serve(conn: UnixStream, st: Shared, max_version: Option<&str>) {
             let mut input = Vec::new();
             if path.contains("stdin=1") {
                 r.read_to_end(&mut input).unwrap();
+            }
+            if st.0.lock().unwrap().tty {
+                w.write_all(b"raw tty output\r\n").unwrap();
+                return;
             }
             let mut out = frame(1, b"hello\n");
             out.extend(frame(1, &input));
@@ -212,6 +219,20 @@ fn serve(conn: UnixStream, st: Shared, max_version: Option<&str>) {
         ("POST", "/containers/bad/wait") => {
             w.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
                 .unwrap();
+        }
+        ("GET", "/containers/web/logs") => {
+            assert!(
+                path.contains("tail=5") && path.contains("timestamps=1"),
+                "{path}"
+            );
+            let mut out = frame(1, b"log out\n");
+            out.extend(frame(2, b"log err\n"));
+            let _ = write!(
+                w,
+                "HTTP/1.1 200 OK\r\nContent-Type: application/vnd.docker.multiplexed-stream\r\nContent-Length: {}\r\n\r\n",
+                out.len()
+            );
+            w.write_all(&out).unwrap();
         }
         ("GET", "/containers/json") => respond(
             &mut w,
@@ -382,4 +403,42 @@ fn autostart_under_berth_root_reports_the_log_on_failure() {
         "{}",
         text(&o.stderr)
     );
+}
+
+#[test]
+fn run_tty_output_is_raw() {
+    let d = Daemon::start(None);
+    let o = d.berth(&["run", "-t", "busybox", "sh"], b"");
+    assert_eq!(o.stdout, b"raw tty output\r\n");
+    assert_eq!(o.status.code(), Some(3));
+    let body: serde_json::Value =
+        serde_json::from_slice(&d.body("POST /containers/create")).unwrap();
+    assert_eq!(body["Tty"], true);
+}
+
+#[test]
+fn logs_demultiplexes() {
+    let d = Daemon::start(None);
+    let o = d.berth(&["logs", "-t", "-n", "5", "web"], b"");
+    assert_eq!(text(&o.stdout), "log out\n");
+    assert_eq!(text(&o.stderr), "log err\n");
+    assert!(o.status.success());
+}
+
+#[test]
+fn ps_default_table() {
+    let d = Daemon::start(None);
+    let o = d.berth(&["ps"], b"");
+    let out = text(&o.stdout);
+    let mut lines = out.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "CONTAINER ID   IMAGE     COMMAND   CREATED        STATUS         PORTS     NAMES"
+    );
+    let row = lines.next().unwrap();
+    assert!(
+        row.starts_with("c0ffee012345   busybox   \"top\"     "),
+        "{row}"
+    );
+    assert!(row.ends_with("Up 3 seconds             web"), "{row}");
 }

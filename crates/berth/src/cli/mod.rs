@@ -86,7 +86,11 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
             return 125;
         }
     };
-    let c = Client::new(host);
+    let version = std::env::var("DOCKER_API_VERSION")
+        .ok()
+        .map(|v| v.trim_start_matches('v').to_string())
+        .filter(|v| !v.is_empty());
+    let c = Client::new(host, version);
     let hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
         term::restore();

@@ -462,18 +462,21 @@ pub fn start(c: &Client, a: &StartArgs) -> std::result::Result<i32, Exit> {
             },
         );
     }
-    let mut failed = false;
+    let mut failed = Vec::new();
     for name in &a.containers {
         match c.call("POST", &format!("/containers/{}/start", enc(name))) {
             Ok(()) => println!("{name}"),
             Err(e) => {
                 eprintln!("{e}");
-                failed = true;
+                failed.push(name.as_str());
             }
         }
     }
-    if failed {
-        return Err(Exit::Msg("Error: failed to start containers".into(), 1));
+    if !failed.is_empty() {
+        return Err(Exit::Msg(
+            format!("Error: failed to start containers: {}", failed.join(", ")),
+            1,
+        ));
     }
     Ok(0)
 }

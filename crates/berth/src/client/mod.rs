@@ -150,10 +150,11 @@ fn api_error(status: u16, body: &[u8]) -> Error {
 }
 
 impl Client {
-    pub fn new(host: Host) -> Client {
+    /// `version` pins the API version (docker's `DOCKER_API_VERSION`); the default is ours.
+    pub fn new(host: Host, version: Option<String>) -> Client {
         Client {
             host,
-            version: RefCell::new(API_VERSION.to_string()),
+            version: RefCell::new(version.unwrap_or_else(|| API_VERSION.to_string())),
             started: std::cell::Cell::new(false),
         }
     }

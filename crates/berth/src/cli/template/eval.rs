@@ -111,13 +111,24 @@ fn field<'a>(v: &'a Value, path: &[String]) -> Result<V, String> {
 
 pub struct Ctx<'a> {
     pub root: &'a Value,
+    /// Declared variables, innermost last.
+    pub vars: std::cell::RefCell<Vec<(String, Value)>>,
 }
 
 impl Ctx<'_> {
     fn arg(&self, a: &Arg, dot: &Value) -> Result<V, String> {
         Ok(match a {
             Arg::Field(p) => field(dot, p)?,
-            Arg::Root(p) => field(self.root, p)?,
+            Arg::Var(n, p) if n.is_empty() => field(self.root, p)?,
+            Arg::Var(n, p) => {
+                let vars = self.vars.borrow();
+                let v = vars
+                    .iter()
+                    .rev()
+                    .find(|(k, _)| k == n)
+                    .ok_or_else(|| format!("undefined variable: ${n}"))?;
+                field(&v.1, p)?
+            }
             Arg::Str(s) => Some(Value::String(s.clone())),
             Arg::Num(n) => Some(num(*n)),
             Arg::Bool(b) => Some(Value::Bool(*b)),
@@ -138,7 +149,7 @@ impl Ctx<'_> {
         }
         match first {
             Arg::Ident(f) => super::funcs::call(f, rest),
-            Arg::Field(_) | Arg::Root(_) if !rest.is_empty() => {
+            Arg::Field(_) | Arg::Var(..) if !rest.is_empty() => {
                 // A method-like call, `.Label "k"`: the field is a map indexed by the argument;
                 // anything else (a table header) is returned as is.
                 match self.arg(first, dot)? {
@@ -164,47 +175,78 @@ impl Ctx<'_> {
         Ok(v.flatten())
     }
 
+    fn push_var(&self, name: &str, v: Value) {
+        self.vars.borrow_mut().push((name.to_string(), v));
+    }
+
+    /// Runs a block's nodes in their own variable scope.
+    fn scoped(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
+        let depth = self.vars.borrow().len();
+        let r = self.nodes(nodes, dot, out);
+        self.vars.borrow_mut().truncate(depth);
+        r
+    }
+
     pub fn nodes(&self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<(), String> {
         for n in nodes {
             match n {
                 Node::Text(t) => out.push_str(t),
+                Node::Action(p) if !p.1.is_empty() => {
+                    let v = self.pipe(p, dot)?;
+                    self.push_var(&p.1[0], v.unwrap_or(Value::Null));
+                }
                 Node::Action(p) => go_fmt(&self.pipe(p, dot)?, out),
                 Node::If(p, a, b) => {
                     if truthy(&self.pipe(p, dot)?) {
-                        self.nodes(a, dot, out)?
+                        self.scoped(a, dot, out)?
                     } else {
-                        self.nodes(b, dot, out)?
+                        self.scoped(b, dot, out)?
                     }
                 }
                 Node::With(p, a, b) => {
                     let v = self.pipe(p, dot)?;
                     if truthy(&v) {
-                        self.nodes(a, &v.unwrap_or(Value::Null), out)?
+                        self.scoped(a, &v.unwrap_or(Value::Null), out)?
                     } else {
-                        self.nodes(b, dot, out)?
+                        self.scoped(b, dot, out)?
                     }
                 }
                 Node::Range(p, a, b) => {
-                    let items: Vec<Value> = match self.pipe(p, dot)? {
-                        Some(Value::Array(v)) => v,
+                    let items: Vec<(Value, Value)> = match self.pipe(p, dot)? {
+                        Some(Value::Array(v)) => v
+                            .into_iter()
+                            .enumerate()
+                            .map(|(i, x)| (Value::from(i), x))
+                            .collect(),
                         Some(Value::Object(o)) => {
-                            let mut keys: Vec<_> = o.into_iter().collect();
-                            keys.sort_by(|x, y| x.0.cmp(&y.0));
-                            keys.into_iter().map(|(_, v)| v).collect()
+                            let mut kv: Vec<_> = o.into_iter().collect();
+                            kv.sort_by(|x, y| x.0.cmp(&y.0));
+                            kv.into_iter().map(|(k, v)| (Value::String(k), v)).collect()
                         }
                         None | Some(Value::Null) => Vec::new(),
-                        Some(Value::Number(n)) => {
-                            (0..n.as_u64().unwrap_or(0)).map(Value::from).collect()
-                        }
+                        Some(Value::Number(n)) => (0..n.as_u64().unwrap_or(0))
+                            .map(|i| (Value::from(i), Value::from(i)))
+                            .collect(),
                         Some(o) => {
                             return Err(format!("range can't iterate over {}", to_s(&Some(o))));
                         }
                     };
                     if items.is_empty() {
-                        self.nodes(b, dot, out)?;
+                        self.scoped(b, dot, out)?;
                     }
-                    for it in &items {
-                        self.nodes(a, it, out)?;
+                    for (k, it) in items {
+                        let depth = self.vars.borrow().len();
+                        match p.1.as_slice() {
+                            [e] => self.push_var(e, it.clone()),
+                            [i, e] => {
+                                self.push_var(i, k);
+                                self.push_var(e, it.clone());
+                            }
+                            _ => {}
+                        }
+                        let r = self.nodes(a, &it, out);
+                        self.vars.borrow_mut().truncate(depth);
+                        r?;
                     }
                 }
             }

@@ -21,9 +21,12 @@ impl Template {
 
     pub fn render(&self, v: &Value) -> Result<String, String> {
         let mut out = String::new();
-        eval::Ctx { root: v }
-            .nodes(&self.nodes, v, &mut out)
-            .map_err(|e| format!("template: executing \"\" at <...>: {e}"))?;
+        eval::Ctx {
+            root: v,
+            vars: Default::default(),
+        }
+        .nodes(&self.nodes, v, &mut out)
+        .map_err(|e| format!("template: executing \"\" at <...>: {e}"))?;
         Ok(out)
     }
 }
@@ -198,6 +201,22 @@ mod tests {
             r("{{if eq .Z 0}}zero{{end}}{{if not .Z}}!{{end}}", &v),
             "zero!"
         );
+    }
+
+    #[test]
+    fn variables() {
+        let v = json!({"L": {"b": "2", "a": "1"}, "A": ["x", "y"], "S": "s"});
+        assert_eq!(
+            r("{{range $k, $v := .L}}{{$k}}={{$v}};{{end}}", &v),
+            "a=1;b=2;"
+        );
+        assert_eq!(
+            r("{{range $i, $e := .A}}{{$i}}:{{$e}} {{end}}", &v),
+            "0:x 1:y "
+        );
+        assert_eq!(r("{{range $e := .A}}{{$e}}{{$.S}}{{end}}", &v), "xsys");
+        assert_eq!(r("{{$x := .S}}{{upper $x}}", &v), "S");
+        assert!(Template::parse("{{$nope}}").unwrap().render(&v).is_err());
     }
 
     #[test]

@@ -5,8 +5,8 @@
 pub enum Arg {
     /// `.A.B` (empty path: `.`).
     Field(Vec<String>),
-    /// `$` or `$.A.B`.
-    Root(Vec<String>),
+    /// `$`, `$.A.B` (empty name: the root), `$x`, `$x.A`.
+    Var(String, Vec<String>),
     Str(String),
     Num(f64),
     Bool(bool),
@@ -21,9 +21,10 @@ pub enum Arg {
 #[derive(Debug, Clone)]
 pub struct Cmd(pub Vec<Arg>);
 
-/// `cmd | cmd | ...`: each result is passed as the last argument of the next command.
+/// `cmd | cmd | ...`: each result is passed as the last argument of the next command. The
+/// second field names the variables it declares (`$x := ...`, `range $i, $e := ...`).
 #[derive(Debug, Clone)]
-pub struct Pipe(pub Vec<Cmd>);
+pub struct Pipe(pub Vec<Cmd>, pub Vec<String>);
 
 #[derive(Debug, Clone)]
 pub enum Node {
@@ -107,11 +108,13 @@ fn find_close(s: &str) -> Option<usize> {
 #[derive(Debug, Clone, PartialEq)]
 enum Tok {
     Field(Vec<String>),
-    Root(Vec<String>),
+    Var(String, Vec<String>),
     Str(String),
     Num(f64),
     Ident(String),
     Pipe,
+    Comma,
+    Declare,
     Open,
     Close,
 }
@@ -163,10 +166,27 @@ fn lex(s: &str) -> Result<Vec<Tok>, String> {
                 i = j;
             }
             '$' => {
-                let j = word_end(i + 1);
-                let p: String = c[i + 1..j].iter().collect();
-                toks.push(Tok::Root(path(&p)));
-                i = j;
+                let mut j = i + 1;
+                while j < c.len() && (c[j].is_alphanumeric() || c[j] == '_') {
+                    j += 1;
+                }
+                let name: String = c[i + 1..j].iter().collect();
+                let k = word_end(j);
+                let p: String = c[j..k].iter().collect();
+                toks.push(Tok::Var(name, path(&p)));
+                i = k;
+            }
+            ',' => {
+                toks.push(Tok::Comma);
+                i += 1
+            }
+            ':' if c.get(i + 1) == Some(&'=') => {
+                toks.push(Tok::Declare);
+                i += 2
+            }
+            '=' => {
+                toks.push(Tok::Declare);
+                i += 1
             }
             '"' => {
                 let mut s = String::new();
@@ -256,7 +276,8 @@ fn parse_pipe(toks: &[Tok], i: &mut usize) -> Result<Pipe, String> {
                 args.push(Arg::Sub(p, fields));
             }
             Tok::Field(p) => args.push(Arg::Field(p)),
-            Tok::Root(p) => args.push(Arg::Root(p)),
+            Tok::Var(n, p) => args.push(Arg::Var(n, p)),
+            Tok::Comma | Tok::Declare => return Err("unexpected := or , in command".into()),
             Tok::Str(s) => args.push(Arg::Str(s)),
             Tok::Num(n) => args.push(Arg::Num(n)),
             Tok::Ident(id) => args.push(match id.as_str() {
@@ -271,13 +292,31 @@ fn parse_pipe(toks: &[Tok], i: &mut usize) -> Result<Pipe, String> {
         return Err("missing value for command".into());
     }
     cmds.push(Cmd(args));
-    Ok(Pipe(cmds))
+    Ok(Pipe(cmds, Vec::new()))
 }
 
 fn pipe_of(s: &str) -> Result<Pipe, String> {
     let toks = lex(s)?;
     let mut i = 0;
-    let p = parse_pipe(&toks, &mut i)?;
+    let mut decl = Vec::new();
+    let var = |t: Option<&Tok>| match t {
+        Some(Tok::Var(n, p)) if !n.is_empty() && p.is_empty() => Some(n.clone()),
+        _ => None,
+    };
+    if let (Some(a), Some(Tok::Declare)) = (var(toks.first()), toks.get(1)) {
+        decl.push(a);
+        i = 2;
+    } else if let (Some(a), Some(Tok::Comma), Some(b), Some(Tok::Declare)) = (
+        var(toks.first()),
+        toks.get(1),
+        var(toks.get(2)),
+        toks.get(3),
+    ) {
+        decl.extend([a, b]);
+        i = 4;
+    }
+    let mut p = parse_pipe(&toks, &mut i)?;
+    p.1 = decl;
     if i != toks.len() {
         return Err("unexpected \")\" in command".into());
     }

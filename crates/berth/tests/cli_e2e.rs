@@ -85,10 +85,20 @@ impl Env {
 
 impl Drop for Env {
     fn drop(&mut self) {
-        // Stop the private daemon this installation auto-started.
-        let pidfile = self.root.path().join("run/berth.pid");
-        if let Ok(pid) = std::fs::read_to_string(&pidfile) {
-            let _ = Command::new("kill").arg(pid.trim()).status();
+        // Stop the private daemon this installation auto-started: the process whose command
+        // line is `berth daemon ... --data-root <root>/lib ...`.
+        let data_root = self.root.path().join("lib").display().to_string();
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            let Ok(cmdline) = std::fs::read(entry.path().join("cmdline")) else {
+                continue;
+            };
+            let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+            if args.contains(&&b"daemon"[..]) && args.contains(&data_root.as_bytes()) {
+                let _ = Command::new("kill").arg(pid.to_string()).status();
+            }
         }
     }
 }

@@ -1,6 +1,8 @@
-//! `berth`: the command line. Today it carries `berth oci`, the runc-compatible runtime; the
-//! engine client verbs join it later.
+//! `berth`: the command line: `berth oci`, the runc-compatible runtime, and the docker-compatible
+//! client verbs (`run`, `ps`, `images`, ...), which talk to the daemon over the Engine API.
 
+mod cli;
+mod client;
 mod daemon;
 mod monitor;
 mod oci;
@@ -14,6 +16,9 @@ use clap::{Parser, Subcommand};
     about = "A fast, Docker-compatible container engine"
 )]
 struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port); client verbs only.
+    #[arg(short = 'H', long = "host", value_name = "list")]
+    host: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -28,6 +33,8 @@ enum Command {
     MonitorZygote(monitor::ZygoteArgs),
     /// The engine daemon, serving the Docker Engine API.
     Daemon(daemon::DaemonArgs),
+    #[command(flatten)]
+    Client(cli::ClientCommand),
 }
 
 fn main() {
@@ -40,6 +47,7 @@ fn main() {
         Command::Oci(args) => oci::main(args),
         Command::MonitorZygote(args) => monitor::main(args),
         Command::Daemon(args) => daemon::main(args),
+        Command::Client(cmd) => cli::main(cli.host.as_deref(), cmd),
     };
     std::process::exit(code);
 }

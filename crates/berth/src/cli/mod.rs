@@ -1,0 +1,154 @@
+//! The docker-compatible client verbs. Each talks to the daemon over the Engine API only (see
+//! `crate::client`); nothing here reads the daemon's files.
+
+mod containers;
+mod human;
+mod images;
+mod inspect;
+mod ps;
+mod run;
+mod stream;
+mod system;
+pub mod template;
+mod term;
+
+use clap::Subcommand;
+
+use crate::client::{Client, Error, host};
+
+/// How a verb failed: the message for stderr and the exit code.
+#[derive(Debug)]
+pub enum Exit {
+    Msg(String, i32),
+}
+
+impl Exit {
+    /// A `run`/`create` failure: docker prefixes these with the program name and exits 125.
+    pub fn run(e: Error) -> Exit {
+        Exit::Msg(format!("berth: {e}"), 125)
+    }
+
+    /// Any other verb's failure: the message as is, exit 1.
+    pub fn one(e: impl std::fmt::Display) -> Exit {
+        Exit::Msg(e.to_string(), 1)
+    }
+}
+
+pub type Res = Result<i32, Exit>;
+
+#[derive(Subcommand, Debug)]
+pub enum ClientCommand {
+    /// Create and run a new container from an image.
+    Run(run::RunArgs),
+    /// Create a new container.
+    Create(run::CreateArgs),
+    /// Start one or more stopped containers.
+    Start(run::StartArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach(run::AttachArgs),
+    /// List containers.
+    Ps(ps::PsArgs),
+    /// Fetch the logs of a container.
+    Logs(containers::LogsArgs),
+    /// Stop one or more running containers.
+    Stop(containers::StopArgs),
+    /// Kill one or more running containers.
+    Kill(containers::KillArgs),
+    /// Restart one or more containers.
+    Restart(containers::StopArgs),
+    /// Remove one or more containers.
+    Rm(containers::RmArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(containers::WaitArgs),
+    /// Return low-level information on Docker objects.
+    Inspect(inspect::InspectArgs),
+    /// List images.
+    Images(images::ImagesArgs),
+    /// Import the contents from a tarball to create a filesystem image.
+    Import(images::ImportArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(images::TagArgs),
+    /// Remove one or more images.
+    Rmi(images::RmiArgs),
+    /// Show the berth version information.
+    Version(system::VersionArgs),
+    /// Display system-wide information.
+    Info(system::InfoArgs),
+}
+
+/// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
+/// process exit code.
+pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
+    let host = match host::resolve(host_flag, |k| std::env::var(k).ok()) {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("berth: {e}");
+            return 125;
+        }
+    };
+    let version = std::env::var("DOCKER_API_VERSION")
+        .ok()
+        .map(|v| v.trim_start_matches('v').to_string())
+        .filter(|v| !v.is_empty());
+    let c = Client::new(host, version);
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        term::restore();
+        hook(info);
+    }));
+    let r = match &cmd {
+        ClientCommand::Run(a) => run::run(&c, a),
+        ClientCommand::Create(a) => run::create_cmd(&c, a),
+        ClientCommand::Start(a) => run::start(&c, a),
+        ClientCommand::Attach(a) => run::attach(&c, a),
+        ClientCommand::Ps(a) => ps::ps(&c, a),
+        ClientCommand::Logs(a) => containers::logs(&c, a),
+        ClientCommand::Stop(a) => containers::stop(&c, a, "stop"),
+        ClientCommand::Restart(a) => containers::stop(&c, a, "restart"),
+        ClientCommand::Kill(a) => containers::kill(&c, a),
+        ClientCommand::Rm(a) => containers::rm(&c, a),
+        ClientCommand::Wait(a) => containers::wait(&c, a),
+        ClientCommand::Inspect(a) => inspect::inspect(&c, a),
+        ClientCommand::Images(a) => images::images(&c, a),
+        ClientCommand::Import(a) => images::import(&c, a),
+        ClientCommand::Tag(a) => images::tag(&c, a),
+        ClientCommand::Rmi(a) => images::rmi(&c, a),
+        ClientCommand::Version(a) => system::version(&c, a),
+        ClientCommand::Info(a) => system::info(&c, a),
+    };
+    term::restore();
+    match r {
+        Ok(code) => code,
+        Err(Exit::Msg(m, code)) => {
+            if !m.is_empty() {
+                eprintln!("{m}");
+            }
+            code
+        }
+    }
+}
+
+/// Runs `f` on each name, printing the name on success and the error otherwise; exit 1 if any
+/// failed (docker's behaviour for stop, kill, rm, ...).
+pub fn each(names: &[String], mut f: impl FnMut(&str) -> Result<Option<String>, Error>) -> Res {
+    let mut failed = false;
+    for n in names {
+        match f(n) {
+            Ok(Some(out)) => println!("{out}"),
+            Ok(None) => println!("{n}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { 1 } else { 0 })
+}
+
+/// Prints text to stdout in one write.
+pub fn out(s: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(s.as_bytes());
+    let _ = o.flush();
+}

@@ -51,7 +51,15 @@ pub fn version(c: &Client, a: &VersionArgs) -> Res {
     let client = client_info();
     let server = c.get_json("/version");
     if let Some(f) = &a.format {
-        let v = json!({"Client": client, "Server": server.as_ref().ok()});
+        let mut v = json!({"Client": client, "Server": server.as_ref().ok()});
+        // Templates name Go's struct fields: `APIVersion` is the JSON's `ApiVersion`.
+        for side in ["Client", "Server"] {
+            if let Some(m) = v.get_mut(side).and_then(Value::as_object_mut)
+                && let Some(api) = m.get("ApiVersion").cloned()
+            {
+                m.insert("APIVersion".into(), api);
+            }
+        }
         out(&render(f, &v)?);
         return server.map(|_| 0).map_err(Exit::one);
     }

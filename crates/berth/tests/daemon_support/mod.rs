@@ -86,6 +86,32 @@ impl Daemon {
         d
     }
 
+    /// The daemon the berth CLI auto-starts under `BERTH_ROOT=<temp dir>` (its socket is
+    /// `<root>/run/berth.sock`, its roots `<root>/lib` and `<root>/run`), adopted for clean-up.
+    pub fn autostarted(verb: &[&str]) -> (Daemon, Output) {
+        let dir = tempfile::Builder::new()
+            .prefix("bt")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let socket = dir.path().join("run/berth.sock");
+        let out = Command::new(BERTH)
+            .args(verb)
+            .env("BERTH_ROOT", dir.path())
+            .env_remove("BERTH_HOST")
+            .env_remove("DOCKER_HOST")
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        (
+            Daemon {
+                dir,
+                socket,
+                child: None,
+            },
+            out,
+        )
+    }
+
     /// A daemon with the busybox image imported as `busybox:latest`.
     pub fn with_busybox() -> Daemon {
         let d = Daemon::start();

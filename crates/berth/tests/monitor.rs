@@ -490,3 +490,32 @@ fn a_container_killed_before_start_is_recorded() {
         z.shutdown();
     }
 }
+
+/// The monitor needs nothing of the process that forked it: with the zygote SIGKILLed, it still
+/// takes attach clients, feeds stdin and records the exit.
+#[test]
+fn monitors_outlive_a_killed_zygote() {
+    for rt in berth_only() {
+        let mut z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.sh("read x; echo got $x");
+        let mut c = request(&rt, &b, "monorphan");
+        c.req.open_stdin = true;
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(z.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(wait_until(Duration::from_secs(5), || !pid_alive(z.pid)));
+        z.shut = true;
+        assert!(pid_alive(spawned.monitor_pid));
+        let mut client = monitor::attach(&c.req.socket, true, true, true).unwrap();
+        client.write_all(b"hi\n").unwrap();
+        let got = frames(&read_all(client));
+        assert_eq!(stream_text(&got, Stream::Stdout), "got hi\n", "{got:?}");
+        assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
+        assert_ended(&rt, &b, &c, spawned);
+    }
+}

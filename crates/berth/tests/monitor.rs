@@ -171,7 +171,12 @@ fn attach_gets_frames_log_and_exit_record() {
             0o600
         );
         let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
+        assert!(
+            monitor::resize(&c.req.socket, 10, 10).is_err(),
+            "resize without a terminal"
+        );
         monitor::start(&c.req.socket).unwrap();
+        assert!(monitor::start(&c.req.socket).is_err(), "a second start");
         let bytes = read_all(client);
         let got = frames(&bytes);
         assert_eq!(stream_text(&got, Stream::Stdout), "out\n", "{got:?}");
@@ -517,5 +522,29 @@ fn monitors_outlive_a_killed_zygote() {
         assert_eq!(stream_text(&got, Stream::Stdout), "got hi\n", "{got:?}");
         assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
         assert_ended(&rt, &b, &c, spawned);
+    }
+}
+
+#[test]
+fn tty_stdin_goes_to_the_pty() {
+    for rt in berth_only() {
+        let z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.set("/process/terminal", serde_json::json!(true));
+        b.sh("read x; echo got-$x");
+        let mut c = request(&rt, &b, "mottyin");
+        c.req.tty = true;
+        c.req.open_stdin = true;
+        c.req.stdin_once = true;
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let mut client = monitor::attach(&c.req.socket, true, true, false).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        client.write_all(b"hi\n").unwrap();
+        let text = String::from_utf8_lossy(&read_all(client)).into_owned();
+        // The pty echoes the input, then the program answers.
+        assert!(text.contains("got-hi\r\n"), "{text:?}");
+        assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
+        assert_ended(&rt, &b, &c, spawned);
+        z.shutdown();
     }
 }

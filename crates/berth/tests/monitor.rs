@@ -171,7 +171,12 @@ fn attach_gets_frames_log_and_exit_record() {
             0o600
         );
         let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
+        assert!(
+            monitor::resize(&c.req.socket, 10, 10).is_err(),
+            "resize without a terminal"
+        );
         monitor::start(&c.req.socket).unwrap();
+        assert!(monitor::start(&c.req.socket).is_err(), "a second start");
         let bytes = read_all(client);
         let got = frames(&bytes);
         assert_eq!(stream_text(&got, Stream::Stdout), "out\n", "{got:?}");
@@ -486,6 +491,59 @@ fn a_container_killed_before_start_is_recorded() {
         assert_eq!(exit["exitCode"], 137, "{exit}");
         // Start after the end is refused, not hung.
         assert!(monitor::start(&c.req.socket).is_err());
+        assert_ended(&rt, &b, &c, spawned);
+        z.shutdown();
+    }
+}
+
+/// The monitor needs nothing of the process that forked it: with the zygote SIGKILLed, it still
+/// takes attach clients, feeds stdin and records the exit.
+#[test]
+fn monitors_outlive_a_killed_zygote() {
+    for rt in berth_only() {
+        let mut z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.sh("read x; echo got $x");
+        let mut c = request(&rt, &b, "monorphan");
+        c.req.open_stdin = true;
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(z.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        assert!(wait_until(Duration::from_secs(5), || !pid_alive(z.pid)));
+        z.shut = true;
+        assert!(pid_alive(spawned.monitor_pid));
+        let mut client = monitor::attach(&c.req.socket, true, true, true).unwrap();
+        client.write_all(b"hi\n").unwrap();
+        let got = frames(&read_all(client));
+        assert_eq!(stream_text(&got, Stream::Stdout), "got hi\n", "{got:?}");
+        assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
+        assert_ended(&rt, &b, &c, spawned);
+    }
+}
+
+#[test]
+fn tty_stdin_goes_to_the_pty() {
+    for rt in berth_only() {
+        let z = Zygote::start(&rt);
+        let mut b = rt.bundle();
+        b.set("/process/terminal", serde_json::json!(true));
+        b.sh("read x; echo got-$x");
+        let mut c = request(&rt, &b, "mottyin");
+        c.req.tty = true;
+        c.req.open_stdin = true;
+        c.req.stdin_once = true;
+        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let mut client = monitor::attach(&c.req.socket, true, true, false).unwrap();
+        monitor::start(&c.req.socket).unwrap();
+        client.write_all(b"hi\n").unwrap();
+        let text = String::from_utf8_lossy(&read_all(client)).into_owned();
+        // The pty echoes the input, then the program answers.
+        assert!(text.contains("got-hi\r\n"), "{text:?}");
+        assert_eq!(exit_record(&c.req.exit_file)["exitCode"], 0);
         assert_ended(&rt, &b, &c, spawned);
         z.shutdown();
     }

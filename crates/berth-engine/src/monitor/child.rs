@@ -54,7 +54,6 @@ pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! 
             // Give back what creating the container took (the parsed spec and friends).
             // SAFETY: malloc_trim only releases free memory.
             unsafe { libc::malloc_trim(0) };
-            release_unused_stack();
             monitor.serve();
             0
         }
@@ -67,42 +66,45 @@ pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! 
     unsafe { libc::_exit(code) }
 }
 
-/// Creating a container runs deep (spec parsing, mounts, seccomp): the pages it dirtied below
-/// the current stack frame would stay private to this monitor for its whole life. Gives them
-/// back; they are zero-filled again if ever touched.
-#[inline(never)]
-fn release_unused_stack() {
-    /// Left alone below this frame: room for the calls made from here.
-    const MARGIN: usize = 8 * 1024;
+/// The lowest address of the main thread's stack mapping, from /proc/self/maps.
+fn stack_bottom() -> Option<usize> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
-    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
-        return;
-    };
-    let page = 4096usize;
-    for line in maps.lines().filter(|l| l.ends_with("[stack]")) {
-        let Some((start, end)) = line
-            .split_whitespace()
-            .next()
-            .and_then(|range| range.split_once('-'))
-            .and_then(|(s, e)| {
-                Some((
-                    usize::from_str_radix(s, 16).ok()?,
-                    usize::from_str_radix(e, 16).ok()?,
-                ))
-            })
-        else {
-            continue;
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    maps.lines()
+        .filter(|l| l.ends_with("[stack]"))
+        .filter_map(|l| {
+            let (s, e) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                usize::from_str_radix(s, 16).ok()?,
+                usize::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .find(|(s, e)| (*s..*e).contains(&here))
+        .map(|(s, _)| s)
+}
+
+/// Deep calls (creating the container parses the spec, mounts, compiles seccomp; a start reads
+/// the spec again) dirty stack pages that would stay private to this monitor for its whole
+/// life. Gives back those below the caller's frame; they are zero-filled if ever touched again.
+#[inline(never)]
+fn release_stack_below_here(bottom: Option<usize>) {
+    /// Left alone below this frame: room for the call made from here.
+    const MARGIN: usize = 8 * 1024;
+    let Some(bottom) = bottom else { return };
+    let marker = 0u8;
+    let here = std::hint::black_box(&marker) as *const u8 as usize;
+    let top = (here & !4095).saturating_sub(MARGIN);
+    if top > bottom {
+        // SAFETY: [bottom, top) lies below every live frame (the stack grows down, and the
+        // madvise call fits in MARGIN); nothing refers to it.
+        unsafe {
+            libc::madvise(
+                bottom as *mut libc::c_void,
+                top - bottom,
+                libc::MADV_DONTNEED,
+            )
         };
-        if !(start..end).contains(&here) {
-            continue;
-        }
-        let top = (here & !(page - 1)).saturating_sub(MARGIN);
-        if top > start {
-            // SAFETY: [start, top) lies below every live frame (the stack grows down, and the
-            // frames called from here fit in MARGIN); nothing refers to it.
-            unsafe { libc::madvise(start as *mut libc::c_void, top - start, libc::MADV_DONTNEED) };
-        }
     }
 }
 
@@ -154,6 +156,8 @@ struct Monitor<'a> {
     pending: Vec<Pending>,
     clients: Vec<Client>,
     frame: Vec<u8>,
+    /// A request ran deep into the runtime (start): give the stack back after it.
+    went_deep: bool,
 }
 
 #[derive(Clone, Copy)]
@@ -353,11 +357,14 @@ impl<'a> Monitor<'a> {
             pending: Vec::new(),
             clients: Vec::new(),
             frame: Vec::new(),
+            went_deep: false,
         }
     }
 
     /// The poll loop, until the init has exited and its output is drained; then the end.
     fn serve(mut self) {
+        let stack = stack_bottom();
+        release_stack_below_here(stack);
         let mut buf = [0u8; CHUNK];
         let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
         let mut slots: Vec<Slot> = Vec::with_capacity(8);
@@ -418,6 +425,9 @@ impl<'a> Monitor<'a> {
             }
             self.pending.retain(|p| p.stream.is_some());
             self.clients.retain(|c| !c.dead);
+            if std::mem::take(&mut self.went_deep) {
+                release_stack_below_here(stack);
+            }
         }
         self.finish();
     }
@@ -564,10 +574,13 @@ impl<'a> Monitor<'a> {
             MonitorRequest::Start {} if self.exit_code.is_some() => {
                 Reply::error(SpawnErrorKind::Other, "the container has exited")
             }
-            MonitorRequest::Start {} => match container::start(&self.root, &self.req.id) {
-                Ok(()) => Reply::Ok(true),
-                Err(e) => Reply::from_error(&Error::Runtime(e)),
-            },
+            MonitorRequest::Start {} => {
+                self.went_deep = true;
+                match container::start(&self.root, &self.req.id) {
+                    Ok(()) => Reply::Ok(true),
+                    Err(e) => Reply::from_error(&Error::Runtime(e)),
+                }
+            }
             MonitorRequest::Resize { height, width } => match &self.tty {
                 Some(master) => match set_winsize(master, height, width) {
                     Ok(()) => Reply::Ok(true),

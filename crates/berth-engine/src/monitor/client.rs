@@ -131,7 +131,8 @@ pub fn spawn(zygote_socket: &Path, req: &SpawnRequest) -> Result<Spawned> {
     }
 }
 
-/// Starts the created container; returns once it is started.
+/// Starts the created container; returns once it is started. A refusal (already started,
+/// already exited) comes back as [`Error::Spawn`] with the runtime's message.
 pub fn start(monitor_socket: &Path) -> Result<()> {
     expect_ok(call(monitor_socket, &MonitorRequest::Start {})?)
 }

@@ -28,6 +28,21 @@
 //!   written, the monitor shuts the connection down.
 //!
 //! A malformed first line gets an `{"error":...}` reply and the connection is closed.
+//!
+//! # Processes
+//!
+//! The zygote is started detached ([`ensure_zygote`]: double fork + setsid), so it is nobody's
+//! child and outlives the daemon; monitors are its children (it reaps them through a signalfd)
+//! and the containers' inits are the monitors' children. Nothing of a monitor depends on the
+//! daemon: it keeps logging, and records the exit, with the daemon gone.
+//!
+//! # Memory
+//!
+//! A monitor's own pages are those it writes after the fork: it reads and writes through small
+//! buffers ([`child`]'s 8 KiB chunk), trims the heap after creating the container and gives
+//! back the stack pages that creating (and starting) it dirtied. Measured with three `sleep`
+//! containers: about 112 KB private dirty per monitor with a release build (Pss about 760 KB,
+//! most of it the zygote's shared pages), about 115 KB with a debug build.
 
 mod child;
 mod client;

@@ -268,7 +268,9 @@ where
         let app = app.clone();
         async move { app.handle(req).await }
     });
+    // The timer gives hyper its default limit on reading a request head (no slowloris).
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(e) = conn.await {

@@ -3,6 +3,7 @@
 //! ratio is the number to compare).
 
 mod bundle;
+mod engine;
 mod oci;
 mod stats;
 
@@ -21,10 +22,13 @@ enum Bench {
     /// create + start + wait + delete of `true` through the OCI runtime: berth vs runc, with the
     /// floor (unshare of the same namespaces running `true`).
     Oci(oci::OciBench),
+    /// `run --rm --network none busybox true` and daemon/container memory: berth vs Docker.
+    Engine(engine::EngineBench),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().bench {
         Bench::Oci(b) => b.run(),
+        Bench::Engine(b) => b.run(),
     }
 }

@@ -5,31 +5,60 @@
 //! call it from a blocking task.
 
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 
 use bollard_stubs::models::{
-    ContainerCreateBody, ContainerCreateResponse, ContainerInspectResponse, ContainerSummary,
-    ContainerWaitResponse, ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo,
-    SystemVersion,
+    ImageDeleteResponseItem, ImageInspect, ImageSummary, SystemInfo, SystemVersion,
+    SystemVersionComponents, SystemVersionPlatform,
 };
-use tokio::sync::oneshot;
 
-use crate::api::{
-    AttachOptions, AttachStream, ContainerListOptions, EngineConfig, ImageListOptions,
-    ImportRequest, LogStream, LogsOptions, WaitCondition,
-};
-use crate::error::Result;
+use crate::api::{EngineConfig, ImageListOptions, ImportRequest};
+use crate::containers::record::{PARTIAL_PREFIX, Record, Status};
+use crate::containers::{Layout, Registry};
+use crate::error::{Error, Result};
+use crate::images::Images;
+
+/// The Engine API version served.
+pub const API_VERSION: &str = "1.50";
+/// The oldest API version accepted.
+pub const MIN_API_VERSION: &str = "1.24";
 
 /// The container manager.
 pub struct Engine {
-    config: EngineConfig,
+    pub(crate) config: EngineConfig,
+    pub(crate) images: Images,
+    pub(crate) registry: Mutex<Registry>,
+    pub(crate) layout: Layout,
+    pub(crate) cgroup_v2: bool,
+    pub(crate) me: Weak<Engine>,
 }
 
 impl Engine {
     /// Opens (creating) the data and exec roots and re-adopts the containers a previous daemon
     /// left running. Must be called inside a tokio runtime.
     pub fn open(config: EngineConfig) -> Result<Arc<Engine>> {
-        Ok(Arc::new(Engine { config }))
+        let layout = Layout::new(&config.data_root, &config.exec_root);
+        for dir in [
+            &layout.records,
+            &layout.bundles,
+            &layout.netns,
+            &layout.runtime_root,
+        ] {
+            std::fs::create_dir_all(dir).map_err(|e| Error::internal(dir.display(), e))?;
+        }
+        let images = Images::open(&config.data_root)?;
+        let registry = load_records(&layout)?;
+        let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+        let engine = Arc::new_cyclic(|me| Engine {
+            config,
+            images,
+            registry: Mutex::new(registry),
+            layout,
+            cgroup_v2,
+            me: me.clone(),
+        });
+        engine.readopt();
+        Ok(engine)
     }
 
     pub fn config(&self) -> &EngineConfig {
@@ -38,115 +67,179 @@ impl Engine {
 
     /// `GET /version`.
     pub fn version(&self) -> SystemVersion {
-        todo!()
+        let version = env!("CARGO_PKG_VERSION").to_string();
+        let kernel = kernel_release();
+        let arch = go_arch().to_string();
+        SystemVersion {
+            platform: Some(SystemVersionPlatform {
+                name: "berth".into(),
+            }),
+            components: Some(vec![SystemVersionComponents {
+                name: "Engine".into(),
+                version: version.clone(),
+                details: None,
+            }]),
+            version: Some(version),
+            api_version: Some(API_VERSION.into()),
+            min_api_version: Some(MIN_API_VERSION.into()),
+            git_commit: Some(String::new()),
+            go_version: Some("n/a (Rust)".into()),
+            os: Some("linux".into()),
+            arch: Some(arch),
+            kernel_version: Some(kernel),
+            experimental: Some(false),
+            build_time: Some(String::new()),
+        }
     }
 
     /// `GET /info`.
     pub fn info(&self) -> SystemInfo {
-        todo!()
+        let (total, running) = {
+            let reg = self.registry.lock().expect("registry lock");
+            let running = reg.by_id.values().filter(|e| e.running()).count() as i64;
+            (reg.by_id.len() as i64, running)
+        };
+        let images = self
+            .images
+            .list(&ImageListOptions::default(), &|_| -1)
+            .map_or(0, |l| l.len() as i64);
+        let host = nix::unistd::gethostname()
+            .map(|h| h.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        SystemInfo {
+            id: Some(host.clone()),
+            containers: Some(total),
+            containers_running: Some(running),
+            containers_paused: Some(0),
+            containers_stopped: Some(total - running),
+            images: Some(images),
+            driver: Some("overlayfs".into()),
+            docker_root_dir: Some(self.config.data_root.to_string_lossy().into_owned()),
+            logging_driver: Some("json-file".into()),
+            cgroup_driver: Some(bollard_stubs::models::SystemInfoCgroupDriverEnum::CGROUPFS),
+            cgroup_version: Some(if self.cgroup_v2 {
+                bollard_stubs::models::SystemInfoCgroupVersionEnum::_2
+            } else {
+                bollard_stubs::models::SystemInfoCgroupVersionEnum::_1
+            }),
+            kernel_version: Some(kernel_release()),
+            operating_system: Some(os_name()),
+            os_type: Some("linux".into()),
+            architecture: Some(std::env::consts::ARCH.into()),
+            ncpu: Some(std::thread::available_parallelism().map_or(1, |n| n.get() as i64)),
+            mem_total: Some(mem_total()),
+            name: Some(host),
+            server_version: Some(env!("CARGO_PKG_VERSION").into()),
+            warnings: Some(vec![
+                "berth: containers on the default network have loopback only until bridge networking lands".into(),
+            ]),
+            ..Default::default()
+        }
     }
 
     /// Imports a root filesystem tarball (plain, gzip or zstd) as a one-layer image; returns
     /// the image id (`sha256:...`). Blocking.
-    pub fn import_image(&self, _src: &mut dyn Read, _req: ImportRequest) -> Result<String> {
-        todo!()
+    pub fn import_image(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
+        self.images.import(src, req)
     }
 
-    pub fn list_images(&self, _opts: ImageListOptions) -> Result<Vec<ImageSummary>> {
-        todo!()
+    pub fn list_images(&self, opts: ImageListOptions) -> Result<Vec<ImageSummary>> {
+        let counts = self.image_users();
+        self.images.list(&opts, &|id| {
+            counts.iter().filter(|(i, _, _)| i == id).count() as i64
+        })
     }
 
-    pub fn inspect_image(&self, _name: &str) -> Result<ImageInspect> {
-        todo!()
+    pub fn inspect_image(&self, name: &str) -> Result<ImageInspect> {
+        self.images.inspect(name)
     }
 
     /// `POST /images/{name}/tag?repo=&tag=`.
-    pub fn tag_image(&self, _name: &str, _repo: &str, _tag: Option<&str>) -> Result<()> {
-        todo!()
+    pub fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        self.images.tag(name, repo, tag)
     }
 
     pub fn remove_image(
         &self,
-        _name: &str,
-        _force: bool,
+        name: &str,
+        force: bool,
         _noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
-        todo!()
+        let users = self.image_users();
+        self.images.remove(name, force, &|id| {
+            let mut using = users.iter().filter(|(i, _, _)| i == id);
+            let first = using.clone().next().map(|(_, c, _)| c.clone());
+            first.map(|c| (c, using.any(|(_, _, running)| *running)))
+        })
     }
 
-    /// `POST /containers/create?name=`.
-    pub fn create_container(
-        &self,
-        _name: Option<&str>,
-        _body: ContainerCreateBody,
-    ) -> Result<ContainerCreateResponse> {
-        todo!()
+    /// (image id, container id, running) for every container.
+    fn image_users(&self) -> Vec<(String, String, bool)> {
+        let reg = self.registry.lock().expect("registry lock");
+        reg.by_id
+            .values()
+            .map(|e| (e.record.image_id.clone(), e.record.id.clone(), e.running()))
+            .collect()
     }
+}
 
-    /// Errors with `NotModified` when it is already running.
-    pub async fn start_container(&self, _id: &str) -> Result<()> {
-        todo!()
+/// Reads every container record; drops directories a crash left half-written.
+fn load_records(layout: &Layout) -> Result<Registry> {
+    let mut registry = Registry::default();
+    let dir = &layout.records;
+    for e in std::fs::read_dir(dir).map_err(|e| Error::internal(dir.display(), e))? {
+        let e = e.map_err(|e| Error::internal(dir.display(), e))?;
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with(PARTIAL_PREFIX) {
+            let _ = std::fs::remove_dir_all(e.path());
+            continue;
+        }
+        match Record::load(&e.path()) {
+            Ok(mut rec) => {
+                if rec.state.status != Status::Running {
+                    rec.state.monitor = None;
+                }
+                registry.insert(rec);
+            }
+            Err(err) => tracing::warn!("skipping container {name}: {err}"),
+        }
     }
+    Ok(registry)
+}
 
-    /// Attaching before start is allowed (`docker run`): the stream connects when it starts.
-    pub async fn attach_container(&self, _id: &str, _opts: AttachOptions) -> Result<AttachStream> {
-        todo!()
-    }
+fn kernel_release() -> String {
+    nix::sys::utsname::uname()
+        .map(|u| u.release().to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
 
-    /// Registers the wait at once (so a start that follows cannot be missed); the receiver
-    /// yields when the condition is met.
-    pub fn wait_container(
-        &self,
-        _id: &str,
-        _condition: WaitCondition,
-    ) -> Result<oneshot::Receiver<ContainerWaitResponse>> {
-        todo!()
+fn go_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        other => other,
     }
+}
 
-    pub fn container_logs(&self, _id: &str, _opts: LogsOptions) -> Result<LogStream> {
-        todo!()
-    }
+fn os_name() -> String {
+    std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|s| {
+            s.lines().find_map(|l| {
+                l.strip_prefix("PRETTY_NAME=")
+                    .map(|v| v.trim_matches('"').to_string())
+            })
+        })
+        .unwrap_or_else(|| "Linux".into())
+}
 
-    pub fn list_containers(&self, _opts: ContainerListOptions) -> Result<Vec<ContainerSummary>> {
-        todo!()
-    }
-
-    pub fn inspect_container(&self, _id: &str) -> Result<ContainerInspectResponse> {
-        todo!()
-    }
-
-    /// `signal` as Docker takes it: a name (`KILL`, `SIGTERM`) or a number; `None` is SIGKILL.
-    /// Errors with `Conflict` when the container is not running.
-    pub async fn kill_container(&self, _id: &str, _signal: Option<&str>) -> Result<()> {
-        todo!()
-    }
-
-    /// The stop signal (the container's, or SIGTERM), then SIGKILL after `timeout` seconds
-    /// (default 10; -1 waits forever). `NotModified` when it is not running.
-    pub async fn stop_container(
-        &self,
-        _id: &str,
-        _signal: Option<&str>,
-        _timeout: Option<i64>,
-    ) -> Result<()> {
-        todo!()
-    }
-
-    pub async fn restart_container(
-        &self,
-        _id: &str,
-        _signal: Option<&str>,
-        _timeout: Option<i64>,
-    ) -> Result<()> {
-        todo!()
-    }
-
-    /// `Conflict` when it is running and `force` is false.
-    pub async fn remove_container(&self, _id: &str, _force: bool, _volumes: bool) -> Result<()> {
-        todo!()
-    }
-
-    pub fn resize_container_tty(&self, _id: &str, _height: u16, _width: u16) -> Result<()> {
-        todo!()
-    }
+fn mem_total() -> i64 {
+    std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<i64>().ok())
+        })
+        .map_or(0, |kb| kb * 1024)
 }

@@ -3,11 +3,13 @@
 //! monitor that outlives the daemon), their logs and exit records.
 
 pub mod api;
+mod containers;
 mod engine;
 mod error;
+mod images;
 pub mod logs;
 pub mod monitor;
 
 pub use api::*;
-pub use engine::Engine;
+pub use engine::{API_VERSION, Engine, MIN_API_VERSION};
 pub use error::{Error, Result};

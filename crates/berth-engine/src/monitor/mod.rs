@@ -31,6 +31,11 @@ pub enum Error {
     Runtime(#[from] berth_runtime::Error),
     #[error(transparent)]
     Log(#[from] crate::logs::Error),
+    #[error("{message}")]
+    Spawn {
+        kind: SpawnErrorKind,
+        message: String,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -104,4 +109,45 @@ pub fn run(config: &MonitorConfig) -> Result<ExitRecord> {
 fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC)
         .map_err(|e| io("pipe for the container's output")(e.into()))
+}
+
+// TEMPORARY: the zygote API being written on wip-mon; replaced at merge.
+#[derive(Debug, Clone)]
+pub struct SpawnRequest {
+    pub id: String,
+    pub bundle: std::path::PathBuf,
+    pub state_root: std::path::PathBuf,
+    pub log: std::path::PathBuf,
+    pub log_options: LogOptions,
+    pub exit_file: std::path::PathBuf,
+    pub socket: std::path::PathBuf,
+    pub tty: bool,
+    pub open_stdin: bool,
+    pub stdin_once: bool,
+    pub console_size: Option<(u16, u16)>,
+}
+pub struct Spawned {
+    pub monitor_pid: i32,
+    pub init_pid: i32,
+}
+#[derive(Debug)]
+pub enum SpawnErrorKind {
+    NotFound,
+    Denied,
+    Other,
+}
+pub fn ensure_zygote(_s: &Path, _b: &Path) -> Result<()> {
+    todo!()
+}
+pub fn spawn(_s: &Path, _r: &SpawnRequest) -> Result<Spawned> {
+    todo!()
+}
+pub fn start(_s: &Path) -> Result<()> {
+    todo!()
+}
+pub fn attach(_s: &Path, _a: bool, _b: bool, _c: bool) -> Result<std::os::unix::net::UnixStream> {
+    todo!()
+}
+pub fn resize(_s: &Path, _h: u16, _w: u16) -> Result<()> {
+    todo!()
 }

@@ -1,0 +1,408 @@
+//! The engine benchmark: berth's daemon against Docker's (Debian's docker.io) in one run.
+//! - `run --rm --network none busybox true` through the berth CLI and through the docker CLI
+//!   (both against berth), and through the docker CLI against dockerd: median ratios;
+//! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
+//! - memory per running container (berth's monitors vs containerd's shims), as Pss.
+//!
+//! Each daemon gets roots and a socket in a temp dir; everything is torn down at the end, also
+//! on failure.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+
+use crate::stats::{check, report, time_runs};
+
+#[derive(Args)]
+pub struct EngineBench {
+    /// The berth binary to measure: the static release build (scripts/build-release.sh).
+    #[arg(long, default_value = "target/release-static/berth")]
+    berth: PathBuf,
+    /// The docker client used against both daemons.
+    #[arg(long, default_value = "/usr/local/bin/docker")]
+    docker: PathBuf,
+    /// dockerd to compare with (skipped when absent).
+    #[arg(long, default_value = "/usr/sbin/dockerd")]
+    dockerd: PathBuf,
+    #[arg(long, default_value_t = 30)]
+    runs: usize,
+    #[arg(long, default_value_t = 3)]
+    warmup: usize,
+    /// Running containers for the per-container memory figure.
+    #[arg(long, default_value_t = 10)]
+    containers: usize,
+}
+
+/// A daemon under test: its process, socket and the marker (temp path) in its children's
+/// command lines.
+struct Daemon {
+    name: &'static str,
+    child: Child,
+    socket: PathBuf,
+    dir: PathBuf,
+}
+
+impl Daemon {
+    fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    fn docker(&self, docker: &Path) -> Command {
+        let mut c = Command::new(docker);
+        c.env("DOCKER_HOST", self.host())
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"));
+        c
+    }
+
+    fn wait_ready(&mut self, docker: &Path) -> Result<()> {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Some(st) = self.child.try_wait()? {
+                bail!("{} exited at start-up: {st}", self.name);
+            }
+            let ok = self
+                .docker(docker)
+                .arg("version")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+            if ok.is_ok_and(|s| s.success()) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        bail!("{} did not answer within 60 s", self.name)
+    }
+
+    /// Removes every container, then stops the daemon.
+    fn stop(mut self, docker: &Path) {
+        let ids = self.docker(docker).args(["ps", "-aq"]).output();
+        if let Ok(out) = ids {
+            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
+                .split_whitespace()
+                .map(String::from)
+                .collect();
+            if !ids.is_empty() {
+                let _ = self.docker(docker).args(["rm", "-f"]).args(&ids).output();
+            }
+        }
+        // SAFETY: signalling our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        for pid in processes_mentioning(&self.dir.to_string_lossy()) {
+            // SAFETY: plain kill of a process we started (its command line names our dir).
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+    }
+}
+
+impl EngineBench {
+    pub fn run(&self) -> Result<()> {
+        if !self.berth.exists() {
+            bail!(
+                "{} not found: build it with scripts/build-release.sh (or pass --berth)",
+                self.berth.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("bb").tempdir_in("/tmp")?;
+        let tar = busybox_tar(dir.path())?;
+        let berth = self.start_berth(dir.path())?;
+        let docker = if self.dockerd.exists() {
+            Some(self.start_dockerd(dir.path())?)
+        } else {
+            println!(
+                "dockerd not found at {}: Docker columns skipped (apt-get install docker.io)",
+                self.dockerd.display()
+            );
+            None
+        };
+        let result = self.measure(&berth, docker.as_ref(), &tar);
+        berth.stop(&self.docker);
+        if let Some(d) = docker {
+            d.stop(&self.docker);
+        }
+        unmount_under(dir.path());
+        result
+    }
+
+    fn start_berth(&self, dir: &Path) -> Result<Daemon> {
+        let root = dir.join("berth");
+        std::fs::create_dir_all(&root)?;
+        let socket = root.join("d.sock");
+        let child = Command::new(&self.berth)
+            .arg("daemon")
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(root.join("lib"))
+            .arg("--exec-root")
+            .arg(root.join("run"))
+            .arg("--pidfile")
+            .arg(root.join("d.pid"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("daemon.log"))?)
+            .spawn()
+            .context("start berth daemon")?;
+        let mut d = Daemon {
+            name: "berth daemon",
+            child,
+            socket,
+            dir: root,
+        };
+        d.wait_ready(&self.docker)?;
+        Ok(d)
+    }
+
+    fn start_dockerd(&self, dir: &Path) -> Result<Daemon> {
+        let root = dir.join("docker");
+        std::fs::create_dir_all(&root)?;
+        let socket = root.join("d.sock");
+        let child = Command::new(&self.dockerd)
+            .arg("-H")
+            .arg(format!("unix://{}", socket.display()))
+            .arg("--data-root")
+            .arg(root.join("lib"))
+            .arg("--exec-root")
+            .arg(root.join("run"))
+            .arg("--pidfile")
+            .arg(root.join("d.pid"))
+            // The comparison is `--network none`: leave the host's bridge and firewall alone.
+            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(root.join("daemon.log"))?)
+            .spawn()
+            .context("start dockerd")?;
+        let mut d = Daemon {
+            name: "dockerd",
+            child,
+            socket,
+            dir: root,
+        };
+        d.wait_ready(&self.docker)?;
+        Ok(d)
+    }
+
+    fn measure(&self, berth: &Daemon, docker: Option<&Daemon>, tar: &Path) -> Result<()> {
+        for d in std::iter::once(berth).chain(docker) {
+            check(
+                d.docker(&self.docker)
+                    .arg("import")
+                    .arg(tar)
+                    .arg("busybox:latest"),
+            )
+            .with_context(|| format!("import into {}", d.name))?;
+        }
+        let args = ["run", "--rm", "--network", "none", "busybox", "true"];
+        println!(
+            "`run --rm --network none busybox true` ({} runs each)",
+            self.runs
+        );
+        let berth_cli = report(
+            "berth CLI -> berth",
+            &time_runs(self.warmup, self.runs, |_| {
+                check(
+                    Command::new(&self.berth)
+                        .arg("-H")
+                        .arg(berth.host())
+                        .args(args),
+                )
+            })?,
+        );
+        let docker_cli = report(
+            "docker CLI -> berth",
+            &time_runs(self.warmup, self.runs, |_| {
+                check(berth.docker(&self.docker).args(args))
+            })?,
+        );
+        if let Some(d) = docker {
+            let dockerd = report(
+                "docker CLI -> dockerd",
+                &time_runs(self.warmup, self.runs, |_| {
+                    check(d.docker(&self.docker).args(args))
+                })?,
+            );
+            println!(
+                "  ratio Docker / berth (berth CLI): {:.1}x",
+                dockerd / berth_cli
+            );
+            println!(
+                "  ratio Docker / berth (docker CLI on both): {:.1}x",
+                dockerd / docker_cli
+            );
+        }
+        println!("  berth CLI median {berth_cli:.2} ms (goal <= 8 ms)");
+
+        println!();
+        std::thread::sleep(Duration::from_millis(500));
+        let berth_idle = pss_kb(berth.child.id() as i32)
+            + processes_named(&berth.dir, "monitor-zygote")
+                .iter()
+                .map(|&p| pss_kb(p))
+                .sum::<u64>();
+        println!("idle daemon memory (Pss)");
+        println!(
+            "{:<28} {:8} KB   (goal <= 15 MB)",
+            "berth daemon + zygote", berth_idle
+        );
+        if let Some(d) = docker {
+            let containerd: u64 = processes_named(&d.dir, "containerd")
+                .iter()
+                .map(|&p| pss_kb(p))
+                .sum();
+            let total = pss_kb(d.child.id() as i32) + containerd;
+            println!("{:<28} {:8} KB", "dockerd + containerd", total);
+            println!(
+                "  ratio Docker / berth: {:.1}x",
+                total as f64 / berth_idle as f64
+            );
+        }
+
+        println!();
+        println!(
+            "memory per running container ({} `sleep` containers, Pss)",
+            self.containers
+        );
+        let per_berth = self.per_container(berth, |d| {
+            let zygotes = processes_named(&d.dir, "monitor-zygote");
+            children_of(&zygotes)
+        })?;
+        println!(
+            "{:<28} {:8} KB   (goal <= 256 KB; conmon ~274 KB)",
+            "berth monitor", per_berth
+        );
+        if let Some(d) = docker {
+            let per_docker =
+                self.per_container(d, |d| processes_named(&d.dir, "containerd-shim"))?;
+            println!("{:<28} {:8} KB", "containerd shim", per_docker);
+            println!(
+                "  ratio Docker / berth: {:.1}x",
+                per_docker as f64 / per_berth.max(1) as f64
+            );
+        }
+        Ok(())
+    }
+
+    /// Starts the containers, sums the Pss of the processes `holders` finds, divides.
+    fn per_container(&self, d: &Daemon, holders: impl Fn(&Daemon) -> Vec<i32>) -> Result<u64> {
+        let mut ids = Vec::new();
+        for _ in 0..self.containers {
+            let out = d
+                .docker(&self.docker)
+                .args(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])
+                .output()?;
+            if !out.status.success() {
+                bail!(
+                    "{}: run -d failed: {}",
+                    d.name,
+                    String::from_utf8_lossy(&out.stderr)
+                );
+            }
+            ids.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        let pids = holders(d);
+        let total: u64 = pids.iter().map(|&p| pss_kb(p)).sum();
+        check(d.docker(&self.docker).args(["rm", "-f"]).args(&ids))?;
+        Ok(total / self.containers as u64)
+    }
+}
+
+/// Pss in KB from smaps_rollup (0 if the process is gone).
+fn pss_kb(pid: i32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Pss:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn cmdline(pid: i32) -> String {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+    String::from_utf8_lossy(&raw).replace('\0', " ")
+}
+
+fn all_pids() -> Vec<i32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
+        .collect()
+}
+
+fn processes_mentioning(marker: &str) -> Vec<i32> {
+    let me = std::process::id() as i32;
+    all_pids()
+        .into_iter()
+        .filter(|&p| p != me && cmdline(p).contains(marker))
+        .collect()
+}
+
+/// Processes whose command line names both `dir` and `what`.
+fn processes_named(dir: &Path, what: &str) -> Vec<i32> {
+    processes_mentioning(&dir.to_string_lossy())
+        .into_iter()
+        .filter(|&p| cmdline(p).contains(what))
+        .collect()
+}
+
+fn children_of(parents: &[i32]) -> Vec<i32> {
+    all_pids()
+        .into_iter()
+        .filter(|&p| {
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+            let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+            let ppid: i32 = after
+                .split_whitespace()
+                .nth(1)
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0);
+            parents.contains(&ppid)
+        })
+        .collect()
+}
+
+fn busybox_tar(dir: &Path) -> Result<PathBuf> {
+    let bundle = dir.join("image");
+    crate::bundle::make(&bundle, &["/bin/true"])?;
+    let tar = dir.join("busybox.tar");
+    check(
+        Command::new("tar")
+            .arg("-C")
+            .arg(bundle.join("rootfs"))
+            .arg("-cf")
+            .arg(&tar)
+            .arg("."),
+    )?;
+    Ok(tar)
+}
+
+fn unmount_under(dir: &Path) {
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut points: Vec<String> = mounts
+        .lines()
+        .filter_map(|l| l.split(' ').nth(4))
+        .filter(|p| Path::new(p).starts_with(dir))
+        .map(String::from)
+        .collect();
+    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
+    for p in points {
+        let _ = Command::new("umount").arg("-l").arg(&p).status();
+    }
+}

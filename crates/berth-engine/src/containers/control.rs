@@ -1,0 +1,203 @@
+//! kill, stop, restart, wait, remove, resize.
+
+use std::time::Duration;
+
+use berth_runtime::state::StateRoot;
+use bollard_stubs::models::ContainerWaitResponse;
+use nix::sys::signal::Signal;
+use tokio::sync::oneshot;
+
+use crate::api::WaitCondition;
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::monitor;
+
+use super::signal;
+
+const DEFAULT_STOP_TIMEOUT: i64 = 10;
+
+impl Engine {
+    pub fn wait_container(
+        &self,
+        name: &str,
+        condition: WaitCondition,
+    ) -> Result<oneshot::Receiver<ContainerWaitResponse>> {
+        let (tx, rx) = oneshot::channel();
+        let mut reg = self.registry.lock().expect("registry lock");
+        let entry = reg.get_mut(name)?;
+        if condition == WaitCondition::NotRunning && !entry.running() && !entry.busy {
+            let code = entry.record.state.exit_code as i64;
+            let _ = tx.send(ContainerWaitResponse {
+                status_code: code,
+                error: None,
+            });
+        } else {
+            entry.waiters.push((condition, tx));
+        }
+        Ok(rx)
+    }
+
+    pub async fn kill_container(&self, name: &str, signal: Option<&str>) -> Result<()> {
+        let sig = match signal.filter(|s| !s.is_empty()) {
+            Some(s) => signal::parse(s)?,
+            None => Signal::SIGKILL,
+        };
+        let id = {
+            let reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get(name)?;
+            if !entry.running() {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not running",
+                    entry.record.id
+                )));
+            }
+            entry.record.id.clone()
+        };
+        self.signal(&id, sig)
+    }
+
+    fn signal(&self, id: &str, sig: Signal) -> Result<()> {
+        let root = StateRoot::new(&self.layout.runtime_root);
+        berth_runtime::container::kill(&root, id, sig).map_err(|e| match e {
+            berth_runtime::Error::BadState { .. } | berth_runtime::Error::NotFound(_) => {
+                Error::Conflict(format!("Container {id} is not running"))
+            }
+            e => Error::internal(format!("kill {id}"), e),
+        })
+    }
+
+    pub async fn stop_container(
+        &self,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        let (id, sig, timeout, exited) = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get_mut(name)?;
+            if !entry.running() {
+                return Err(Error::NotModified("container already stopped".into()));
+            }
+            let c = &entry.record.config;
+            let sig = match signal
+                .filter(|s| !s.is_empty())
+                .or(c.stop_signal.as_deref())
+            {
+                Some(s) => signal::parse(s)?,
+                None => Signal::SIGTERM,
+            };
+            let timeout = timeout.or(c.stop_timeout).unwrap_or(DEFAULT_STOP_TIMEOUT);
+            let (tx, rx) = oneshot::channel();
+            entry.waiters.push((WaitCondition::NextExit, tx));
+            (entry.record.id.clone(), sig, timeout, rx)
+        };
+        let _ = self.signal(&id, sig);
+        let exited = if timeout < 0 {
+            let _ = exited.await;
+            return Ok(());
+        } else {
+            match tokio::time::timeout(Duration::from_secs(timeout as u64), exited).await {
+                Ok(_) => return Ok(()),
+                Err(_) => {
+                    let (tx, rx) = oneshot::channel();
+                    let mut reg = self.registry.lock().expect("registry lock");
+                    match reg.get_mut(&id) {
+                        Ok(e) if e.running() => e.waiters.push((WaitCondition::NextExit, tx)),
+                        _ => return Ok(()),
+                    }
+                    rx
+                }
+            }
+        };
+        let _ = self.signal(&id, Signal::SIGKILL);
+        let _ = exited.await;
+        Ok(())
+    }
+
+    pub async fn restart_container(
+        &self,
+        name: &str,
+        signal: Option<&str>,
+        timeout: Option<i64>,
+    ) -> Result<()> {
+        match self.stop_container(name, signal, timeout).await {
+            Ok(()) | Err(Error::NotModified(_)) => {}
+            Err(e) => return Err(e),
+        }
+        {
+            let mut reg = self.registry.lock().expect("registry lock");
+            reg.get_mut(name)?.record.restart_count += 1;
+        }
+        self.start_container(name).await
+    }
+
+    pub async fn remove_container(&self, name: &str, force: bool, _volumes: bool) -> Result<()> {
+        let (id, running) = {
+            let reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get(name)?;
+            (entry.record.id.clone(), entry.running())
+        };
+        if running {
+            if !force {
+                let reg = self.registry.lock().expect("registry lock");
+                let n = &reg.get(&id)?.record.name;
+                return Err(Error::Conflict(format!(
+                    "cannot remove container \"/{n}\": container is running: stop the container before removing or force remove"
+                )));
+            }
+            let rx = self.wait_container(&id, WaitCondition::NextExit)?;
+            let _ = self.signal(&id, Signal::SIGKILL);
+            let _ = rx.await;
+        }
+        let entry = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let Some(entry) = reg.by_id.get(&id) else {
+                return Ok(()); // removed meanwhile (--rm)
+            };
+            if entry.running() {
+                return Err(Error::Conflict(format!(
+                    "container {id} started again while being removed"
+                )));
+            }
+            let entry = reg.by_id.remove(&id).expect("present");
+            reg.names.remove(&entry.record.name);
+            entry
+        };
+        let me = self.arc();
+        let owned = id.clone();
+        tokio::task::spawn_blocking(move || me.remove_files(&owned))
+            .await
+            .map_err(|e| Error::internal("remove", e))??;
+        let mut waiters = entry.waiters;
+        super::notify(&mut waiters, entry.record.state.exit_code, true);
+        Ok(())
+    }
+
+    fn remove_files(&self, id: &str) -> Result<()> {
+        let l = &self.layout;
+        let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
+        super::start::release_resources(l, id, &l.rootfs(id));
+        self.images.snapshots().remove_container(id)?;
+        let dir = l.dir(id);
+        std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Ok(()),
+            _ => Err(Error::internal(format!("remove {}", dir.display()), e)),
+        })
+    }
+
+    pub fn resize_container_tty(&self, name: &str, height: u16, width: u16) -> Result<()> {
+        let id = {
+            let reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get(name)?;
+            if !entry.running() {
+                return Err(Error::Conflict(format!(
+                    "Container {} is not running",
+                    entry.record.id
+                )));
+            }
+            entry.record.id.clone()
+        };
+        monitor::resize(&self.layout.socket(&id), height, width)
+            .map_err(|e| Error::internal("resize the terminal", e))
+    }
+}

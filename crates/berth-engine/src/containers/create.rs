@@ -1,0 +1,169 @@
+//! `POST /containers/create`: the image's config merged under the request's, a name, and a
+//! durable record. Nothing runs until start.
+
+use bollard_stubs::models::{ContainerConfig, ContainerCreateBody, ContainerCreateResponse};
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::logs::format_timestamp;
+
+use super::names;
+use super::record::{Record, State};
+use super::spec::check_supported;
+
+impl Engine {
+    pub fn create_container(
+        &self,
+        name: Option<&str>,
+        body: ContainerCreateBody,
+    ) -> Result<ContainerCreateResponse> {
+        let image_name = body
+            .image
+            .clone()
+            .filter(|i| !i.is_empty())
+            .ok_or_else(|| Error::InvalidArgument("config.Image must be set".into()))?;
+        let image = self.images.resolve(&image_name)?;
+        let host_config = body.host_config.clone().unwrap_or_default();
+        check_supported(&host_config)?;
+        let id = random_id();
+        let mut config = container_config(body);
+        let defaults = image.config.config().clone().unwrap_or_default();
+        let entrypoint = match &config.entrypoint {
+            // `--entrypoint ""` resets it, and with it the image's CMD.
+            Some(e) if e.len() == 1 && e[0].is_empty() => Vec::new(),
+            Some(e) => e.clone(),
+            None => defaults.entrypoint().clone().unwrap_or_default(),
+        };
+        let cmd = match &config.cmd {
+            Some(c) if !c.is_empty() => c.clone(),
+            _ if config.entrypoint.is_some() => Vec::new(),
+            _ => defaults.cmd().clone().unwrap_or_default(),
+        };
+        let mut argv: Vec<String> = entrypoint.iter().chain(cmd.iter()).cloned().collect();
+        if argv.is_empty() {
+            return Err(Error::InvalidArgument("no command specified".into()));
+        }
+        let path = argv.remove(0);
+        config.entrypoint = (!entrypoint.is_empty()).then_some(entrypoint);
+        config.cmd = (!cmd.is_empty()).then_some(cmd);
+        let mut env = defaults.env().clone().unwrap_or_default();
+        for kv in config.env.take().unwrap_or_default() {
+            let key = kv.split('=').next().unwrap_or_default().to_string();
+            env.retain(|e| e.split('=').next() != Some(key.as_str()));
+            env.push(kv);
+        }
+        config.env = Some(env);
+        if config.working_dir.as_deref().is_none_or(str::is_empty) {
+            config.working_dir = defaults.working_dir().clone();
+        }
+        if config.user.as_deref().is_none_or(str::is_empty) {
+            config.user = defaults.user().clone();
+        }
+        if config.stop_signal.is_none() {
+            config.stop_signal = defaults.stop_signal().clone();
+        }
+        let mut labels = defaults.labels().clone().unwrap_or_default();
+        labels.extend(config.labels.take().unwrap_or_default());
+        config.labels = Some(labels);
+        if config.hostname.as_deref().is_none_or(str::is_empty) {
+            config.hostname = Some(if host_network(&host_config) {
+                nix::unistd::gethostname()
+                    .map(|h| h.to_string_lossy().into_owned())
+                    .unwrap_or_default()
+            } else {
+                id[..12].to_string()
+            });
+        }
+        config.image = Some(image_name.clone());
+        let mut registry = self.registry.lock().expect("registry lock");
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = names::validate(n)?;
+                if let Some(other) = registry.names.get(&n) {
+                    return Err(Error::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                n
+            }
+            None => (0..)
+                .map(|attempt| names::generate(random_u64(), attempt))
+                .find(|n| !registry.names.contains_key(n))
+                .expect("a free name"),
+        };
+        let record = Record {
+            id: id.clone(),
+            name,
+            created: format_timestamp(std::time::SystemTime::now()),
+            image: image_name,
+            image_id: image.id.to_string(),
+            path,
+            args: argv,
+            config,
+            host_config,
+            state: State::default(),
+            restart_count: 0,
+        };
+        record.create_dir(&self.layout.records)?;
+        registry.insert(record);
+        Ok(ContainerCreateResponse {
+            id,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+pub(crate) fn host_network(hc: &bollard_stubs::models::HostConfig) -> bool {
+    super::spec::network_mode(hc) == "host"
+}
+
+/// The `Config` half of the create body.
+fn container_config(b: ContainerCreateBody) -> ContainerConfig {
+    ContainerConfig {
+        hostname: b.hostname,
+        domainname: b.domainname,
+        user: b.user,
+        attach_stdin: b.attach_stdin,
+        attach_stdout: b.attach_stdout,
+        attach_stderr: b.attach_stderr,
+        exposed_ports: b.exposed_ports,
+        tty: b.tty,
+        open_stdin: b.open_stdin,
+        stdin_once: b.stdin_once,
+        env: b.env,
+        cmd: b.cmd,
+        healthcheck: b.healthcheck,
+        args_escaped: b.args_escaped,
+        image: b.image,
+        volumes: b.volumes,
+        working_dir: b.working_dir,
+        entrypoint: b.entrypoint,
+        network_disabled: b.network_disabled,
+        on_build: b.on_build,
+        labels: b.labels,
+        stop_signal: b.stop_signal,
+        stop_timeout: b.stop_timeout,
+        shell: b.shell,
+    }
+}
+
+fn random_bytes<const N: usize>() -> [u8; N] {
+    let mut buf = [0u8; N];
+    let mut filled = 0;
+    while filled < N {
+        // SAFETY: writes at most the remaining length into our buffer.
+        let n = unsafe { libc::getrandom(buf[filled..].as_mut_ptr().cast(), N - filled, 0) };
+        if n > 0 {
+            filled += n as usize;
+        }
+    }
+    buf
+}
+
+pub(crate) fn random_id() -> String {
+    hex::encode(random_bytes::<32>())
+}
+
+fn random_u64() -> u64 {
+    u64::from_le_bytes(random_bytes::<8>())
+}

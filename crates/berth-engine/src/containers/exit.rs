@@ -1,0 +1,109 @@
+//! How the engine learns that a container ended: the monitor's pidfd becomes readable when it
+//! exits, and the exit record it wrote says how. The same path re-adopts running containers
+//! when the daemon starts again.
+
+use std::os::fd::OwnedFd;
+
+use berth_runtime::state::{StateRoot, process_start_time};
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use crate::engine::Engine;
+use crate::logs::format_timestamp;
+use crate::monitor::ExitRecord;
+
+use super::record::Status;
+use super::start::{pidfd_open, release_resources};
+
+impl Engine {
+    /// Waits (in a task) for the monitor behind `pidfd` to exit, then records the exit.
+    pub(crate) fn watch_monitor(&self, id: String, pidfd: OwnedFd) {
+        let me = self.arc();
+        tokio::spawn(async move {
+            // SAFETY: the AsyncFd owns the pidfd, which lives until it is dropped.
+            if let Ok(fd) = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) } {
+                let _ = fd.readable().await;
+            }
+            me.on_exit(&id).await;
+        });
+    }
+
+    /// Records the exit, releases the container's mounts, tells the waiters, honours `--rm`.
+    pub(crate) async fn on_exit(&self, id: &str) {
+        let me = self.arc();
+        let owned = id.to_string();
+        let _ = tokio::task::spawn_blocking(move || me.record_exit(&owned)).await;
+        let auto_remove = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let Ok(entry) = reg.get_mut(id) else { return };
+            let code = entry.record.state.exit_code;
+            super::notify(&mut entry.waiters, code, false);
+            entry.record.auto_remove()
+        };
+        if auto_remove {
+            let _ = self.remove_container(id, true, false).await;
+        }
+    }
+
+    /// The blocking half of an exit: the record, the runtime's leftovers, the mounts.
+    fn record_exit(&self, id: &str) {
+        let l = &self.layout;
+        let exit = ExitRecord::read(&l.exit_file(id)).ok();
+        // A monitor that died without a record leaves the runtime's state: clear it.
+        if exit.is_none() {
+            let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
+        }
+        release_resources(l, id, &l.rootfs(id));
+        let mut reg = self.registry.lock().expect("registry lock");
+        let Ok(entry) = reg.get_mut(id) else { return };
+        let s = &mut entry.record.state;
+        s.status = Status::Exited;
+        s.pid = 0;
+        s.monitor = None;
+        match exit {
+            Some(r) => {
+                s.exit_code = r.exit_code;
+                s.oom_killed = r.oom_killed;
+                s.finished_at = Some(r.finished_at);
+            }
+            None => {
+                s.exit_code = 255;
+                s.error = "the container's monitor exited without recording an exit status".into();
+                s.finished_at = Some(format_timestamp(std::time::SystemTime::now()));
+            }
+        }
+        entry.busy = false;
+        if let Err(e) = entry.record.save(&l.dir(id)) {
+            tracing::error!(id, "saving the exit: {e}");
+        }
+    }
+
+    /// At start-up: watch the monitors of containers recorded as running (they kept running
+    /// while no daemon was there), and record the exits of those that ended meanwhile.
+    pub(crate) fn readopt(&self) {
+        let running: Vec<(String, Option<super::record::MonitorRef>)> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id
+                .values()
+                .filter(|e| e.record.state.status == Status::Running)
+                .map(|e| (e.record.id.clone(), e.record.state.monitor))
+                .collect()
+        };
+        for (id, monitor) in running {
+            let alive = monitor.and_then(|m| {
+                let fd = pidfd_open(m.pid).ok()?;
+                (process_start_time(m.pid) == Some(m.start_time)).then_some(fd)
+            });
+            match alive {
+                Some(fd) => {
+                    tracing::info!(id, "re-adopted a running container");
+                    self.watch_monitor(id, fd);
+                }
+                None => {
+                    let me = self.arc();
+                    tokio::spawn(async move { me.on_exit(&id).await });
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,286 @@
+//! `POST /containers/{id}/start`: mount the root, write the bundle, have the zygote fork a
+//! monitor that creates the container, connect the attaches made beforehand, then start it.
+
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::sync::Arc;
+
+use berth_runtime::state::process_start_time;
+use nix::mount::MsFlags;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::logs::{LogOptions, format_timestamp};
+use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
+
+use super::record::{MonitorRef, Record, Status};
+use super::spec::{SpecPaths, build};
+use super::{Layout, PendingAttach, etc_files, netns, user};
+
+/// What a successful spawn hands back to the async half.
+struct Started {
+    monitor: MonitorRef,
+    init_pid: i32,
+    pidfd: OwnedFd,
+}
+
+impl Engine {
+    pub async fn start_container(&self, name: &str) -> Result<()> {
+        let record = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get_mut(name)?;
+            if entry.running() {
+                return Err(Error::NotModified("container already started".into()));
+            }
+            if entry.busy {
+                return Err(Error::Conflict(format!(
+                    "container {} is being started, stopped or removed",
+                    entry.record.name
+                )));
+            }
+            entry.busy = true;
+            entry.record.clone()
+        };
+        let id = record.id.clone();
+        let me = self.arc();
+        let spawned = tokio::task::spawn_blocking({
+            let me = me.clone();
+            move || me.spawn_monitor(&record)
+        })
+        .await
+        .map_err(|e| Error::internal("start", e))?;
+        let started = match spawned {
+            Ok(s) => s,
+            Err(e) => {
+                self.start_failed(&id, &e).await;
+                return Err(e);
+            }
+        };
+        let pending = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            std::mem::take(&mut reg.get_mut(&id)?.pending)
+        };
+        let socket = self.layout.socket(&id);
+        let go = tokio::task::spawn_blocking(move || {
+            for p in pending {
+                connect_pending(&socket, p);
+            }
+            monitor::start(&socket)
+        })
+        .await
+        .map_err(|e| Error::internal("start", e))?;
+        if let Err(e) = go {
+            let _ = berth_runtime::container::delete(
+                &berth_runtime::state::StateRoot::new(&self.layout.runtime_root),
+                &id,
+                true,
+            );
+            let e = Error::Internal(format!("starting the container: {e}"));
+            self.watch_monitor(id, started.pidfd);
+            return Err(e);
+        }
+        {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get_mut(&id)?;
+            let s = &mut entry.record.state;
+            s.status = Status::Running;
+            s.pid = started.init_pid;
+            s.started_at = Some(format_timestamp(std::time::SystemTime::now()));
+            s.finished_at = None;
+            s.exit_code = 0;
+            s.oom_killed = false;
+            s.error.clear();
+            s.monitor = Some(started.monitor);
+            entry.busy = false;
+            entry.record.save(&self.layout.dir(&id))?;
+        }
+        self.watch_monitor(id, started.pidfd);
+        Ok(())
+    }
+
+    /// Everything blocking of a start, up to a created container under its monitor.
+    fn spawn_monitor(&self, rec: &Record) -> Result<Started> {
+        let id = &rec.id;
+        let l = &self.layout;
+        let image = self.images.resolve(&rec.image_id)?;
+        let mount = self
+            .images
+            .snapshots()
+            .prepare_container(id, &image.chain_ids()?)?;
+        let rootfs = l.rootfs(id);
+        mount_overlay(&rootfs, &mount.data)?;
+        let result = (|| {
+            let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
+            let dir = l.dir(id);
+            let host_net = super::create::host_network(&rec.host_config);
+            etc_files::write_all(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
+            let bundle = l.bundle(id);
+            std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
+            std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;
+            let ns = if host_net {
+                None
+            } else {
+                Some(netns::create(&l.netns(id))?)
+            };
+            let spec = build(
+                rec,
+                &user,
+                &SpecPaths {
+                    rootfs: &rootfs,
+                    etc_dir: &dir,
+                    netns: ns.as_deref(),
+                    cgroup_v2: self.cgroup_v2,
+                },
+            )?;
+            spec.save(bundle.join("config.json"))
+                .map_err(|e| Error::internal("write the runtime spec", e))?;
+            let _ = std::fs::remove_file(l.exit_file(id));
+            monitor::ensure_zygote(&l.zygote, &self.config.berth_binary)
+                .map_err(|e| Error::internal("start the monitor zygote", e))?;
+            let req = SpawnRequest {
+                id: id.clone(),
+                bundle: bundle.clone(),
+                state_root: l.runtime_root.clone(),
+                log: l.log(id),
+                log_options: LogOptions::default(),
+                exit_file: l.exit_file(id),
+                socket: l.socket(id),
+                tty: rec.tty(),
+                open_stdin: rec.config.open_stdin.unwrap_or(false),
+                stdin_once: rec.config.stdin_once.unwrap_or(false),
+                console_size: None,
+            };
+            let spawned = monitor::spawn(&l.zygote, &req).map_err(spawn_error)?;
+            let pidfd = pidfd_open(spawned.monitor_pid)?;
+            let start_time = process_start_time(spawned.monitor_pid).unwrap_or(0);
+            Ok(Started {
+                monitor: MonitorRef {
+                    pid: spawned.monitor_pid,
+                    start_time,
+                },
+                init_pid: spawned.init_pid,
+                pidfd,
+            })
+        })();
+        if result.is_err() {
+            release_resources(l, id, &rootfs);
+        }
+        result
+    }
+
+    /// A start that failed before the container ran: recorded like Docker (the error and
+    /// an exit code of 127/126/128), attaches ended, waiters told, `--rm` honoured.
+    async fn start_failed(&self, id: &str, e: &Error) {
+        let code = match e.to_string() {
+            m if m.contains("executable file not found")
+                || m.contains("no such file or directory") =>
+            {
+                127
+            }
+            m if m.contains("permission denied") || m.contains("is a directory") => 126,
+            _ => 128,
+        };
+        let auto_remove = {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let Ok(entry) = reg.get_mut(id) else { return };
+            entry.busy = false;
+            entry.pending.clear();
+            entry.record.state.error = e.to_string();
+            entry.record.state.exit_code = code;
+            let _ = entry.record.save(&self.layout.dir(id));
+            super::notify(&mut entry.waiters, code, false);
+            entry.record.auto_remove()
+        };
+        if auto_remove {
+            let _ = self.remove_container(id, true, false).await;
+        }
+    }
+
+    pub(crate) fn arc(&self) -> Arc<Engine> {
+        self.me.upgrade().expect("the engine is alive while used")
+    }
+}
+
+/// Hands a pending attach its monitor connection and splices the two.
+fn connect_pending(socket: &std::path::Path, p: PendingAttach) {
+    let o = p.opts;
+    match monitor::attach(socket, o.stdin, o.stdout, o.stderr) {
+        Ok(conn) => {
+            let spliced = conn
+                .set_nonblocking(true)
+                .and_then(|()| tokio::net::UnixStream::from_std(conn));
+            match spliced {
+                Ok(mut conn) => {
+                    let mut end = p.end;
+                    tokio::spawn(async move {
+                        let _ = tokio::io::copy_bidirectional(&mut end, &mut conn).await;
+                    });
+                }
+                Err(e) => tracing::warn!("attach: {e}"),
+            }
+        }
+        Err(e) => tracing::warn!("attach to the monitor: {e}"),
+    }
+}
+
+fn spawn_error(e: monitor::Error) -> Error {
+    match e {
+        monitor::Error::Spawn { kind, message } => {
+            let message = format!("failed to create task for container: {message}");
+            match kind {
+                SpawnErrorKind::NotFound | SpawnErrorKind::Denied => {
+                    Error::InvalidArgument(message)
+                }
+                SpawnErrorKind::Other => Error::Internal(message),
+            }
+        }
+        e => Error::internal("monitor", e),
+    }
+}
+
+fn mount_overlay(target: &std::path::Path, data: &str) -> Result<()> {
+    std::fs::create_dir_all(target).map_err(|e| Error::internal(target.display(), e))?;
+    if is_mountpoint(target) {
+        return Ok(());
+    }
+    nix::mount::mount(
+        Some("overlay"),
+        target,
+        Some("overlay"),
+        MsFlags::empty(),
+        Some(data),
+    )
+    .map_err(|e| {
+        Error::internal(
+            format!("mount the container's root at {}", target.display()),
+            e,
+        )
+    })
+}
+
+fn is_mountpoint(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
+        (Ok(a), Some(Ok(b))) => a.dev() != b.dev(),
+        _ => false,
+    }
+}
+
+/// Undoes what a start set up on the host: the root mount, the network namespace, the bundle.
+pub(crate) fn release_resources(l: &Layout, id: &str, rootfs: &std::path::Path) {
+    let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
+    netns::remove(&l.netns(id));
+    let _ = std::fs::remove_dir_all(l.bundle(id));
+}
+
+pub(crate) fn pidfd_open(pid: i32) -> Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        return Err(Error::internal(
+            format!("pidfd_open {pid}"),
+            std::io::Error::last_os_error(),
+        ));
+    }
+    // SAFETY: a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+}

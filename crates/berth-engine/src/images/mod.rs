@@ -1,0 +1,218 @@
+//! Images as Docker shows them, over the image crate's store: import, list, inspect, tag,
+//! remove. The store is an OCI image layout; each layer is unpacked once into a snapshot that
+//! every container on the image shares as an overlay lower dir.
+
+mod changes;
+mod view;
+
+use std::io::Read;
+use std::path::Path;
+
+use berth_image::{Image, ImageStore, ImportOptions, Platform, Reference, Snapshots};
+use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary};
+
+use crate::api::{ImageListOptions, ImportRequest};
+use crate::error::{Error, Result};
+
+pub use changes::parse_changes;
+
+/// The image half of the engine.
+pub struct Images {
+    store: ImageStore,
+    snapshots: Snapshots,
+}
+
+impl Images {
+    /// `content/` under the data root is the OCI layout; `overlay/` holds the snapshots and
+    /// the containers' writable layers.
+    pub fn open(data_root: &Path) -> Result<Images> {
+        Ok(Images {
+            store: ImageStore::open(data_root.join("content"))?,
+            snapshots: Snapshots::open(data_root.join("overlay"))?,
+        })
+    }
+
+    pub fn snapshots(&self) -> &Snapshots {
+        &self.snapshots
+    }
+
+    /// The image `name` refers to, or Docker's 404 message.
+    pub fn resolve(&self, name: &str) -> Result<Image> {
+        match self.store.resolve(name) {
+            Ok(img) => Ok(img),
+            Err(berth_image::Error::ImageNotFound(_)) => Err(no_such_image(name)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    pub fn import(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
+        let reference = match (&req.repo, &req.tag) {
+            (Some(repo), _) if repo.is_empty() => None,
+            (Some(repo), Some(tag)) if !tag.is_empty() => {
+                Some(parse_ref(&format!("{repo}:{tag}"))?)
+            }
+            (Some(repo), _) => Some(parse_ref(repo)?),
+            (None, _) => None,
+        };
+        let platform = req
+            .platform
+            .as_deref()
+            .filter(|p| !p.is_empty())
+            .map(parse_platform)
+            .transpose()?;
+        let options = ImportOptions {
+            reference,
+            changes: parse_changes(&req.changes)?,
+            platform,
+            message: req.message.filter(|m| !m.is_empty()),
+        };
+        let image = berth_image::import_rootfs(&self.store, &self.snapshots, src, options)
+            .map_err(|e| match e {
+                berth_image::Error::Layer(_) | berth_image::Error::LayerEntry { .. } => {
+                    Error::InvalidArgument(format!("importing the root filesystem: {e}"))
+                }
+                e => e.into(),
+            })?;
+        Ok(image.id.to_string())
+    }
+
+    pub fn list(
+        &self,
+        opts: &ImageListOptions,
+        in_use: &dyn Fn(&str) -> i64,
+    ) -> Result<Vec<ImageSummary>> {
+        let mut out = Vec::new();
+        for img in self.store.list()? {
+            let summary = view::summary(&img, in_use(&img.id.to_string()));
+            if view::matches(&img, &summary, &opts.filters)? {
+                out.push(summary);
+            }
+        }
+        out.sort_by(|a, b| b.created.cmp(&a.created));
+        Ok(out)
+    }
+
+    pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
+        Ok(view::inspect(&self.resolve(name)?))
+    }
+
+    pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
+        let image = self.resolve(name)?;
+        let target = match tag.filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo.to_string(),
+        };
+        let reference = parse_ref(&target)?;
+        if reference.digest.is_some() {
+            return Err(Error::InvalidArgument(format!(
+                "refusing to create a tag with a digest reference: {target}"
+            )));
+        }
+        self.store.tag(&reference, &image.manifest)?;
+        Ok(())
+    }
+
+    /// Docker's rules: a name that is one of several untags only; an id (or an image's last
+    /// name) deletes the image unless a container uses it (then 409, or with `force` just
+    /// untag when the container is stopped).
+    pub fn remove(
+        &self,
+        name: &str,
+        force: bool,
+        users: &dyn Fn(&str) -> Option<(String, bool)>,
+    ) -> Result<Vec<ImageDeleteResponseItem>> {
+        let image = self.resolve(name)?;
+        let id = image.id.to_string();
+        let by_name = Reference::parse(name)
+            .ok()
+            .filter(|r| image.references.contains(r));
+        let mut out = Vec::new();
+        if let Some(r) = &by_name
+            && image.references.len() > 1
+        {
+            self.store.untag(r)?;
+            out.push(untagged(r));
+            return Ok(out);
+        }
+        if by_name.is_none() && image.references.len() > 1 && !force {
+            return Err(Error::Conflict(format!(
+                "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
+                image.id.short()
+            )));
+        }
+        if let Some((container, running)) = users(&id) {
+            let short = &container[..12.min(container.len())];
+            if running || !force {
+                let how = if running {
+                    "cannot be forced"
+                } else {
+                    "must be forced"
+                };
+                let state = if running { "running" } else { "stopped" };
+                return Err(Error::Conflict(format!(
+                    "conflict: unable to delete {} ({how}) - image is being used by {state} container {short}",
+                    image.id.short()
+                )));
+            }
+        }
+        for r in &image.references {
+            self.store.untag(r)?;
+            out.push(untagged(r));
+        }
+        self.store.remove(&image)?;
+        out.push(ImageDeleteResponseItem {
+            deleted: Some(id),
+            untagged: None,
+        });
+        self.collect_garbage()?;
+        Ok(out)
+    }
+
+    /// Blobs and snapshots no image refers to any more.
+    fn collect_garbage(&self) -> Result<()> {
+        self.store.gc()?;
+        let mut keep = std::collections::HashSet::new();
+        for img in self.store.list()? {
+            keep.extend(img.chain_ids()?);
+        }
+        self.snapshots.retain(&keep)?;
+        Ok(())
+    }
+}
+
+fn untagged(r: &Reference) -> ImageDeleteResponseItem {
+    ImageDeleteResponseItem {
+        untagged: Some(r.familiar()),
+        deleted: None,
+    }
+}
+
+pub fn no_such_image(name: &str) -> Error {
+    let shown = match Reference::parse(name) {
+        Ok(r) if r.digest.is_none() && !name.contains(':') && !looks_like_id(name) => r.familiar(),
+        _ => name.to_string(),
+    };
+    Error::NotFound(format!("No such image: {shown}"))
+}
+
+fn looks_like_id(s: &str) -> bool {
+    s.len() >= 4 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+fn parse_ref(s: &str) -> Result<Reference> {
+    Reference::parse(s)
+        .map_err(|e| Error::InvalidArgument(format!("invalid reference format: {e}")))
+}
+
+fn parse_platform(s: &str) -> Result<Platform> {
+    let mut parts = s.split('/');
+    match (parts.next(), parts.next()) {
+        (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+        }),
+        _ => Err(Error::InvalidArgument(format!(
+            "invalid platform {s:?}: expected os/arch, e.g. linux/amd64"
+        ))),
+    }
+}

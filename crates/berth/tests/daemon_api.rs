@@ -792,6 +792,64 @@ fn busybox_tarball(dir: &Path) -> PathBuf {
     tar
 }
 
+/// Everything up to a container start, through the docker CLI: import (the body streamed to
+/// the engine), tag and inspect names with `/` and `:`, create, ps, inspect by `/name`, rm, rmi.
+#[test]
+fn docker_cli_images_and_created_containers() {
+    let d = Daemon::start(&[]);
+    let tar = busybox_tarball(d.dir.path());
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let id = ok(&d.docker(&[
+        "import",
+        "--change",
+        r#"CMD ["sh"]"#,
+        tar.to_str().unwrap(),
+        "bb:1",
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    ok(&d.docker(&["tag", "bb:1", "localhost:5000/a/b:tag"]));
+    let listed = ok(&d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        listed.contains("bb:1") && listed.contains("localhost:5000/a/b:tag"),
+        "{listed}"
+    );
+    let inspected = ok(&d.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{.Config.Cmd}}",
+        "localhost:5000/a/b:tag",
+    ]));
+    assert_eq!(inspected, format!("{id} [sh]"));
+
+    let cid = ok(&d.docker(&["create", "--name", "web", "bb:1"]));
+    let ps = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(ps.contains("web Created"), "{ps}");
+    let r = d.get("/v1.50/containers/%2Fweb/json");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["Id"], cid.as_str());
+    let r = http(
+        &d.socket,
+        "POST",
+        "/containers/web/start",
+        &[("X", "y")],
+        b"",
+    );
+    assert!(r.status >= 200, "{r:?}");
+    ok(&d.docker(&["rm", "-f", "web"]));
+    assert_eq!(d.get("/containers/web/json").status, 404);
+    ok(&d.docker(&["rmi", "localhost:5000/a/b:tag", "bb:1"]));
+    assert_eq!(ok(&d.docker(&["images", "-q"])), "");
+}
+
 #[test]
 #[ignore = "needs engine (container start: the monitor is todo!() on main)"]
 fn docker_cli_import_run_logs_rm() {

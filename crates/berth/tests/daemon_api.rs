@@ -836,14 +836,9 @@ fn docker_cli_images_and_created_containers() {
     let r = d.get("/v1.50/containers/%2Fweb/json");
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.json()["Id"], cid.as_str());
-    let r = http(
-        &d.socket,
-        "POST",
-        "/containers/web/start",
-        &[("X", "y")],
-        b"",
-    );
-    assert!(r.status >= 200, "{r:?}");
+    // Whatever start does today (the monitor is not there yet), the daemon answers in JSON.
+    let r = http(&d.socket, "POST", "/containers/web/start", &[], b"");
+    assert!(r.status == 204 || !r.message().is_empty(), "{r:?}");
     ok(&d.docker(&["rm", "-f", "web"]));
     assert_eq!(d.get("/containers/web/json").status, 404);
     ok(&d.docker(&["rmi", "localhost:5000/a/b:tag", "bb:1"]));

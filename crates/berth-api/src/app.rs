@@ -37,6 +37,7 @@ impl App {
     }
 
     pub async fn handle(&self, req: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+        let (method, uri) = (req.method().clone(), req.uri().clone());
         let mut response = match self.route(req).await {
             Ok(r) => r,
             Err(e) => e.into_response(),
@@ -48,6 +49,7 @@ impl App {
         let headers = response.headers_mut();
         headers.insert("Api-Version", HeaderValue::from_static(API_VERSION));
         headers.insert(axum::http::header::SERVER, HeaderValue::from_static(SERVER));
+        tracing::debug!("{method} {uri} -> {}", response.status().as_u16());
         Ok(response)
     }
 

@@ -134,4 +134,77 @@ mod tests {
         assert_eq!(out, b"output");
         task.await.unwrap();
     }
+
+    fn take_attach(slot: &std::sync::Arc<std::sync::Mutex<Option<AttachStream>>>) -> AttachStream {
+        slot.lock().unwrap().take().expect("one request only")
+    }
+
+    #[tokio::test]
+    async fn attach_with_upgrade_is_101_then_both_ways() {
+        let (engine_side, mut engine_peer) = tokio::net::UnixStream::pair().unwrap();
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(AttachStream {
+            tty: true,
+            stream: engine_side,
+        })));
+        let mut client = crate::testutil::connect(move |req| {
+            let attached = take_attach(&slot);
+            async move { attach_response(req, attached) }
+        });
+        client
+            .write_all(
+                b"POST /containers/x/attach?stream=1&stdin=1&stdout=1 HTTP/1.1\r\nHost: x\r\n\
+                  Connection: Upgrade\r\nUpgrade: tcp\r\n\r\n",
+            )
+            .await
+            .unwrap();
+        let head = crate::testutil::read_head(&mut client).await;
+        assert!(head.starts_with("http/1.1 101"), "{head}");
+        assert!(head.contains("upgrade: tcp"), "{head}");
+        assert!(head.contains("connection: upgrade"), "{head}");
+        assert!(head.contains(RAW), "{head}");
+
+        client.write_all(b"stdin data").await.unwrap();
+        client.shutdown().await.unwrap();
+        let mut got = Vec::new();
+        engine_peer.read_to_end(&mut got).await.unwrap();
+        assert_eq!(got, b"stdin data");
+        engine_peer.write_all(b"stdout data").await.unwrap();
+        drop(engine_peer);
+        let mut out = Vec::new();
+        client.read_to_end(&mut out).await.unwrap();
+        assert_eq!(out, b"stdout data");
+    }
+
+    #[tokio::test]
+    async fn attach_without_upgrade_streams_the_output_as_the_body() {
+        let (engine_side, mut engine_peer) = tokio::net::UnixStream::pair().unwrap();
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(AttachStream {
+            tty: false,
+            stream: engine_side,
+        })));
+        let mut client = crate::testutil::connect(move |req| {
+            let attached = take_attach(&slot);
+            async move { attach_response(req, attached) }
+        });
+        client
+            .write_all(b"POST /containers/x/attach?stream=1&stdout=1 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let head = crate::testutil::read_head(&mut client).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains(MULTIPLEXED), "{head}");
+        engine_peer.write_all(b"frames").await.unwrap();
+        drop(engine_peer);
+        let mut rest = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(5),
+            client.read_to_end(&mut rest),
+        )
+        .await
+        .expect("the body did not end")
+        .unwrap();
+        let rest = String::from_utf8_lossy(&rest);
+        assert!(rest.contains("frames"), "{rest}");
+        assert!(rest.ends_with("0\r\n\r\n"), "{rest:?}");
+    }
 }

@@ -12,6 +12,9 @@ mod routes;
 mod server;
 pub mod version;
 
+#[cfg(test)]
+mod testutil;
+
 pub use error::{ApiError, Error};
 pub use server::{Listener, TlsConfig, serve};
 pub use version::{API_VERSION, MIN_API_VERSION};

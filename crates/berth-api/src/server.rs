@@ -39,6 +39,7 @@ pub struct TlsConfig {
 }
 
 const TLS_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(120);
 
 enum Bound {
     Unix(UnixListener, PathBuf),
@@ -268,7 +269,11 @@ where
         let app = app.clone();
         async move { app.handle(req).await }
     });
+    // A limit on reading a request head (no slowloris); it also closes keep-alive connections
+    // idle that long, so it is generous.
     let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades();
     if let Err(e) = conn.await {

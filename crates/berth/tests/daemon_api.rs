@@ -3,7 +3,7 @@
 //!
 //! Each test owns its daemon through [`Daemon`], whose `Drop` kills it (also when an assertion
 //! fails) and removes its temp directory. Tests that need the engine's bodies are
-//! `#[ignore = "needs engine"]` until those land.
+//! `#[ignore = "needs engine (container start: the monitor is todo!() on main)"]` until those land.
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -81,13 +81,11 @@ impl Daemon {
     }
 
     fn docker(&self, args: &[&str]) -> Output {
-        Command::new(DOCKER)
-            .args(args)
+        let mut cmd = Command::new(DOCKER);
+        cmd.args(args)
             .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
-            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"))
-            .stdin(Stdio::null())
-            .output()
-            .expect("run docker")
+            .env("DOCKER_CONFIG", self.dir.path().join("docker-config"));
+        output_within(cmd, Duration::from_secs(60))
     }
 
     /// Sends SIGTERM and waits for the exit.
@@ -128,6 +126,35 @@ fn daemon_command(dir: &Path, socket: &Path, extra: &[&str]) -> Command {
         .stdout(Stdio::null())
         .stderr(log);
     cmd
+}
+
+/// Runs `cmd` (stdin closed) and collects its output, killing it after `timeout`.
+fn output_within(mut cmd: Command, timeout: Duration) -> Output {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    let collect = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            buf
+        })
+    };
+    let stdout = collect(Box::new(child.stdout.take().unwrap()));
+    let stderr = collect(Box::new(child.stderr.take().unwrap()));
+    let status = wait_timeout(&mut child, timeout).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{cmd:?} still running after {timeout:?}")
+    });
+    Output {
+        status,
+        stdout: stdout.join().unwrap(),
+        stderr: stderr.join().unwrap(),
+    }
 }
 
 fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<std::process::ExitStatus> {
@@ -644,24 +671,22 @@ fn tls_with_client_verification() {
     let plain = curl(&[&format!("http://127.0.0.1:{port}/_ping")]);
     assert!(!String::from_utf8_lossy(&plain.stdout).contains("OK"));
     // The docker CLI over TLS reaches the API (pull is refused by berth, not by TLS).
-    let out = Command::new(DOCKER)
-        .args([
-            "--tlsverify",
-            "--tlscacert",
-            c.ca.to_str().unwrap(),
-            "--tlscert",
-            c.client_cert.to_str().unwrap(),
-            "--tlskey",
-            c.client_key.to_str().unwrap(),
-            "-H",
-            &host,
-            "pull",
-            "busybox",
-        ])
-        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let mut cmd = Command::new(DOCKER);
+    cmd.args([
+        "--tlsverify",
+        "--tlscacert",
+        c.ca.to_str().unwrap(),
+        "--tlscert",
+        c.client_cert.to_str().unwrap(),
+        "--tlskey",
+        c.client_key.to_str().unwrap(),
+        "-H",
+        &host,
+        "pull",
+        "busybox",
+    ])
+    .env("DOCKER_CONFIG", d.dir.path().join("docker-config"));
+    let out = output_within(cmd, Duration::from_secs(60));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("berth cannot pull images yet"), "{stderr}");
     // The unix socket is served alongside.
@@ -729,7 +754,6 @@ fn bad_flags_are_refused() {
 // ---- Needing the engine's bodies --------------------------------------------------------
 
 #[test]
-#[ignore = "needs engine"]
 fn docker_cli_version() {
     let d = Daemon::start(&[]);
     let out = d.docker(&["version", "--format", "{{.Server.APIVersion}}"]);
@@ -768,8 +792,61 @@ fn busybox_tarball(dir: &Path) -> PathBuf {
     tar
 }
 
+/// Everything up to a container start, through the docker CLI: import (the body streamed to
+/// the engine), tag and inspect names with `/` and `:`, create, ps, inspect by `/name`, rm, rmi.
 #[test]
-#[ignore = "needs engine"]
+fn docker_cli_images_and_created_containers() {
+    let d = Daemon::start(&[]);
+    let tar = busybox_tarball(d.dir.path());
+    let ok = |out: &Output| {
+        assert!(
+            out.status.success(),
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            d.log()
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let id = ok(&d.docker(&[
+        "import",
+        "--change",
+        r#"CMD ["sh"]"#,
+        tar.to_str().unwrap(),
+        "bb:1",
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    ok(&d.docker(&["tag", "bb:1", "localhost:5000/a/b:tag"]));
+    let listed = ok(&d.docker(&["images", "--format", "{{.Repository}}:{{.Tag}}"]));
+    assert!(
+        listed.contains("bb:1") && listed.contains("localhost:5000/a/b:tag"),
+        "{listed}"
+    );
+    let inspected = ok(&d.docker(&[
+        "image",
+        "inspect",
+        "--format",
+        "{{.Id}} {{.Config.Cmd}}",
+        "localhost:5000/a/b:tag",
+    ]));
+    assert_eq!(inspected, format!("{id} [sh]"));
+
+    let cid = ok(&d.docker(&["create", "--name", "web", "bb:1"]));
+    let ps = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(ps.contains("web Created"), "{ps}");
+    let r = d.get("/v1.50/containers/%2Fweb/json");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["Id"], cid.as_str());
+    // Whatever start does today (the monitor is not there yet), the daemon answers in JSON.
+    let r = http(&d.socket, "POST", "/containers/web/start", &[], b"");
+    assert!(r.status == 204 || !r.message().is_empty(), "{r:?}");
+    ok(&d.docker(&["rm", "-f", "web"]));
+    assert_eq!(d.get("/containers/web/json").status, 404);
+    ok(&d.docker(&["rmi", "localhost:5000/a/b:tag", "bb:1"]));
+    assert_eq!(ok(&d.docker(&["images", "-q"])), "");
+}
+
+#[test]
+#[ignore = "needs engine (container start: the monitor is todo!() on main)"]
 fn docker_cli_import_run_logs_rm() {
     let d = Daemon::start(&[]);
     let tar = busybox_tarball(d.dir.path());
@@ -813,7 +890,7 @@ fn docker_cli_import_run_logs_rm() {
 }
 
 #[test]
-#[ignore = "needs engine"]
+#[ignore = "needs engine (container start: the monitor is todo!() on main)"]
 fn docker_cli_stdin_and_stop() {
     let d = Daemon::start(&[]);
     let tar = busybox_tarball(d.dir.path());

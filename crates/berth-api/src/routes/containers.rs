@@ -12,7 +12,8 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use berth_engine::{AttachOptions, ContainerListOptions, Engine, LogsOptions, WaitCondition};
-use bollard_stubs::models::ContainerCreateBody;
+use bollard_stubs::models::{ContainerCreateBody, ContainerWaitResponse};
+use tokio::sync::oneshot;
 
 use super::json_body;
 use crate::error::{ApiError, ApiResult};
@@ -92,6 +93,12 @@ async fn wait(State(engine): Eng, Path(id): Path<String>, params: Params) -> Api
     let condition = WaitCondition::parse(raw)
         .ok_or_else(|| ApiError::bad_request(format!("invalid condition: {raw:?}")))?;
     let receiver = engine.wait_container(container(&id), condition)?;
+    Ok(wait_response(receiver))
+}
+
+/// `200` with the headers now and `{"StatusCode":n,"Error":null}` when `receiver` yields; a
+/// dropped receiver gives a body with an error (status code -1) instead.
+pub(crate) fn wait_response(receiver: oneshot::Receiver<ContainerWaitResponse>) -> Response {
     let body = futures_util::stream::once(async move {
         let json = match receiver.await {
             Ok(r) => serde_json::json!({ "StatusCode": r.status_code, "Error": r.error }),
@@ -106,11 +113,11 @@ async fn wait(State(engine): Eng, Path(id): Path<String>, params: Params) -> Api
         };
         Ok::<_, std::io::Error>(Bytes::from(format!("{json}\n")))
     });
-    Ok((
+    (
         [(header::CONTENT_TYPE, "application/json")],
         Body::from_stream(body),
     )
-        .into_response())
+        .into_response()
 }
 
 /// Docker's timestamps: unix seconds with an optional fraction; `0` or empty is unset.
@@ -258,5 +265,50 @@ mod tests {
     fn names_with_a_slash() {
         assert_eq!(container("/web"), "web");
         assert_eq!(container("abc123"), "abc123");
+    }
+
+    async fn wait_over_http(
+        send: impl FnOnce(oneshot::Sender<ContainerWaitResponse>),
+    ) -> (String, String) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (tx, rx) = oneshot::channel();
+        let slot = std::sync::Arc::new(std::sync::Mutex::new(Some(rx)));
+        let mut client = crate::testutil::connect(move |_req| {
+            let rx = slot.lock().unwrap().take().unwrap();
+            async move { wait_response(rx) }
+        });
+        client
+            .write_all(b"POST /containers/x/wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        // The head arrives while the container is still "running".
+        let head = crate::testutil::read_head(&mut client).await;
+        send(tx);
+        let mut body = Vec::new();
+        client.read_to_end(&mut body).await.unwrap();
+        (head, String::from_utf8(body).unwrap())
+    }
+
+    #[tokio::test]
+    async fn wait_sends_headers_at_once_and_the_status_later() {
+        let (head, body) = wait_over_http(|tx| {
+            tx.send(ContainerWaitResponse {
+                status_code: 3,
+                error: None,
+            })
+            .unwrap()
+        })
+        .await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(head.contains("application/json"), "{head}");
+        assert!(body.contains(r#"{"Error":null,"StatusCode":3}"#), "{body}");
+    }
+
+    #[tokio::test]
+    async fn wait_abandoned_gives_an_error_body() {
+        let (head, body) = wait_over_http(drop).await;
+        assert!(head.starts_with("http/1.1 200"), "{head}");
+        assert!(body.contains(r#""StatusCode":-1"#), "{body}");
+        assert!(body.contains("abandoned"), "{body}");
     }
 }

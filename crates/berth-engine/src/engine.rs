@@ -61,6 +61,14 @@ impl Engine {
         Ok(engine)
     }
 
+    /// On a graceful daemon stop: running containers stay up under their monitors; the
+    /// zygote exits once its last monitor has (a new daemon starts a new one).
+    pub fn shutdown(&self) {
+        if let Err(e) = crate::monitor::shutdown_zygote(&self.layout.zygote) {
+            tracing::debug!("zygote shutdown: {e}");
+        }
+    }
+
     pub fn config(&self) -> &EngineConfig {
         &self.config
     }

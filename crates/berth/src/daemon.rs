@@ -113,9 +113,11 @@ fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
         let engine = Engine::open(config).map_err(|e| format!("opening the engine: {e}"))?;
         let shutdown = shutdown_signal().map_err(|e| format!("installing signal handlers: {e}"))?;
         tracing::info!("berth daemon {} started", env!("CARGO_PKG_VERSION"));
-        berth_api::serve(engine, listeners, shutdown)
+        let served = berth_api::serve(engine.clone(), listeners, shutdown)
             .await
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string());
+        engine.shutdown();
+        served
     });
     runtime.shutdown_timeout(Duration::from_secs(5));
     tracing::info!("berth daemon stopped");

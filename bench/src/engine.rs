@@ -2,7 +2,7 @@
 //! - `run --rm --network none busybox true` through the berth CLI and through the docker CLI
 //!   (both against berth), and through the docker CLI against dockerd: median ratios;
 //! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
-//! - memory per running container (berth's monitors vs containerd's shims), as Pss.
+//! - memory per running container (berth's monitors vs containerd's shims), as USS and Pss.
 //!
 //! Each daemon gets roots and a socket in a temp dir; everything is torn down at the end, also
 //! on failure.
@@ -272,31 +272,39 @@ impl EngineBench {
 
         println!();
         println!(
-            "memory per running container ({} `sleep` containers, Pss)",
+            "memory per running container ({} `sleep` containers; USS = its own pages, Pss = with a share of shared ones)",
             self.containers
         );
-        let per_berth = self.per_container(berth, |d| {
+        let (uss_berth, pss_berth) = self.per_container(berth, |d| {
             let zygotes = processes_named(&d.dir, "monitor-zygote");
             children_of(&zygotes)
         })?;
         println!(
-            "{:<28} {:8} KB   (goal <= 256 KB; conmon ~274 KB)",
-            "berth monitor", per_berth
+            "{:<28} USS {:6} KB   Pss {:6} KB   (goal <= 256 KB; conmon ~274 KB)",
+            "berth monitor", uss_berth, pss_berth
         );
         if let Some(d) = docker {
-            let per_docker =
+            let (uss, pss) =
                 self.per_container(d, |d| processes_named(&d.dir, "containerd-shim"))?;
-            println!("{:<28} {:8} KB", "containerd shim", per_docker);
             println!(
-                "  ratio Docker / berth: {:.1}x",
-                per_docker as f64 / per_berth.max(1) as f64
+                "{:<28} USS {:6} KB   Pss {:6} KB",
+                "containerd shim", uss, pss
+            );
+            println!(
+                "  ratio Docker / berth: USS {:.1}x, Pss {:.1}x",
+                uss as f64 / uss_berth.max(1) as f64,
+                pss as f64 / pss_berth.max(1) as f64
             );
         }
         Ok(())
     }
 
-    /// Starts the containers, sums the Pss of the processes `holders` finds, divides.
-    fn per_container(&self, d: &Daemon, holders: impl Fn(&Daemon) -> Vec<i32>) -> Result<u64> {
+    /// Starts the containers, sums the USS and Pss of the processes `holders` finds, divides.
+    fn per_container(
+        &self,
+        d: &Daemon,
+        holders: impl Fn(&Daemon) -> Vec<i32>,
+    ) -> Result<(u64, u64)> {
         let mut ids = Vec::new();
         for _ in 0..self.containers {
             let out = d
@@ -314,22 +322,30 @@ impl EngineBench {
         }
         std::thread::sleep(Duration::from_millis(500));
         let pids = holders(d);
-        let total: u64 = pids.iter().map(|&p| pss_kb(p)).sum();
+        let n = self.containers as u64;
+        let uss: u64 = pids.iter().map(|&p| uss_kb(p)).sum();
+        let pss: u64 = pids.iter().map(|&p| pss_kb(p)).sum();
         check(d.docker(&self.docker).args(["rm", "-f"]).args(&ids))?;
-        Ok(total / self.containers as u64)
+        Ok((uss / n, pss / n))
     }
 }
 
 /// Pss in KB from smaps_rollup (0 if the process is gone).
 fn pss_kb(pid: i32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("Pss:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        })
-        .unwrap_or(0)
+    rollup_kb(pid, &["Pss:"])
+}
+
+/// Unique set size: the pages only this process holds (what it costs to add one more).
+fn uss_kb(pid: i32) -> u64 {
+    rollup_kb(pid, &["Private_Clean:", "Private_Dirty:"])
+}
+
+fn rollup_kb(pid: i32, keys: &[&str]) -> u64 {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup")).unwrap_or_default();
+    text.lines()
+        .filter(|l| keys.iter().any(|k| l.starts_with(k)))
+        .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
 }
 
 fn cmdline(pid: i32) -> String {

@@ -101,7 +101,10 @@ impl Engine {
     fn spawn_monitor(&self, rec: &Record) -> Result<Started> {
         let id = &rec.id;
         let l = &self.layout;
+        let t = std::time::Instant::now();
+        let phase = |what: &str| tracing::debug!(id, "start: {what} at {:?}", t.elapsed());
         let image = self.images.resolve(&rec.image_id)?;
+        phase("image resolved");
         let mount = self
             .images
             .snapshots()
@@ -109,6 +112,7 @@ impl Engine {
         let rootfs = l.rootfs(id);
         mount_overlay(&rootfs, &mount.data)?;
         let result = (|| {
+            phase("root mounted");
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
             let dir = l.dir(id);
             let host_net = super::create::host_network(&rec.host_config);
@@ -121,6 +125,7 @@ impl Engine {
             } else {
                 Some(netns::create(&l.netns(id))?)
             };
+            phase("netns made");
             let spec = build(
                 rec,
                 &user,
@@ -133,6 +138,7 @@ impl Engine {
             )?;
             spec.save(bundle.join("config.json"))
                 .map_err(|e| Error::internal("write the runtime spec", e))?;
+            phase("spec written");
             let _ = std::fs::remove_file(l.exit_file(id));
             monitor::ensure_zygote(&l.zygote, &self.config.berth_binary)
                 .map_err(|e| Error::internal("start the monitor zygote", e))?;
@@ -149,7 +155,9 @@ impl Engine {
                 stdin_once: rec.config.stdin_once.unwrap_or(false),
                 console_size: None,
             };
+            phase("zygote answered");
             let spawned = monitor::spawn(&l.zygote, &req).map_err(spawn_error)?;
+            phase("created under its monitor");
             let pidfd = pidfd_open(spawned.monitor_pid)?;
             let start_time = process_start_time(spawned.monitor_pid).unwrap_or(0);
             Ok(Started {

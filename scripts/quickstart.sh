@@ -1,23 +1,23 @@
 #!/usr/bin/env bash
-# From a fresh machine: install dependencies, build berth, make a busybox bundle, run it.
+# From a fresh machine (Debian 12, as root): install dependencies, build berth, make a busybox
+# image from Debian's busybox-static, and run a container from it. The first `berth` command
+# starts the daemon (socket /run/berth/berth.sock, data in /var/lib/berth); it keeps running
+# for the commands that follow, and the real docker CLI works against it too:
+#   DOCKER_HOST=unix:///run/berth/berth.sock docker ps
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
-cargo build --release -p berth
-bundle=$(mktemp -d)
-trap 'rm -rf "$bundle"' EXIT
-mkdir -p "$bundle/rootfs/bin"
-cp /bin/busybox "$bundle/rootfs/bin/busybox"
-for applet in sh echo hostname id cat ls; do ln -s busybox "$bundle/rootfs/bin/$applet"; done
-mkdir -p "$bundle/rootfs/"{proc,sys,dev,tmp,etc}
-( cd "$bundle" && "$OLDPWD/target/release/berth" oci spec )
-# Make the default spec non-interactive and run a command that shows the isolation.
-python3 - "$bundle/config.json" <<'PY'
-import json, sys
-path = sys.argv[1]
-spec = json.load(open(path))
-spec["process"]["terminal"] = False
-spec["process"]["args"] = ["sh", "-c", "echo hello from $(hostname), pid $$, uid $(id -u)"]
-json.dump(spec, open(path, "w"))
-PY
-target/release/berth oci run --bundle "$bundle" "quickstart-$$"
+scripts/build-release.sh >/dev/null
+berth=target/release-static/berth
+rootfs=$(mktemp -d)
+trap 'rm -rf "$rootfs"' EXIT
+mkdir -p "$rootfs"/{bin,etc,tmp,root}
+cp /bin/busybox "$rootfs/bin/busybox"
+for applet in $(/bin/busybox --list); do
+    [ "$applet" = busybox ] || ln -s busybox "$rootfs/bin/$applet"
+done
+echo 'root:x:0:0:root:/root:/bin/sh' > "$rootfs/etc/passwd"
+echo 'root:x:0:' > "$rootfs/etc/group"
+tar -C "$rootfs" -c . | "$berth" import - busybox:latest >/dev/null
+"$berth" run --rm busybox sh -c 'echo "hello from $(hostname): pid $$, $(id)"'
+"$berth" images

@@ -153,7 +153,11 @@ impl Engine {
                 tty: rec.tty(),
                 open_stdin: rec.config.open_stdin.unwrap_or(false),
                 stdin_once: rec.config.stdin_once.unwrap_or(false),
-                console_size: None,
+                // Docker's [height, width], so that the first output already has the size.
+                console_size: match rec.host_config.console_size.as_deref() {
+                    Some(&[h, w]) if h > 0 && w > 0 => Some((h.min(u16::MAX as usize) as u16, w.min(u16::MAX as usize) as u16)),
+                    _ => None,
+                },
             };
             phase("zygote answered");
             let spawned = monitor::spawn(&l.zygote, &req).map_err(spawn_error)?;

@@ -240,6 +240,12 @@ pub fn create_body(
     if let Some(t) = a.stop_timeout {
         o.insert("StopTimeout".into(), json!(t));
     }
+    // As docker does: the pty has the terminal's size from the first byte on.
+    if a.tty
+        && let Some((h, w)) = term::size()
+    {
+        config["HostConfig"]["ConsoleSize"] = json!([h, w]);
+    }
     Ok(config)
 }
 

@@ -2,8 +2,9 @@
 //! checked with raw HTTP over the unix socket, curl (TLS) and the real docker CLI.
 //!
 //! Each test owns its daemon through [`Daemon`], whose `Drop` kills it (also when an assertion
-//! fails) and removes its temp directory. Tests that need the engine's bodies are
-//! `#[ignore = "needs engine (container start: the monitor is todo!() on main)"]` until those land.
+//! fails), then any monitor or zygote it left, and removes its temp directory.
+
+mod daemon_support;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
@@ -106,6 +107,10 @@ impl Drop for Daemon {
             let _ = child.kill();
             let _ = child.wait();
         }
+        // Containers the test ran outlive the daemon: their monitors and the zygote go too.
+        let marker = self.dir.path().to_string_lossy().into_owned();
+        daemon_support::kill_processes_mentioning(&marker);
+        daemon_support::unmount_under(self.dir.path());
     }
 }
 
@@ -846,7 +851,6 @@ fn docker_cli_images_and_created_containers() {
 }
 
 #[test]
-#[ignore = "needs engine (container start: the monitor is todo!() on main)"]
 fn docker_cli_import_run_logs_rm() {
     let d = Daemon::start(&[]);
     let tar = busybox_tarball(d.dir.path());
@@ -890,7 +894,6 @@ fn docker_cli_import_run_logs_rm() {
 }
 
 #[test]
-#[ignore = "needs engine (container start: the monitor is todo!() on main)"]
 fn docker_cli_stdin_and_stop() {
     let d = Daemon::start(&[]);
     let tar = busybox_tarball(d.dir.path());

@@ -155,7 +155,10 @@ impl Engine {
                 stdin_once: rec.config.stdin_once.unwrap_or(false),
                 // Docker's [height, width], so that the first output already has the size.
                 console_size: match rec.host_config.console_size.as_deref() {
-                    Some(&[h, w]) if h > 0 && w > 0 => Some((h.min(u16::MAX as usize) as u16, w.min(u16::MAX as usize) as u16)),
+                    Some(&[h, w]) if h > 0 && w > 0 => Some((
+                        h.min(u16::MAX as usize) as u16,
+                        w.min(u16::MAX as usize) as u16,
+                    )),
                     _ => None,
                 },
             };

@@ -331,7 +331,7 @@ impl Drop for Daemon {
 }
 
 /// SIGKILLs every process whose command line mentions `marker` (the zygote and monitors).
-fn kill_processes_mentioning(marker: &str) {
+pub fn kill_processes_mentioning(marker: &str) {
     let me = std::process::id();
     for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
         let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
@@ -350,7 +350,7 @@ fn kill_processes_mentioning(marker: &str) {
     }
 }
 
-fn unmount_under(dir: &Path) {
+pub fn unmount_under(dir: &Path) {
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
     let mut points: Vec<&str> = mounts
         .lines()

@@ -330,23 +330,31 @@ impl Drop for Daemon {
     }
 }
 
-/// SIGKILLs every process whose command line mentions `marker` (the zygote and monitors).
+/// SIGKILLs every process whose command line mentions `marker` (the daemon, the zygote and
+/// monitors), again until none is left: a zygote being double-forked at the first pass only
+/// shows up at a later one.
 pub fn kill_processes_mentioning(marker: &str) {
     let me = std::process::id();
-    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        if pid == me {
-            continue;
+    for _ in 0..50 {
+        let mut found = false;
+        for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            if pid == me {
+                continue;
+            }
+            let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(marker) {
+                found = true;
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
         }
-        let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-        if String::from_utf8_lossy(&cmdline).contains(marker) {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid as i32),
-                nix::sys::signal::Signal::SIGKILL,
-            );
+        if !found {
+            return;
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -400,3 +400,105 @@ fn attach_to_a_running_container_after_restart() {
     );
     assert_eq!(d.docker_ok(&["wait", "echoer"]).trim(), "0");
 }
+
+#[test]
+fn logs_follow_until_the_container_stops() {
+    let d = Daemon::with_busybox();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ticker",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo tick $i; sleep 0.3; done",
+    ]);
+    // Follows while it runs, ends when it exits, and has every line.
+    let out = d.docker_ok(&["logs", "-f", "ticker"]);
+    assert_eq!(out, "tick 1\ntick 2\ntick 3\n");
+    let since = d.docker_ok(&[
+        "logs",
+        "--since",
+        "2000-01-01T00:00:00Z",
+        "--until",
+        "2000-01-02T00:00:00Z",
+        "ticker",
+    ]);
+    assert_eq!(since, "");
+}
+
+#[test]
+fn entrypoint_env_file_and_start_attach() {
+    let d = Daemon::with_busybox();
+    let env_file = d.dir.path().join("env");
+    std::fs::write(&env_file, "# a comment\nFROM_FILE=yes\n").unwrap();
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--env-file",
+        env_file.to_str().unwrap(),
+        "--entrypoint",
+        "/bin/sh",
+        "busybox",
+        "-c",
+        "echo $FROM_FILE $0",
+    ]);
+    assert_eq!(out, "yes /bin/sh\n");
+    d.docker_ok(&[
+        "create",
+        "-i",
+        "--name",
+        "later",
+        "busybox",
+        "sh",
+        "-c",
+        "read x; echo late $x; exit 2",
+    ]);
+    let out = d.docker_stdin(&["start", "-a", "-i", "later"], b"input\n");
+    assert_eq!(text(&out.stdout), "late input\n", "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn resize_reaches_a_running_tty() {
+    let d = Daemon::with_busybox();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "-t",
+        "--name",
+        "term",
+        "busybox",
+        "sh",
+        "-c",
+        "sleep 0.5; stty size; sleep 100",
+    ]);
+    let (code, body) = d.http("POST", "/containers/term/resize?h=33&w=111", None);
+    assert_eq!(code, 200, "{body}");
+    d.eventually(10, "the size in the log", || {
+        d.docker_ok(&["logs", "term"]).contains("33 111")
+    });
+    let (code, _) = d.http("POST", "/containers/nope/resize?h=1&w=1", None);
+    assert_eq!(code, 404);
+    d.docker_ok(&["rm", "-f", "term"]);
+}
+
+#[test]
+fn half_written_containers_are_dropped_at_start() {
+    let mut d = Daemon::with_busybox();
+    d.docker_ok(&["create", "--name", "whole", "busybox", "true"]);
+    d.terminate();
+    // What a crash between the record's write and its rename leaves.
+    let partial = d.data_root().join(
+        "containers/.partial-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+    );
+    std::fs::create_dir_all(&partial).unwrap();
+    std::fs::write(partial.join("container.json"), b"{\"id\": \"0123").unwrap();
+    d.launch();
+    assert_eq!(
+        d.docker_ok(&["ps", "-a", "--format", "{{.Names}}"]),
+        "whole\n"
+    );
+    assert!(!partial.exists());
+}

@@ -338,7 +338,9 @@ pub fn kill_processes_mentioning(marker: &str) {
     for _ in 0..50 {
         let mut found = false;
         for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else { continue };
+            let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
             if pid == me {
                 continue;
             }

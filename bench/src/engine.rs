@@ -137,56 +137,44 @@ impl EngineBench {
     }
 
     fn start_berth(&self, dir: &Path) -> Result<Daemon> {
-        let root = dir.join("berth");
-        std::fs::create_dir_all(&root)?;
-        let socket = root.join("d.sock");
-        let child = Command::new(&self.berth)
-            .arg("daemon")
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(root.join("lib"))
-            .arg("--exec-root")
-            .arg(root.join("run"))
-            .arg("--pidfile")
-            .arg(root.join("d.pid"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(root.join("daemon.log"))?)
-            .spawn()
-            .context("start berth daemon")?;
-        let mut d = Daemon {
-            name: "berth daemon",
-            child,
-            socket,
-            dir: root,
-        };
-        d.wait_ready(&self.docker)?;
-        Ok(d)
+        self.start_daemon("berth daemon", dir.join("berth"), |root, socket| {
+            let mut c = Command::new(&self.berth);
+            c.arg("daemon")
+                .arg("-H")
+                .arg(format!("unix://{}", socket.display()));
+            common_flags(&mut c, root);
+            c
+        })
     }
 
     fn start_dockerd(&self, dir: &Path) -> Result<Daemon> {
-        let root = dir.join("docker");
+        self.start_daemon("dockerd", dir.join("docker"), |root, socket| {
+            let mut c = Command::new(&self.dockerd);
+            c.arg("-H").arg(format!("unix://{}", socket.display()));
+            common_flags(&mut c, root);
+            // The comparison is `--network none`: leave the host's bridge and firewall alone.
+            c.args(["--bridge", "none", "--iptables=false", "--ip6tables=false"]);
+            c
+        })
+    }
+
+    /// Starts a daemon with its roots, socket and log under `root`, and waits for it.
+    fn start_daemon(
+        &self,
+        name: &'static str,
+        root: PathBuf,
+        command: impl FnOnce(&Path, &Path) -> Command,
+    ) -> Result<Daemon> {
         std::fs::create_dir_all(&root)?;
         let socket = root.join("d.sock");
-        let child = Command::new(&self.dockerd)
-            .arg("-H")
-            .arg(format!("unix://{}", socket.display()))
-            .arg("--data-root")
-            .arg(root.join("lib"))
-            .arg("--exec-root")
-            .arg(root.join("run"))
-            .arg("--pidfile")
-            .arg(root.join("d.pid"))
-            // The comparison is `--network none`: leave the host's bridge and firewall alone.
-            .args(["--bridge", "none", "--iptables=false", "--ip6tables=false"])
+        let child = command(&root, &socket)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(root.join("daemon.log"))?)
             .spawn()
-            .context("start dockerd")?;
+            .with_context(|| format!("start {name}"))?;
         let mut d = Daemon {
-            name: "dockerd",
+            name,
             child,
             socket,
             dir: root,
@@ -328,6 +316,16 @@ impl EngineBench {
         check(d.docker(&self.docker).args(["rm", "-f"]).args(&ids))?;
         Ok((uss / n, pss / n))
     }
+}
+
+/// The flags dockerd and berth daemon share: roots and pidfile under `root`.
+fn common_flags(c: &mut Command, root: &Path) {
+    c.arg("--data-root")
+        .arg(root.join("lib"))
+        .arg("--exec-root")
+        .arg(root.join("run"))
+        .arg("--pidfile")
+        .arg(root.join("d.pid"));
 }
 
 /// Pss in KB from smaps_rollup (0 if the process is gone).

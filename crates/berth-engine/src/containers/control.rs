@@ -42,18 +42,21 @@ impl Engine {
             Some(s) => signal::parse(s)?,
             None => Signal::SIGKILL,
         };
-        let id = {
-            let reg = self.registry.lock().expect("registry lock");
-            let entry = reg.get(name)?;
-            if !entry.running() {
-                return Err(Error::Conflict(format!(
-                    "Container {} is not running",
-                    entry.record.id
-                )));
-            }
-            entry.record.id.clone()
-        };
+        let id = self.running_id(name)?;
         self.signal(&id, sig)
+    }
+
+    /// The id of a running container; Docker's 409 otherwise.
+    fn running_id(&self, name: &str) -> Result<String> {
+        let reg = self.registry.lock().expect("registry lock");
+        let entry = reg.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "Container {} is not running",
+                entry.record.id
+            )));
+        }
+        Ok(entry.record.id.clone())
     }
 
     fn signal(&self, id: &str, sig: Signal) -> Result<()> {
@@ -186,17 +189,7 @@ impl Engine {
     }
 
     pub fn resize_container_tty(&self, name: &str, height: u16, width: u16) -> Result<()> {
-        let id = {
-            let reg = self.registry.lock().expect("registry lock");
-            let entry = reg.get(name)?;
-            if !entry.running() {
-                return Err(Error::Conflict(format!(
-                    "Container {} is not running",
-                    entry.record.id
-                )));
-            }
-            entry.record.id.clone()
-        };
+        let id = self.running_id(name)?;
         monitor::resize(&self.layout.socket(&id), height, width)
             .map_err(|e| Error::internal("resize the terminal", e))
     }

@@ -13,7 +13,7 @@ use bollard_stubs::models::{
 };
 
 use crate::api::{EngineConfig, ImageListOptions, ImportRequest};
-use crate::containers::record::{PARTIAL_PREFIX, Record, Status};
+use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status};
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
 use crate::images::Images;
@@ -48,6 +48,7 @@ impl Engine {
         }
         let images = Images::open(&config.data_root)?;
         let registry = load_records(&layout)?;
+        remove_leftover_layers(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {
             config,
@@ -198,7 +199,7 @@ fn load_records(layout: &Layout) -> Result<Registry> {
     for e in std::fs::read_dir(dir).map_err(|e| Error::internal(dir.display(), e))? {
         let e = e.map_err(|e| Error::internal(dir.display(), e))?;
         let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with(PARTIAL_PREFIX) {
+        if name.starts_with(PARTIAL_PREFIX) || name.starts_with(REMOVING_PREFIX) {
             let _ = std::fs::remove_dir_all(e.path());
             continue;
         }
@@ -213,6 +214,19 @@ fn load_records(layout: &Layout) -> Result<Registry> {
         }
     }
     Ok(registry)
+}
+
+/// Writable layers of containers whose removal a crash interrupted.
+fn remove_leftover_layers(layout: &Layout) {
+    for e in std::fs::read_dir(&layout.layers)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with(REMOVING_PREFIX) {
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 fn kernel_release() -> String {

@@ -2,7 +2,6 @@
 
 use std::time::Duration;
 
-use berth_runtime::state::StateRoot;
 use bollard_stubs::models::ContainerWaitResponse;
 use nix::sys::signal::Signal;
 use tokio::sync::oneshot;
@@ -12,6 +11,9 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::monitor;
 
+use berth_runtime::state::StateRoot;
+
+use super::record::REMOVING_PREFIX;
 use super::signal;
 
 const DEFAULT_STOP_TIMEOUT: i64 = 10;
@@ -176,16 +178,29 @@ impl Engine {
         Ok(())
     }
 
+    /// The record and the writable layer leave at once (a rename each) and are deleted on a
+    /// thread of their own, so that `--rm` does not wait for the files. A crash in between
+    /// leaves `.removing-*` directories, which the next start deletes.
     fn remove_files(&self, id: &str) -> Result<()> {
         let l = &self.layout;
-        let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
         super::start::release_resources(l, id, &l.rootfs(id));
-        self.images.snapshots().remove_container(id)?;
-        let dir = l.dir(id);
-        std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
-            std::io::ErrorKind::NotFound => Ok(()),
-            _ => Err(Error::internal(format!("remove {}", dir.display()), e)),
-        })
+        let mut doomed = Vec::new();
+        for (dir, parent) in [(l.dir(id), &l.records), (l.layers.join(id), &l.layers)] {
+            let to = parent.join(format!("{REMOVING_PREFIX}{id}"));
+            match std::fs::rename(&dir, &to) {
+                Ok(()) => doomed.push(to),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::internal(format!("remove {}", dir.display()), e)),
+            }
+        }
+        std::thread::spawn(move || {
+            for d in doomed {
+                if let Err(e) = std::fs::remove_dir_all(&d) {
+                    tracing::warn!("removing {}: {e}", d.display());
+                }
+            }
+        });
+        Ok(())
     }
 
     pub fn resize_container_tty(&self, name: &str, height: u16, width: u16) -> Result<()> {

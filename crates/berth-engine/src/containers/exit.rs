@@ -32,7 +32,10 @@ impl Engine {
     pub(crate) async fn on_exit(&self, id: &str) {
         let me = self.arc();
         let owned = id.to_string();
+        let t = std::time::Instant::now();
+        tracing::debug!(id, "exit: the monitor is gone");
         let _ = tokio::task::spawn_blocking(move || me.record_exit(&owned)).await;
+        tracing::debug!(id, "exit: recorded after {:?}", t.elapsed());
         let auto_remove = {
             let mut reg = self.registry.lock().expect("registry lock");
             let Ok(entry) = reg.get_mut(id) else { return };
@@ -42,6 +45,7 @@ impl Engine {
         };
         if auto_remove {
             let _ = self.remove_container(id, true, false).await;
+            tracing::debug!(id, "exit: removed after {:?}", t.elapsed());
         }
     }
 
@@ -73,7 +77,10 @@ impl Engine {
             }
         }
         entry.busy = false;
-        if let Err(e) = entry.record.save(&l.dir(id)) {
+        // A `--rm` container's record is about to go: no need to make its exit durable.
+        if !entry.record.auto_remove()
+            && let Err(e) = entry.record.save(&l.dir(id))
+        {
             tracing::error!(id, "saving the exit: {e}");
         }
     }

@@ -13,6 +13,8 @@ use crate::error::{Error, Result};
 pub const RECORD_FILE: &str = "container.json";
 /// Prefix of a container directory still being written; removed at start-up.
 pub const PARTIAL_PREFIX: &str = ".partial-";
+/// Prefix of a removed container's directories, deleted in the background (and at start-up).
+pub const REMOVING_PREFIX: &str = ".removing-";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]

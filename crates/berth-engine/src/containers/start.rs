@@ -93,6 +93,7 @@ impl Engine {
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
+        tracing::debug!(id, "start: running");
         self.watch_monitor(id, started.pidfd);
         Ok(())
     }

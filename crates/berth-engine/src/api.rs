@@ -14,6 +14,19 @@ pub struct EngineConfig {
     pub exec_root: PathBuf,
     /// The `berth` executable, started as the monitor zygote.
     pub berth_binary: PathBuf,
+    /// Registries reached over plain HTTP (`--insecure-registry`); loopback ones always are.
+    pub insecure_registries: Vec<String>,
+}
+
+/// `POST /images/create?fromImage=`.
+#[derive(Debug, Clone, Default)]
+pub struct PullRequest {
+    /// `name[:tag]` or `name@digest`, as the client gave it.
+    pub image: String,
+    /// `os/arch[/variant]`.
+    pub platform: Option<String>,
+    /// The `X-Registry-Auth` header: base64url JSON with `username` and `password`.
+    pub auth: Option<String>,
 }
 
 /// Docker's `filters` query parameter, decoded: a key and the values it may take.

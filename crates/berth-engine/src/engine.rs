@@ -12,7 +12,7 @@ use bollard_stubs::models::{
     SystemVersionComponents, SystemVersionPlatform,
 };
 
-use crate::api::{EngineConfig, ImageListOptions, ImportRequest};
+use crate::api::{EngineConfig, ImageListOptions, ImportRequest, PullRequest};
 use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status};
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
@@ -150,6 +150,17 @@ impl Engine {
     /// the image id (`sha256:...`). Blocking.
     pub fn import_image(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
         self.images.import(src, req)
+    }
+
+    /// Pulls an image from its registry, sending Docker's progress messages to `emit`.
+    /// Blocking.
+    pub fn pull_image(
+        &self,
+        req: &PullRequest,
+        emit: &(dyn Fn(serde_json::Value) + Sync),
+    ) -> Result<String> {
+        self.images
+            .pull(req, &self.config.insecure_registries, emit)
     }
 
     pub fn list_images(&self, opts: ImageListOptions) -> Result<Vec<ImageSummary>> {

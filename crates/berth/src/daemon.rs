@@ -33,6 +33,9 @@ pub struct DaemonArgs {
     /// The server's private key.
     #[arg(long, value_name = "PATH")]
     tlskey: Option<PathBuf>,
+    /// A registry (`host[:port]`) to reach over plain HTTP; repeatable. Loopback ones always are.
+    #[arg(long = "insecure-registry", value_name = "HOST")]
+    insecure_registries: Vec<String>,
     /// Persistent state: images, containers, logs.
     #[arg(long, default_value = "/var/lib/berth", value_name = "PATH")]
     data_root: PathBuf,
@@ -107,6 +110,7 @@ fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
         let config = EngineConfig {
             data_root: args.data_root.clone(),
             exec_root: args.exec_root.clone(),
+            insecure_registries: args.insecure_registries.clone(),
             berth_binary: std::env::current_exe()
                 .map_err(|e| format!("finding the berth executable: {e}"))?,
         };

@@ -53,7 +53,7 @@ fn run_output_and_exit_codes() {
     assert!(text(&o.stderr).contains("/nonexistent"));
     let o = d.berth(&["run", "--rm", "busybox", "/etc"]);
     assert_eq!(o.status.code(), Some(126), "{}", text(&o.stderr));
-    let o = d.berth(&["run", "--rm", "nosuchimage"]);
+    let o = d.berth(&["run", "--rm", "127.0.0.1:9/nosuchimage"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(
         text(&o.stderr).contains("Error response from daemon: No such image"),

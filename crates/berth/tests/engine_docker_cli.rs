@@ -123,7 +123,8 @@ fn missing_or_unexecutable_program() {
     assert!(text(&out.stderr).contains("/nope"), "{}", text(&out.stderr));
     let out = d.docker(&["run", "--rm", "busybox", "/etc/passwd"]);
     assert_eq!(out.status.code(), Some(126), "{}", text(&out.stderr));
-    let out = d.docker(&["run", "--rm", "no-such-image-here"]);
+    // Not here, and its registry (a closed loopback port) cannot be reached either.
+    let out = d.docker(&["run", "--rm", "127.0.0.1:9/no-such-image"]);
     assert_eq!(out.status.code(), Some(125));
     assert_eq!(d.docker_ok(&["ps", "-aq"]), "");
 }

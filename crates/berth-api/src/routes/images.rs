@@ -1,8 +1,6 @@
 //! `/images/...`: import, list, inspect, tag, remove.
 //!
-//! Pulling (`POST /images/create?fromImage=`) is not there yet: it answers 404 with
-//! `pull access denied for NAME: berth cannot pull images yet`, which clients treat like any
-//! failed pull of an image that cannot be had.
+//! Pulling (`POST /images/create?fromImage=`) streams Docker's JSON progress lines.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -14,7 +12,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_engine::{Engine, ImageListOptions, ImportRequest};
+use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest};
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
@@ -41,9 +39,17 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
             Some(tag) if !image.contains('@') => format!("{image}:{tag}"),
             _ => image.to_owned(),
         };
-        return Err(ApiError::not_found(format!(
-            "pull access denied for {image}: berth cannot pull images yet"
-        )));
+        let auth = req
+            .headers()
+            .get("x-registry-auth")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let pull = PullRequest {
+            image,
+            platform: params.non_empty("platform").map(str::to_owned),
+            auth,
+        };
+        return pull_stream(engine, pull).await;
     }
     match params.non_empty("fromSrc") {
         Some("-") => {}
@@ -81,6 +87,43 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
     Ok((
         [(header::CONTENT_TYPE, "application/json")],
         Body::from(line),
+    )
+        .into_response())
+}
+
+/// Docker's pull: a stream of JSON progress lines; an error before the first line is a plain
+/// error status (404 for an image that cannot be had), one after it an `errorDetail` line.
+async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Response> {
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
+    let lines = tx.clone();
+    let mut task = tokio::task::spawn_blocking(move || {
+        engine.pull_image(&pull, &move |v| {
+            let _ = lines.send(Bytes::from(format!("{v}\r\n")));
+        })
+    });
+    let first = tokio::select! {
+        line = rx.recv() => line,
+        done = &mut task => {
+            done.map_err(join_error)??;
+            rx.recv().await
+        }
+    };
+    tokio::spawn(async move {
+        if let Ok(Err(e)) = task.await {
+            let msg = e.to_string();
+            let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
+            let _ = tx.send(Bytes::from(format!("{line}\r\n")));
+        }
+    });
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    let body = futures_util::stream::iter(first.map(Ok)).chain(rest);
+    Ok((
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from_stream(body),
     )
         .into_response())
 }

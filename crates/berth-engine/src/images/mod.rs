@@ -3,6 +3,7 @@
 //! every container on the image shares as an overlay lower dir.
 
 mod changes;
+mod pull;
 mod view;
 
 use std::io::Read;
@@ -27,7 +28,7 @@ impl Images {
     /// the containers' writable layers.
     pub fn open(data_root: &Path) -> Result<Images> {
         Ok(Images {
-            store: ImageStore::open(data_root.join("content"))?,
+            store: ImageStore::open(data_root)?,
             snapshots: Snapshots::open(data_root.join("overlay"))?,
         })
     }

@@ -1,0 +1,156 @@
+//! `docker pull` (`POST /images/create?fromImage=`): the registry crate does the work; this
+//! turns its progress into Docker's JSON message stream.
+
+use std::collections::HashMap;
+
+use base64::Engine as _;
+use berth_image::Reference;
+use berth_registry::{Credentials, Platform, Progress, ProgressKind, PullOptions};
+use serde_json::{Value, json};
+
+use crate::api::PullRequest;
+use crate::error::{Error, Result};
+
+use super::{Images, parse_ref};
+
+impl Images {
+    /// Pulls and tags the image, sending Docker's progress messages to `emit` (one JSON object
+    /// each). Errors before anything was sent are returned; the caller reports later ones in
+    /// the stream.
+    pub fn pull(
+        &self,
+        req: &PullRequest,
+        insecure: &[String],
+        emit: &(dyn Fn(Value) + Sync),
+    ) -> Result<String> {
+        let reference = parse_ref(&req.image)?;
+        let mut options = PullOptions {
+            insecure_registries: insecure.to_vec(),
+            ..Default::default()
+        };
+        if let Some(p) = req.platform.as_deref().filter(|p| !p.is_empty()) {
+            options.platform = Some(parse_platform(p)?);
+        }
+        if let Some(creds) = req.auth.as_deref().and_then(decode_auth) {
+            options.credentials = HashMap::from([(reference.registry.clone(), creds)]);
+        }
+        let shown = reference
+            .tag
+            .clone()
+            .or_else(|| reference.digest.as_ref().map(|d| d.to_string()));
+        let header = json!({"status": format!("Pulling from {}", reference.familiar_name()), "id": shown.unwrap_or_default()});
+        // Sent with the first layer's progress: an image that cannot be had (not found,
+        // denied) fails before any message, so the API can answer with a plain error status.
+        let started = std::sync::Once::new();
+        let had = self
+            .store
+            .resolve(&reference.to_string())
+            .ok()
+            .map(|i| i.id);
+        let pulled =
+            berth_registry::pull_image(&self.store, &self.snapshots, &reference, &options, &|p| {
+                started.call_once(|| emit(header.clone()));
+                emit(progress_message(&p))
+            })
+            .map_err(|e| pull_error(&reference, e))?;
+        started.call_once(|| emit(header.clone()));
+        emit(json!({"status": format!("Digest: {}", pulled.repo_digest)}));
+        let status = if had.as_ref() == Some(&pulled.image.id) {
+            "Image is up to date for"
+        } else {
+            "Downloaded newer image for"
+        };
+        emit(json!({"status": format!("Status: {status} {}", reference.familiar())}));
+        Ok(pulled.image.id.to_string())
+    }
+}
+
+/// Docker's per-layer lines (`id` is the layer's short digest).
+fn progress_message(p: &Progress) -> Value {
+    let id = p.layer.short().to_string();
+    let (status, detail) = match &p.kind {
+        ProgressKind::Waiting => ("Waiting", json!({})),
+        ProgressKind::Downloading { current, total } => {
+            ("Downloading", json!({"current": current, "total": total}))
+        }
+        ProgressKind::Verifying => ("Verifying Checksum", json!({})),
+        ProgressKind::Extracting => ("Extracting", json!({})),
+        ProgressKind::Done => ("Pull complete", json!({})),
+        ProgressKind::AlreadyExists => ("Already exists", json!({})),
+    };
+    json!({"status": status, "progressDetail": detail, "id": id})
+}
+
+/// Docker's wording where clients look for it: a missing image is "not found".
+fn pull_error(reference: &Reference, e: berth_registry::Error) -> Error {
+    match &e {
+        berth_registry::Error::Registry { status: 404, .. } => Error::NotFound(format!(
+            "manifest for {} not found: {e}",
+            reference.familiar()
+        )),
+        berth_registry::Error::Registry {
+            status: 401 | 403, ..
+        }
+        | berth_registry::Error::Auth { .. } => Error::NotFound(format!(
+            "pull access denied for {}: {e}",
+            reference.familiar_name()
+        )),
+        berth_registry::Error::NoMatchingPlatform { .. } => Error::NotFound(e.to_string()),
+        _ => Error::Internal(format!("pulling {}: {e}", reference.familiar())),
+    }
+}
+
+fn parse_platform(s: &str) -> Result<Platform> {
+    let parts: Vec<&str> = s.split('/').collect();
+    match parts.as_slice() {
+        [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
+            os: os.to_string(),
+            architecture: arch.to_string(),
+            variant: parts.get(2).map(|v| v.to_string()),
+        }),
+        _ => Err(Error::InvalidArgument(format!(
+            "invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"
+        ))),
+    }
+}
+
+/// `X-Registry-Auth`: base64url (padded or not) JSON `{"username","password",...}`.
+fn decode_auth(header: &str) -> Option<Credentials> {
+    let trimmed = header.trim().trim_end_matches('=');
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(trimmed)
+        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
+        .ok()?;
+    let v: Value = serde_json::from_slice(&bytes).ok()?;
+    let username = v.get("username")?.as_str()?.to_string();
+    let password = v
+        .get("password")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
+    (!username.is_empty()).then_some(Credentials { username, password })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auth_header_forms() {
+        let raw = r#"{"username":"u","password":"p","serveraddress":"localhost:5000"}"#;
+        let url = base64::engine::general_purpose::URL_SAFE.encode(raw);
+        let c = decode_auth(&url).unwrap();
+        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
+        assert!(decode_auth("e30=").is_none(), "{{}} carries no credentials");
+        assert!(decode_auth("not base64!").is_none());
+    }
+
+    #[test]
+    fn platforms() {
+        assert_eq!(
+            parse_platform("linux/arm64/v8").unwrap().variant.as_deref(),
+            Some("v8")
+        );
+        assert!(parse_platform("linux").is_err());
+    }
+}

@@ -87,3 +87,30 @@ print(client.containers.run(img.id, ["echo", "hi"], remove=True))
         format!("['{}/py/bb:2']\nb'hi\\n'\n", reg.addr())
     );
 }
+
+#[test]
+fn berth_pull_and_run_pulling() {
+    let reg = Registry::start();
+    let source = Daemon::with_busybox();
+    reg.push_from(&source, "docker.io/library/busybox:latest", "cli/bb:3");
+    let d = Daemon::start();
+    let image = format!("{}/cli/bb:3", reg.addr());
+    let out = d.berth(&["pull", &image]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(
+        s.contains(": Pull complete") && s.contains("Status: Downloaded newer image"),
+        "{s}"
+    );
+    d.docker_ok(&["rmi", &image]);
+    let out = d.berth(&["run", "--rm", &image, "echo", "auto"]);
+    assert_eq!(text(&out.stdout), "auto\n", "{}", text(&out.stderr));
+    assert!(text(&out.stderr).contains(&format!("Unable to find image '{image}' locally")));
+    let out = d.berth(&["pull", "-q", &format!("{}/cli/bb:nope", reg.addr())]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("not found"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -6,6 +6,7 @@ mod human;
 mod images;
 mod inspect;
 mod ps;
+mod pull;
 mod run;
 mod stream;
 mod system;
@@ -66,6 +67,8 @@ pub enum ClientCommand {
     Images(images::ImagesArgs),
     /// Import the contents from a tarball to create a filesystem image.
     Import(images::ImportArgs),
+    /// Download an image from a registry.
+    Pull(pull::PullArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images::TagArgs),
     /// Remove one or more images.
@@ -111,6 +114,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Inspect(a) => inspect::inspect(&c, a),
         ClientCommand::Images(a) => images::images(&c, a),
         ClientCommand::Import(a) => images::import(&c, a),
+        ClientCommand::Pull(a) => pull::pull(&c, a),
         ClientCommand::Tag(a) => images::tag(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Version(a) => system::version(&c, a),

@@ -266,7 +266,21 @@ fn create(c: &Client, a: &CreateArgs, detach: bool, rm: bool) -> Result<String> 
         Some(n) => format!("/containers/create?name={}", enc(n)),
         None => "/containers/create".to_string(),
     };
-    let r = c.post_json(&path, Some(&body))?;
+    let r = match c.post_json(&path, Some(&body)) {
+        // As docker: a missing image is pulled (progress on stderr), then the create retried.
+        Err(Error::Api {
+            status: 404,
+            message,
+        }) if message.starts_with("No such image") => {
+            let image = body["Image"].as_str().unwrap_or_default();
+            eprintln!("Unable to find image '{image}' locally");
+            let stderr = std::io::stderr();
+            let tty = std::io::IsTerminal::is_terminal(&stderr);
+            super::pull::image(c, image, None, &mut stderr.lock(), tty)?;
+            c.post_json(&path, Some(&body))?
+        }
+        r => r?,
+    };
     if let Some(w) = r.get("Warnings").and_then(Value::as_array) {
         for w in w.iter().filter_map(Value::as_str) {
             eprintln!("WARNING: {w}");

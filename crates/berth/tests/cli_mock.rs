@@ -244,6 +244,11 @@ fn serve(conn: UnixStream, st: Shared, max_version: Option<&str>) {
             200,
             r#"{"Id":"c0ffee","State":{"ExitCode":0},"Config":{"Env":["A=1","B=2"]}}"#,
         ),
+        ("POST", "/images/create") if path.contains("fromImage=") => respond(
+            &mut w,
+            404,
+            r#"{"message":"manifest for nosuch:latest not found"}"#,
+        ),
         ("POST", "/images/create") => respond(&mut w, 200, "{\"status\":\"sha256:1234\"}\r\n"),
         _ => respond(
             &mut w,
@@ -300,9 +305,10 @@ fn run_errors_exit_like_docker() {
     let d = Daemon::start(None);
     let o = d.berth(&["run", "nosuch"], b"");
     assert_eq!(o.status.code(), Some(125));
+    // As docker: the missing image is pulled first, and the pull's error is the one shown.
     assert_eq!(
         text(&o.stderr),
-        "berth: Error response from daemon: No such image: nosuch:latest\n"
+        "Unable to find image 'nosuch' locally\nberth: Error response from daemon: manifest for nosuch:latest not found\n"
     );
     let o = d.berth(&["run", "noexec"], b"");
     assert_eq!(o.status.code(), Some(127));

@@ -63,10 +63,26 @@ pub fn follow(
     }
 }
 
+/// The log's files, listed until two listings agree: a listing taken while the writer is
+/// renaming files along could name a file under the index it is just leaving.
+fn stable_listing(path: &Path) -> Result<Vec<Source>> {
+    let ids = |s: &[Source]| s.iter().map(|x| x.id).collect::<Vec<_>>();
+    let mut sources = open_all(path)?;
+    for _ in 0..100 {
+        let again = open_all(path)?;
+        if ids(&again) == ids(&sources) {
+            break;
+        }
+        sources = again;
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    Ok(sources)
+}
+
 /// After a rotation: queue the files newer than the one being read (all of them if it has
 /// been dropped or there was none).
 fn switch_files(reader: &mut LogReader, path: &Path) -> Result<()> {
-    let mut sources = open_all(path)?;
+    let mut sources = stable_listing(path)?;
     if let Some(cur) = &reader.cur
         && let Some(i) = sources.iter().position(|s| s.id == cur.src.id)
     {

@@ -24,13 +24,18 @@ pub fn existing_files(path: &Path) -> Vec<PathBuf> {
     if path.exists() {
         files.push(path.to_path_buf());
     }
+    // A rotation in progress renames `.n` to `.n+1` from the oldest down, leaving one gap at a
+    // time: look one index past a gap before concluding the list has ended.
     let mut n = 1;
-    loop {
+    let mut missed = 0;
+    while missed < 2 {
         let p = rotated_path(path, n);
-        if !p.exists() {
-            break;
+        if p.exists() {
+            files.push(p);
+            missed = 0;
+        } else {
+            missed += 1;
         }
-        files.push(p);
         n += 1;
     }
     files.reverse();

@@ -1,6 +1,7 @@
 //! Docker's human formats (go-units): durations ("3 seconds", "About an hour"), decimal sizes
 //! ("1.23MB"), Go's time layout, `--since`/`--until` timestamps.
 
+use berth_engine::logs::{civil_from_days, days_from_civil};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_secs() -> i64 {
@@ -88,37 +89,6 @@ pub fn bytes_size(bytes: f64) -> String {
     format!("{}{}", fmt_g(v, 4), UNITS[i])
 }
 
-/// Days since 1970-01-01 to (y, m, d), proleptic Gregorian.
-fn civil(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
-}
-
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let mp = if m > 2 { m - 3 } else { m + 9 } as i64;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 /// Go's `time.Time.String()` layout in the local time zone: "2006-01-02 15:04:05 -0700 MST".
 pub fn go_time_local(unix: i64) -> String {
     // SAFETY: localtime_r fills tm; tm_zone points into libc's static zone names.
@@ -147,7 +117,7 @@ pub fn go_time_local(unix: i64) -> String {
 
 /// Go's `time.Time.String()` layout in UTC: "2006-01-02 15:04:05 +0000 UTC".
 pub fn go_time(unix: i64) -> String {
-    let (y, m, d) = civil(unix.div_euclid(86_400));
+    let (y, m, d) = civil_from_days(unix.div_euclid(86_400));
     let s = unix.rem_euclid(86_400);
     format!(
         "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02} +0000 UTC",

@@ -47,12 +47,12 @@ impl Engine {
             move || me.spawn_monitor(&record)
         })
         .await
-        .unwrap_or_else(|e| Err(Error::internal("start", e)));
+        .unwrap_or_else(|e| Err(Error::internal("start", e).into()));
         let started = match spawned {
             Ok(s) => s,
-            Err(e) => {
-                self.start_failed(&id, &e).await;
-                return Err(e);
+            Err(failure) => {
+                self.start_failed(&id, &failure).await;
+                return Err(failure.error);
             }
         };
         let pending = {
@@ -99,7 +99,7 @@ impl Engine {
     }
 
     /// Everything blocking of a start, up to a created container under its monitor.
-    fn spawn_monitor(&self, rec: &Record) -> Result<Started> {
+    fn spawn_monitor(&self, rec: &Record) -> std::result::Result<Started, StartFailure> {
         let id = &rec.id;
         let l = &self.layout;
         let t = std::time::Instant::now();
@@ -185,16 +185,8 @@ impl Engine {
 
     /// A start that failed before the container ran: recorded like Docker (the error and
     /// an exit code of 127/126/128), attaches ended, waiters told, `--rm` honoured.
-    async fn start_failed(&self, id: &str, e: &Error) {
-        let code = match e.to_string() {
-            m if m.contains("executable file not found")
-                || m.contains("no such file or directory") =>
-            {
-                127
-            }
-            m if m.contains("permission denied") || m.contains("is a directory") => 126,
-            _ => 128,
-        };
+    async fn start_failed(&self, id: &str, failure: &StartFailure) {
+        let (e, code) = (&failure.error, failure.exit_code);
         let auto_remove = {
             let mut reg = self.registry.lock().expect("registry lock");
             let Ok(entry) = reg.get_mut(id) else { return };
@@ -238,18 +230,39 @@ fn connect_pending(socket: &std::path::Path, p: PendingAttach) {
     }
 }
 
-fn spawn_error(e: monitor::Error) -> Error {
+/// A start that failed, with the exit code Docker records for it: 127/126 for a program that
+/// is missing or not executable (as the monitor classified it), 128 for anything else.
+struct StartFailure {
+    error: Error,
+    exit_code: i32,
+}
+
+impl<E: Into<Error>> From<E> for StartFailure {
+    fn from(error: E) -> StartFailure {
+        StartFailure {
+            error: error.into(),
+            exit_code: 128,
+        }
+    }
+}
+
+fn spawn_error(e: monitor::Error) -> StartFailure {
     match e {
         monitor::Error::Spawn { kind, message } => {
             let message = format!("failed to create task for container: {message}");
-            match kind {
+            let error = match kind {
                 SpawnErrorKind::NotFound | SpawnErrorKind::Denied => {
                     Error::InvalidArgument(message)
                 }
                 SpawnErrorKind::Other => Error::Internal(message),
-            }
+            };
+            let exit_code = match kind {
+                SpawnErrorKind::Other => 128,
+                k => k.exit_code(),
+            };
+            StartFailure { error, exit_code }
         }
-        e => Error::internal("monitor", e),
+        e => Error::internal("monitor", e).into(),
     }
 }
 

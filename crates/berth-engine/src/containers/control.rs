@@ -182,8 +182,8 @@ impl Engine {
     /// thread of their own, so that `--rm` does not wait for the files. A crash in between
     /// leaves `.removing-*` directories, which the next start deletes.
     fn remove_files(&self, id: &str) -> Result<()> {
+        // Mounts, netns and bundle were released when it exited (or when its start failed).
         let l = &self.layout;
-        super::start::release_resources(l, id, &l.rootfs(id));
         let mut doomed = Vec::new();
         for (dir, parent) in [(l.dir(id), &l.records), (l.layers.join(id), &l.layers)] {
             let to = parent.join(format!("{REMOVING_PREFIX}{id}"));

@@ -292,6 +292,12 @@ fn create(c: &Client, a: &CreateArgs, detach: bool, rm: bool) -> Result<String> 
         .ok_or_else(|| Error::Other("the daemon returned no container id".into()))
 }
 
+/// (Config.Tty, Config.OpenStdin) of an inspected container.
+fn tty_and_stdin(info: &Value) -> (bool, bool) {
+    let flag = |p: &str| info.pointer(p).and_then(Value::as_bool).unwrap_or(false);
+    (flag("/Config/Tty"), flag("/Config/OpenStdin"))
+}
+
 fn attach_path(id: &str, s: &Streams) -> String {
     format!(
         "/containers/{id}/attach?stream=1&stdin={}&stdout={}&stderr={}",
@@ -456,14 +462,7 @@ pub fn start(c: &Client, a: &StartArgs) -> std::result::Result<i32, Exit> {
             .and_then(Value::as_str)
             .unwrap_or_default()
             .to_string();
-        let tty = info
-            .pointer("/Config/Tty")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
-        let open_stdin = info
-            .pointer("/Config/OpenStdin")
-            .and_then(Value::as_bool)
-            .unwrap_or(false);
+        let (tty, open_stdin) = tty_and_stdin(&info);
         let s = Streams {
             stdin: a.interactive && open_stdin,
             stdout: true,
@@ -528,14 +527,7 @@ pub fn attach(c: &Client, a: &AttachArgs) -> std::result::Result<i32, Exit> {
             1,
         ));
     }
-    let tty = info
-        .pointer("/Config/Tty")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
-    let open_stdin = info
-        .pointer("/Config/OpenStdin")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let (tty, open_stdin) = tty_and_stdin(&info);
     let s = Streams {
         stdin: open_stdin && !a.no_stdin,
         stdout: true,

@@ -5,7 +5,7 @@
 //!
 //! On-disk layout under a root directory:
 //! - `content/`: an OCI image layout (`oci-layout`, `index.json`, `blobs/sha256/…`), plus
-//!   `ingest/` for blobs being written and `index.lock`;
+//!   `ingest/` for blobs being written (`<hex>.partial`: a resumable download) and `index.lock`;
 //! - `snapshots/<chain id>/fs`: one unpacked layer each, real once `committed` exists;
 //! - `containers/<id>/{upper,work}`: containers' writable layers.
 
@@ -25,5 +25,5 @@ pub use error::{Error, Result};
 pub use import::{ConfigChanges, ImportOptions, Platform, import_rootfs};
 pub use reference::Reference;
 pub use snapshot::{MountSpec, Snapshots, chain_ids};
-pub use store::{ContentStore, Image, ImageStore};
+pub use store::{BlobStream, ContentStore, Download, Image, ImageStore};
 pub use unpack::{UnpackStats, unpack_layer};

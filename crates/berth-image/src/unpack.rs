@@ -786,6 +786,15 @@ mod tests {
                 "h",
                 "hard link target",
             ),
+            (
+                {
+                    let mut t = TarBuf::new();
+                    t.hardlink("shadow", "/etc/shadow");
+                    t.finish()
+                },
+                "shadow",
+                "hard link target",
+            ),
         ];
         for (tar, entry, want) in cases {
             let tmp = tempfile::tempdir().unwrap();

@@ -10,6 +10,8 @@ use std::time::Duration;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 
+use berth_image::Digest;
+
 use crate::error::{Error, Result};
 use crate::{Credentials, PullOptions};
 
@@ -138,14 +140,17 @@ pub(crate) struct Client {
     authorization: Mutex<Option<String>>,
 }
 
+/// How long a registry may take to accept a connection, and then to answer a request.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub(crate) type Response = ureq::http::Response<ureq::Body>;
 
 impl Client {
     pub fn new(registry: &str, repository: &str, options: &PullOptions) -> Client {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(30)))
-            .timeout_recv_response(Some(Duration::from_secs(120)))
+            .timeout_connect(Some(options.timeout.unwrap_or(DEFAULT_TIMEOUT)))
+            .timeout_recv_response(Some(options.timeout.unwrap_or(DEFAULT_TIMEOUT)))
             .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
             .build()
             .into();
@@ -163,11 +168,11 @@ impl Client {
     /// `GET /v2/`, authenticating if the registry asks for it.
     pub fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = self.send(&url, None)?;
+        let resp = self.send(&url, &[])?;
         let status = resp.status().as_u16();
         if status == 401 {
             self.authenticate(&resp)?;
-            let resp = self.send(&url, None)?;
+            let resp = self.send(&url, &[])?;
             return check(resp, &url, || self.registry.clone()).map(drop);
         }
         check(resp, &url, || self.registry.clone()).map(drop)
@@ -181,19 +186,45 @@ impl Client {
         accept: Option<&str>,
         what: &dyn Fn() -> String,
     ) -> Result<Response> {
+        let headers: Vec<(&str, String)> = accept
+            .map(|a| ("Accept", a.to_string()))
+            .into_iter()
+            .collect();
+        self.get_with(path, &headers, what)
+    }
+
+    /// GETs a blob from byte `offset` on (a `Range` request when not 0). The registry may
+    /// ignore the range: a 206 answer continues at `offset`, a 200 one starts from the first
+    /// byte.
+    pub fn get_blob(
+        &self,
+        digest: &Digest,
+        offset: u64,
+        what: &dyn Fn() -> String,
+    ) -> Result<Response> {
+        let range = (offset > 0).then(|| ("Range", format!("bytes={offset}-")));
+        self.get_with(&format!("blobs/{digest}"), range.as_slice(), what)
+    }
+
+    fn get_with(
+        &self,
+        path: &str,
+        headers: &[(&str, String)],
+        what: &dyn Fn() -> String,
+    ) -> Result<Response> {
         let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
-        let mut resp = self.send(&url, accept)?;
+        let mut resp = self.send(&url, headers)?;
         if resp.status().as_u16() == 401 {
             self.authenticate(&resp)?;
-            resp = self.send(&url, accept)?;
+            resp = self.send(&url, headers)?;
         }
         check(resp, &url, what)
     }
 
-    fn send(&self, url: &str, accept: Option<&str>) -> Result<Response> {
+    fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response> {
         let mut req = self.agent.get(url);
-        if let Some(a) = accept {
-            req = req.header("Accept", a);
+        for (k, v) in headers {
+            req = req.header(*k, v);
         }
         if let Some(auth) = self.authorization.lock().expect("auth lock").clone() {
             req = req.header("Authorization", auth);

@@ -94,6 +94,9 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// Credentials by registry name (as in the reference, e.g. `docker.io`, `localhost:5000`).
     pub credentials: HashMap<String, Credentials>,
+    /// How long a registry may take to accept a connection and then to answer each request
+    /// (60 s when `None`): a registry that hangs fails the pull instead of stalling it.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What is happening to one blob (layer or config) during a pull.

@@ -1,11 +1,13 @@
 //! Pulling: resolve the manifest (through an index for the wanted platform), fetch the config,
-//! download layers (three at a time) while unpacking them in order, then tag.
+//! download layers (three at a time), each unpacked into its own snapshot while its bytes
+//! arrive, then tag.
 
 use std::io::{self, BufRead, BufReader, Read, Write};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
-use std::sync::{Condvar, Mutex};
 
+use berth_image::snapshot::PendingSnapshot;
 use berth_image::{Digest, DigestWriter, Image, ImageStore, Reference, Snapshots, chain_ids};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
@@ -22,7 +24,7 @@ const DOCKER_SCHEMA1_SIGNED: &str = "application/vnd.docker.distribution.manifes
 
 const MAX_MANIFEST: u64 = 4 * 1024 * 1024;
 const MAX_CONFIG: u64 = 8 * 1024 * 1024;
-const PARALLEL_DOWNLOADS: usize = 3;
+const PARALLEL_LAYERS: usize = 3;
 const PROGRESS_EVERY: u64 = 512 * 1024;
 
 /// What a pull produced.
@@ -343,35 +345,25 @@ struct Layer {
     media_type: String,
 }
 
-enum Slot {
-    Pending,
-    Ready,
-    Failed(Error),
-    Taken,
-}
-
-struct Shared {
-    slots: Mutex<Vec<Slot>>,
-    cond: Condvar,
+/// One pull's layers, worked through by a few threads that each take the next layer.
+struct Work<'a> {
+    client: &'a Client,
+    store: &'a ImageStore,
+    snapshots: &'a Snapshots,
+    name: &'a str,
+    layers: &'a [Layer],
+    diff_ids: &'a [Digest],
+    chains: Vec<Digest>,
+    next: AtomicUsize,
     abort: AtomicBool,
+    /// The first failure: it is the one reported, not the aborts it caused.
+    error: Mutex<Option<Error>>,
 }
 
-impl Shared {
-    fn set(&self, i: usize, s: Slot) {
-        self.slots.lock().expect("slots")[i] = s;
-        self.cond.notify_all();
-    }
-
-    fn fail(&self) {
-        self.abort.store(true, Ordering::SeqCst);
-        let _guard = self.slots.lock().expect("slots");
-        self.cond.notify_all();
-    }
-}
-
-/// Downloads missing layer blobs on up to three threads while this thread's unpacker applies
-/// layers bottom-up as soon as each (and everything below it) is available. Progress events
-/// from all threads are funnelled through a channel to `progress` on the calling thread.
+/// Fetches and unpacks every layer, up to three at a time. Each layer's snapshot is its own
+/// directory (whiteouts are files in it, not deletions below), so layers unpack independently
+/// and in parallel, each while its bytes arrive. Progress events from all threads are
+/// funnelled through a channel to `progress` on the calling thread.
 fn fetch_and_unpack(
     client: &Client,
     store: &ImageStore,
@@ -381,157 +373,194 @@ fn fetch_and_unpack(
     diff_ids: &[Digest],
     progress: &dyn Fn(Progress),
 ) -> Result<()> {
-    let chains = chain_ids(diff_ids);
-    let shared = Shared {
-        slots: Mutex::new(layers.iter().map(|_| Slot::Pending).collect()),
-        cond: Condvar::new(),
-        abort: AtomicBool::new(false),
-    };
-    let next = AtomicUsize::new(0);
     for l in layers {
         progress(Progress {
             layer: l.digest.clone(),
             kind: ProgressKind::Waiting,
         });
     }
+    let work = Work {
+        client,
+        store,
+        snapshots,
+        name,
+        layers,
+        diff_ids,
+        chains: chain_ids(diff_ids),
+        next: AtomicUsize::new(0),
+        abort: AtomicBool::new(false),
+        error: Mutex::new(None),
+    };
     let (tx, rx) = mpsc::channel::<Progress>();
     std::thread::scope(|s| {
-        for _ in 0..PARALLEL_DOWNLOADS.min(layers.len()) {
-            let tx = tx.clone();
-            let (shared, next) = (&shared, &next);
-            s.spawn(move || {
-                loop {
-                    if shared.abort.load(Ordering::SeqCst) {
-                        return;
-                    }
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some(layer) = layers.get(i) else { return };
-                    match download(client, store, name, layer, &shared.abort, &tx) {
-                        Ok(()) => shared.set(i, Slot::Ready),
-                        Err(e) => {
-                            shared.set(i, Slot::Failed(e));
-                            shared.fail();
-                            return;
-                        }
-                    }
-                }
-            });
+        for _ in 0..PARALLEL_LAYERS.min(layers.len()) {
+            let (tx, work) = (tx.clone(), &work);
+            s.spawn(move || work.run(&tx));
         }
-        let unpacker = {
-            let tx = tx.clone();
-            let (shared, chains) = (&shared, &chains);
-            s.spawn(move || {
-                let r = unpack_all(
-                    store, snapshots, name, layers, diff_ids, chains, shared, &tx,
-                );
-                if r.is_err() {
-                    shared.fail();
-                }
-                r
-            })
-        };
         drop(tx);
         for p in rx {
             progress(p);
         }
-        unpacker.join().expect("unpacker thread panicked")
-    })
+    });
+    match work.error.into_inner().expect("error lock") {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn unpack_all(
-    store: &ImageStore,
-    snapshots: &Snapshots,
-    name: &str,
-    layers: &[Layer],
-    diff_ids: &[Digest],
-    chains: &[Digest],
-    shared: &Shared,
-    tx: &mpsc::Sender<Progress>,
-) -> Result<()> {
-    for (i, layer) in layers.iter().enumerate() {
-        {
-            let mut slots = shared.slots.lock().expect("slots");
-            loop {
-                match &slots[i] {
-                    Slot::Ready => break,
-                    Slot::Failed(_) => {
-                        let Slot::Failed(e) = std::mem::replace(&mut slots[i], Slot::Taken) else {
-                            unreachable!()
-                        };
-                        return Err(e);
-                    }
-                    _ if shared.abort.load(Ordering::SeqCst) => {
-                        // Another layer failed: report its error, not a vague abort.
-                        for s in slots.iter_mut() {
-                            if let Slot::Failed(_) = s
-                                && let Slot::Failed(e) = std::mem::replace(s, Slot::Taken)
-                            {
-                                return Err(e);
-                            }
-                        }
-                        return Err(Error::Aborted);
-                    }
-                    _ => slots = shared.cond.wait(slots).expect("slots"),
-                }
+impl Work<'_> {
+    fn run(&self, tx: &mpsc::Sender<Progress>) {
+        while !self.abort.load(Ordering::SeqCst) {
+            let i = self.next.fetch_add(1, Ordering::SeqCst);
+            let Some(layer) = self.layers.get(i) else {
+                return;
+            };
+            if let Err(e) = self.layer(i, layer, tx) {
+                self.error.lock().expect("error lock").get_or_insert(e);
+                self.abort.store(true, Ordering::SeqCst);
+                return;
             }
         }
+    }
+
+    /// One layer: nothing to do when its blob and snapshot exist; unpack the blob when only
+    /// the snapshot is missing; else download it (resuming what an earlier attempt kept),
+    /// unpacking as the bytes arrive unless the snapshot exists already.
+    fn layer(&self, i: usize, layer: &Layer, tx: &mpsc::Sender<Progress>) -> Result<()> {
         let send = |kind| {
             let _ = tx.send(Progress {
                 layer: layer.digest.clone(),
                 kind,
             });
         };
-        if snapshots.is_committed(&chains[i]) {
-            send(ProgressKind::AlreadyExists);
-            continue;
+        let chain = &self.chains[i];
+        let content = self.store.content();
+        // Waits while another pull downloads the same blob: it does the work for both.
+        let Some(mut download) = content.download(&layer.digest)? else {
+            if self.snapshots.is_committed(chain) {
+                send(ProgressKind::AlreadyExists);
+                return Ok(());
+            }
+            send(ProgressKind::Extracting);
+            let blob = content.open_blob(&layer.digest)?;
+            self.unpack(i, layer, blob)?.commit(chain)?;
+            send(ProgressKind::Done);
+            return Ok(());
+        };
+        let what = || format!("blob {} of {}", layer.digest, self.name);
+        let offset = download.offset();
+        let mut resp = self.client.get_blob(&layer.digest, offset, &what)?;
+        if offset > 0 && resp.status().as_u16() != 206 {
+            download.restart()?;
         }
-        send(ProgressKind::Extracting);
-        unpack_one(store, snapshots, name, i, layer, &diff_ids[i], &chains[i])?;
+        let incoming = Incoming {
+            body: resp.body_mut().as_reader(),
+            at: download.offset(),
+            last_report: 0,
+            size: layer.size,
+            abort: &self.abort,
+            report: &|current| {
+                send(ProgressKind::Downloading {
+                    current,
+                    total: layer.size,
+                })
+            },
+        };
+        let mut stream = download.stream(incoming)?;
+        let unpacked = if self.snapshots.is_committed(chain) {
+            Ok(None)
+        } else {
+            self.unpack(i, layer, &mut stream).map(Some)
+        };
+        // The blob's digest speaks first: a corrupt download explains a failed unpack.
+        io::copy(&mut stream, &mut io::sink()).map_err(|e| Error::Read {
+            url: what(),
+            source: e,
+        })?;
+        send(ProgressKind::Verifying);
+        let _claim = stream.commit().map_err(|e| Error::with_blob(e, what))?;
+        // Committed before the claim is released, so a pull waiting for this blob finds the
+        // snapshot too.
+        if let Some(pending) = unpacked? {
+            pending.commit(chain)?;
+        }
         send(ProgressKind::Done);
+        Ok(())
     }
-    Ok(())
+
+    /// Unpacks one layer stream into a new snapshot and checks its diff id; the caller commits
+    /// the snapshot once the blob itself is verified.
+    fn unpack(&self, index: usize, layer: &Layer, blob: impl Read) -> Result<PendingSnapshot> {
+        let mut input = BufReader::with_capacity(256 * 1024, blob);
+        let head = input.fill_buf().map_err(berth_image::Error::Layer)?;
+        let decoded: Box<dyn Read> = match compression(&layer.media_type, head) {
+            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
+            Compression::Zstd => Box::new(
+                zstd::stream::read::Decoder::with_buffer(input)
+                    .map_err(berth_image::Error::Layer)?,
+            ),
+            Compression::None => Box::new(input),
+        };
+        let pending = self.snapshots.begin()?;
+        let mut hashed = HashingReader {
+            inner: decoded,
+            hash: DigestWriter::new(io::sink()),
+        };
+        berth_image::unpack_layer(&mut hashed, &pending.fs_dir())?;
+        // Trailing zero blocks belong to the diff id too.
+        io::copy(&mut hashed, &mut io::sink()).map_err(berth_image::Error::Layer)?;
+        let (actual, _, _) = hashed.hash.finish();
+        let expected = &self.diff_ids[index];
+        if &actual != expected {
+            return Err(Error::DiffIdMismatch {
+                reference: self.name.to_string(),
+                index,
+                layer: layer.digest.clone(),
+                expected: expected.clone(),
+                actual,
+            });
+        }
+        Ok(pending)
+    }
 }
 
-fn unpack_one(
-    store: &ImageStore,
-    snapshots: &Snapshots,
-    name: &str,
-    index: usize,
-    layer: &Layer,
-    diff_id: &Digest,
-    chain_id: &Digest,
-) -> Result<()> {
-    let blob = store.content().open_blob(&layer.digest)?;
-    let mut input = BufReader::with_capacity(256 * 1024, blob);
-    let head = input.fill_buf().map_err(berth_image::Error::Layer)?;
-    let decoded: Box<dyn Read> = match compression(&layer.media_type, head) {
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compression::Zstd => Box::new(
-            zstd::stream::read::Decoder::with_buffer(input).map_err(berth_image::Error::Layer)?,
-        ),
-        Compression::None => Box::new(input),
-    };
-    let pending = snapshots.begin()?;
-    let mut hashed = HashingReader {
-        inner: decoded,
-        hash: DigestWriter::new(io::sink()),
-    };
-    berth_image::unpack_layer(&mut hashed, &pending.fs_dir())?;
-    // Trailing zero blocks belong to the diff id too.
-    io::copy(&mut hashed, &mut io::sink()).map_err(berth_image::Error::Layer)?;
-    let (actual, _, _) = hashed.hash.finish();
-    if &actual != diff_id {
-        return Err(Error::DiffIdMismatch {
-            reference: name.to_string(),
-            index,
-            layer: layer.digest.clone(),
-            expected: diff_id.clone(),
-            actual,
-        });
+/// The registry's bytes of one blob after the part already kept: counted against the size the
+/// manifest announced (more is an error, less is a truncated download), reported as progress,
+/// and cut short when another layer failed.
+struct Incoming<'a, R> {
+    body: R,
+    at: u64,
+    last_report: u64,
+    size: u64,
+    abort: &'a AtomicBool,
+    report: &'a dyn Fn(u64),
+}
+
+impl<R: Read> Read for Incoming<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.abort.load(Ordering::SeqCst) {
+            return Err(io::Error::other("pull aborted"));
+        }
+        let n = self.body.read(buf)?;
+        self.at += n as u64;
+        if self.at > self.size {
+            return Err(io::Error::other(format!(
+                "registry sent more than the {} bytes announced",
+                self.size
+            )));
+        }
+        if n == 0 && self.at < self.size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("download truncated at {} of {} bytes", self.at, self.size),
+            ));
+        }
+        if self.at - self.last_report >= PROGRESS_EVERY || (n > 0 && self.at == self.size) {
+            self.last_report = self.at;
+            (self.report)(self.at);
+        }
+        Ok(n)
     }
-    pending.commit(chain_id)?;
-    Ok(())
 }
 
 enum Compression {
@@ -562,81 +591,6 @@ impl<R: Read> Read for HashingReader<R> {
         self.hash.write_all(&buf[..n])?;
         Ok(n)
     }
-}
-
-/// Streams one blob into the content store (unless present), verifying size and digest.
-fn download(
-    client: &Client,
-    store: &ImageStore,
-    name: &str,
-    layer: &Layer,
-    abort: &AtomicBool,
-    tx: &mpsc::Sender<Progress>,
-) -> Result<()> {
-    let content = store.content();
-    if content.has(&layer.digest) {
-        return Ok(());
-    }
-    let d = &layer.digest;
-    let what = || format!("blob {d} of {name}");
-    let send = |kind| {
-        let _ = tx.send(Progress {
-            layer: d.clone(),
-            kind,
-        });
-    };
-    let mut resp = client.get(&format!("blobs/{d}"), None, &what)?;
-    let mut reader = resp.body_mut().as_reader();
-    let mut ingest = content.ingest()?;
-    let mut buf = vec![0u8; 128 * 1024];
-    let mut current = 0u64;
-    let mut last = 0u64;
-    send(ProgressKind::Downloading {
-        current: 0,
-        total: layer.size,
-    });
-    loop {
-        if abort.load(Ordering::SeqCst) {
-            return Err(Error::Aborted);
-        }
-        let n = reader.read(&mut buf).map_err(|e| Error::Read {
-            url: what(),
-            source: e,
-        })?;
-        if n == 0 {
-            break;
-        }
-        current += n as u64;
-        if current > layer.size {
-            return Err(invalid(
-                name,
-                "blob",
-                format!(
-                    "{d}: registry sent more than the {} bytes announced",
-                    layer.size
-                ),
-            ));
-        }
-        ingest
-            .write_all(&buf[..n])
-            .map_err(|e| berth_image::Error::Io {
-                op: "write blob",
-                path: ingest.path().to_path_buf(),
-                source: e,
-            })?;
-        if current - last >= PROGRESS_EVERY || current == layer.size {
-            last = current;
-            send(ProgressKind::Downloading {
-                current,
-                total: layer.size,
-            });
-        }
-    }
-    send(ProgressKind::Verifying);
-    ingest
-        .commit(Some(d))
-        .map_err(|e| Error::with_blob(e, what))?;
-    Ok(())
 }
 
 #[cfg(test)]

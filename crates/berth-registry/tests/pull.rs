@@ -283,7 +283,8 @@ fn pull_by_tag_again_and_by_digest() {
     let kinds = kinds_for(&events, &layer);
     assert_eq!(kinds.first(), Some(&&ProgressKind::Waiting), "{events:?}");
     assert_eq!(kinds.last(), Some(&&ProgressKind::Done), "{events:?}");
-    assert!(kinds.contains(&&ProgressKind::Extracting));
+    // Unpacked while downloading: no separate extraction step.
+    assert!(!kinds.contains(&&ProgressKind::Extracting), "{events:?}");
     assert!(kinds.contains(&&ProgressKind::Verifying));
     let total = got.layers[0].size();
     assert!(
@@ -867,34 +868,11 @@ impl AuthFront {
             port: u16,
             counter: &AtomicUsize,
         ) -> std::io::Result<()> {
-            use std::io::{BufRead, BufReader, Write};
-            let mut reader = BufReader::new(conn.try_clone()?);
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let mut headers = HashMap::new();
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h)?;
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
+            let (path, headers) = read_request(&conn)?;
             let auth = headers.get("authorization").map(String::as_str);
             let mut out = conn;
-            let mut respond = |status: u16, extra: &str, body: &[u8]| -> std::io::Result<()> {
-                write!(
-                    out,
-                    "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-                    body.len()
-                )?;
-                out.write_all(body)?;
-                out.flush()
-            };
+            let mut respond =
+                |status: u16, extra: &str, body: &[u8]| respond(&mut out, status, extra, body);
             if let Some(query) = path.strip_prefix("/token?") {
                 counter.fetch_add(1, Ordering::SeqCst);
                 let ok_query = query.contains("service=fake-registry")
@@ -939,27 +917,7 @@ impl AuthFront {
                     br#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
                 );
             }
-            let mut req = ureq::get(&format!("http://{upstream}{path}"))
-                .config()
-                .http_status_as_error(false)
-                .build();
-            if let Some(a) = headers.get("accept") {
-                req = req.header("Accept", a);
-            }
-            let mut resp = req.call().map_err(std::io::Error::other)?;
-            let mut extra = String::new();
-            for h in ["content-type", "docker-content-digest"] {
-                if let Some(v) = resp.headers().get(h) {
-                    extra.push_str(&format!("{h}: {}\r\n", v.to_str().unwrap()));
-                }
-            }
-            let status = resp.status().as_u16();
-            let body = resp
-                .body_mut()
-                .with_config()
-                .limit(64 << 20)
-                .read_to_vec()
-                .map_err(std::io::Error::other)?;
+            let (status, extra, body) = forward(upstream, &path, &headers)?;
             respond(status, &extra, &body)
         }
         AuthFront {
@@ -1043,4 +1001,343 @@ fn bearer_access_token_auth() {
 #[test]
 fn basic_auth_challenge() {
     auth_front_pull(AuthMode::Basic);
+}
+
+/// Reads one HTTP request head: its path and its headers (lowercase names).
+fn read_request(conn: &std::net::TcpStream) -> std::io::Result<(String, HashMap<String, String>)> {
+    use std::io::{BufRead, BufReader};
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
+    let mut headers = HashMap::new();
+    loop {
+        let mut h = String::new();
+        reader.read_line(&mut h)?;
+        let h = h.trim_end();
+        if h.is_empty() {
+            break;
+        }
+        if let Some((k, v)) = h.split_once(':') {
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+    }
+    Ok((path, headers))
+}
+
+/// Writes a whole response and ends the connection.
+fn respond(
+    out: &mut std::net::TcpStream,
+    status: u16,
+    extra: &str,
+    body: &[u8],
+) -> std::io::Result<()> {
+    use std::io::Write;
+    write!(
+        out,
+        "HTTP/1.1 {status} X\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+        body.len()
+    )?;
+    out.write_all(body)?;
+    out.flush()
+}
+
+/// GETs `path` from the real registry, passing `Accept` and `Range` on and the headers a
+/// client looks at back.
+fn forward(
+    upstream: &str,
+    path: &str,
+    headers: &HashMap<String, String>,
+) -> std::io::Result<(u16, String, Vec<u8>)> {
+    let mut req = ureq::get(&format!("http://{upstream}{path}"))
+        .config()
+        .http_status_as_error(false)
+        .build();
+    for h in ["accept", "range"] {
+        if let Some(v) = headers.get(h) {
+            req = req.header(h, v);
+        }
+    }
+    let mut resp = req.call().map_err(std::io::Error::other)?;
+    let mut extra = String::new();
+    for h in ["content-type", "docker-content-digest", "content-range"] {
+        if let Some(v) = resp.headers().get(h) {
+            extra.push_str(&format!("{h}: {}\r\n", v.to_str().unwrap()));
+        }
+    }
+    let status = resp.status().as_u16();
+    let body = resp
+        .body_mut()
+        .with_config()
+        .limit(64 << 20)
+        .read_to_vec()
+        .map_err(std::io::Error::other)?;
+    Ok((status, extra, body))
+}
+
+/// What the fault front does to blob requests (everything else passes through).
+#[derive(Clone, Copy)]
+enum Fault {
+    /// Pass through after this many milliseconds.
+    Delay(u64),
+    /// Announce the whole body, send this many bytes of it, and hang up.
+    Truncate(usize),
+    /// Answer 500.
+    ServerError,
+    /// Take the request and never answer (any request, `/v2/` included).
+    Hang,
+}
+
+/// A proxy on 127.0.0.1 in front of a real registry that misbehaves as told and records the
+/// blob requests it saw, with their `Range` headers.
+struct FaultFront {
+    port: u16,
+    blob_requests: std::sync::Arc<Mutex<Vec<(String, Option<String>)>>>,
+}
+
+impl FaultFront {
+    fn start(upstream: String, fault: Fault) -> FaultFront {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let blob_requests = std::sync::Arc::new(Mutex::new(Vec::new()));
+        let log = blob_requests.clone();
+        // Lives until the test process ends; it only ever serves loopback.
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                let Ok(conn) = conn else { continue };
+                let (upstream, log) = (upstream.clone(), log.clone());
+                std::thread::spawn(move || {
+                    let _ = Self::serve(conn, &upstream, fault, &log);
+                });
+            }
+        });
+        FaultFront {
+            port,
+            blob_requests,
+        }
+    }
+
+    fn serve(
+        mut conn: std::net::TcpStream,
+        upstream: &str,
+        fault: Fault,
+        log: &Mutex<Vec<(String, Option<String>)>>,
+    ) -> std::io::Result<()> {
+        use std::io::Write;
+        let (path, headers) = read_request(&conn)?;
+        if let Fault::Hang = fault {
+            std::thread::sleep(Duration::from_secs(120));
+            return Ok(());
+        }
+        let blob = path.contains("/blobs/");
+        if blob {
+            log.lock()
+                .unwrap()
+                .push((path.clone(), headers.get("range").cloned()));
+        }
+        match fault {
+            Fault::ServerError if blob => {
+                return respond(
+                    &mut conn,
+                    500,
+                    "Content-Type: application/json\r\n",
+                    br#"{"errors":[{"code":"UNKNOWN","message":"storage backend on fire"}]}"#,
+                );
+            }
+            Fault::Delay(ms) if blob => std::thread::sleep(Duration::from_millis(ms)),
+            _ => {}
+        }
+        let (status, extra, body) = forward(upstream, &path, &headers)?;
+        match fault {
+            Fault::Truncate(n) if blob && status == 200 => {
+                write!(
+                    conn,
+                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
+                    body.len()
+                )?;
+                conn.write_all(&body[..n.min(body.len())])?;
+                conn.flush()
+            }
+            _ => respond(&mut conn, status, &extra, &body),
+        }
+    }
+
+    fn registry(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// The `Range` headers of the requests for one blob, in order.
+    fn ranges_for(&self, blob: &Digest) -> Vec<Option<String>> {
+        self.blob_requests
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.ends_with(&blob.to_string()))
+            .map(|(_, r)| r.clone())
+            .collect()
+    }
+}
+
+/// Incompressible bytes (xorshift), so a gzip layer is as big as its content.
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..len)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+/// Pushes a one-file gzip layer image `repo:v1` of `len` noise bytes; returns (file content,
+/// layer blob digest).
+fn push_noise_image(reg: &Registry, repo: &str, len: usize, seed: u64) -> (Vec<u8>, Digest) {
+    let data = noise(len, seed);
+    let tar = tar_of(&[("noise", Some(&data))]);
+    let blob = gzip(&tar);
+    let digest = Digest::of(&blob);
+    push_image(
+        reg,
+        repo,
+        "v1",
+        &[(blob, "application/vnd.oci.image.layer.v1.tar+gzip")],
+        &[Digest::of(&tar)],
+        false,
+    );
+    (data, digest)
+}
+
+fn ingest_files(d: &Dest) -> Vec<String> {
+    fs::read_dir(d.root.join("content/ingest"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+#[test]
+fn truncated_download_fails_then_resumes_where_it_stopped() {
+    let reg = Registry::start();
+    let (data, blob) = push_noise_image(&reg, "big", 1 << 20, 7);
+    let d = dest();
+    let cut = 300_000;
+    let bad = FaultFront::start(reg.addr(), Fault::Truncate(cut));
+    let (r, _) = pull_recording(
+        &d,
+        &format!("{}/big:v1", bad.registry()),
+        &PullOptions::default(),
+    );
+    let err = r.unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("download truncated at {cut} of")),
+        "{err}"
+    );
+    assert!(err.contains(&blob.to_string()), "{err}");
+    assert!(d.store.list().unwrap().is_empty(), "nothing tagged");
+    assert!(d.snaps.list().unwrap().is_empty(), "no snapshot committed");
+    let partial = d
+        .root
+        .join("content/ingest")
+        .join(format!("{}.partial", blob.hex()));
+    assert_eq!(fs::metadata(&partial).unwrap().len(), cut as u64);
+
+    // The next pull asks only for the rest, and the result is whole.
+    let good = FaultFront::start(reg.addr(), Fault::Delay(0));
+    let name = format!("{}/big:v1", good.registry());
+    let (r, _) = pull_recording(&d, &name, &PullOptions::default());
+    let img = r.unwrap().image;
+    assert_eq!(good.ranges_for(&blob), vec![Some(format!("bytes={cut}-"))]);
+    let top = d.snaps.fs_path(img.chain_ids().unwrap().last().unwrap());
+    assert_eq!(fs::read(top.join("noise")).unwrap(), data);
+    assert_eq!(
+        Digest::of(&fs::read(d.store.content().blob_path(&blob)).unwrap()),
+        blob
+    );
+    assert!(ingest_files(&d).is_empty(), "{:?}", ingest_files(&d));
+}
+
+#[test]
+fn registry_error_on_a_blob_fails_cleanly() {
+    let reg = Registry::start();
+    push_noise_image(&reg, "fire", 4096, 3);
+    let front = FaultFront::start(reg.addr(), Fault::ServerError);
+    let d = dest();
+    let (r, _) = pull_recording(
+        &d,
+        &format!("{}/fire:v1", front.registry()),
+        &PullOptions::default(),
+    );
+    let err = r.unwrap_err();
+    assert!(
+        matches!(&err, Error::Registry { status: 500, .. }),
+        "{err:?}"
+    );
+    let msg = err.to_string();
+    // The first blob asked for is the config; the error names it and the image.
+    assert!(
+        msg.contains("storage backend on fire") && msg.contains("config sha256:"),
+        "{msg}"
+    );
+    assert!(msg.contains("/fire:v1"), "{msg}");
+    assert!(d.store.list().unwrap().is_empty());
+    assert!(d.snaps.list().unwrap().is_empty());
+    assert!(ingest_files(&d).is_empty(), "{:?}", ingest_files(&d));
+}
+
+#[test]
+fn hanging_registry_times_out() {
+    let reg = Registry::start();
+    let front = FaultFront::start(reg.addr(), Fault::Hang);
+    let d = dest();
+    let opts = PullOptions {
+        timeout: Some(Duration::from_millis(500)),
+        ..Default::default()
+    };
+    let started = Instant::now();
+    let (r, _) = pull_recording(&d, &format!("{}/any:v1", front.registry()), &opts);
+    let err = r.unwrap_err();
+    assert!(matches!(&err, Error::Transport { .. }), "{err:?}");
+    assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(d.store.list().unwrap().is_empty());
+}
+
+#[test]
+fn concurrent_pulls_of_one_image_fetch_each_blob_once() {
+    let reg = Registry::start();
+    let (data, blob) = push_noise_image(&reg, "shared", 256 << 10, 11);
+    // Slow blobs make the two pulls overlap.
+    let front = FaultFront::start(reg.addr(), Fault::Delay(300));
+    let d = dest();
+    let name = format!("{}/shared:v1", front.registry());
+    let reference = Reference::parse(&name).unwrap();
+    let images: Vec<Image> = std::thread::scope(|s| {
+        let pulls: Vec<_> = (0..2)
+            .map(|_| {
+                s.spawn(|| {
+                    pull(
+                        &d.store,
+                        &d.snaps,
+                        &reference,
+                        &PullOptions::default(),
+                        &|_| {},
+                    )
+                    .unwrap()
+                })
+            })
+            .collect();
+        pulls.into_iter().map(|p| p.join().unwrap()).collect()
+    });
+    assert_eq!(images[0].id, images[1].id);
+    assert_eq!(
+        front.ranges_for(&blob),
+        vec![None],
+        "the layer was fetched once"
+    );
+    let top = d
+        .snaps
+        .fs_path(images[0].chain_ids().unwrap().last().unwrap());
+    assert_eq!(fs::read(top.join("noise")).unwrap(), data);
+    assert!(ingest_files(&d).is_empty());
 }

@@ -202,8 +202,10 @@ impl ImageStore {
         })
     }
 
-    /// Deletes blobs no recorded image uses. Returns the deleted digests.
+    /// Deletes blobs no recorded image uses, and partial downloads no pull holds. Returns the
+    /// deleted digests.
     pub fn gc(&self) -> Result<Vec<Digest>> {
+        self.content.remove_abandoned_downloads()?;
         let mut used = std::collections::HashSet::new();
         for img in self.list()? {
             used.insert(img.manifest.clone());

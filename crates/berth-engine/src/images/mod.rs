@@ -8,6 +8,7 @@ mod view;
 
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
 
 use berth_image::{Image, ImageStore, ImportOptions, Platform, Reference, Snapshots};
 use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary};
@@ -21,6 +22,30 @@ pub use changes::parse_changes;
 pub struct Images {
     store: ImageStore,
     snapshots: Snapshots,
+    pulls: Mutex<Pulls>,
+}
+
+/// Pulls in progress hold blobs and snapshots that no image names until they tag, so garbage
+/// collection waits until none runs.
+#[derive(Default)]
+struct Pulls {
+    running: usize,
+    gc_wanted: bool,
+}
+
+/// One pull in progress; the last one to end runs a garbage collection that was put off.
+struct PullGuard<'a>(&'a Images);
+
+impl Drop for PullGuard<'_> {
+    fn drop(&mut self) {
+        let mut p = self.0.pulls.lock().expect("pulls lock");
+        p.running -= 1;
+        if p.running == 0 && std::mem::take(&mut p.gc_wanted) {
+            if let Err(e) = self.0.collect_unused() {
+                tracing::warn!(error = %e, "garbage collection after pulls");
+            }
+        }
+    }
 }
 
 impl Images {
@@ -30,6 +55,7 @@ impl Images {
         Ok(Images {
             store: ImageStore::open(data_root)?,
             snapshots: Snapshots::open(data_root.join("overlay"))?,
+            pulls: Mutex::default(),
         })
     }
 
@@ -179,8 +205,26 @@ impl Images {
         Ok(out)
     }
 
-    /// Blobs and snapshots no image refers to any more.
+    /// Marks a pull as running until the guard drops.
+    fn pull_started(&self) -> PullGuard<'_> {
+        self.pulls.lock().expect("pulls lock").running += 1;
+        PullGuard(self)
+    }
+
+    /// Blobs and snapshots no image refers to any more; put off while a pull runs.
     fn collect_garbage(&self) -> Result<()> {
+        let mut p = self.pulls.lock().expect("pulls lock");
+        if p.running > 0 {
+            p.gc_wanted = true;
+            return Ok(());
+        }
+        // Held through the collection, so no pull starts in the middle of it.
+        let r = self.collect_unused();
+        drop(p);
+        r
+    }
+
+    fn collect_unused(&self) -> Result<()> {
         self.store.gc()?;
         let mut keep = std::collections::HashSet::new();
         for img in self.store.list()? {

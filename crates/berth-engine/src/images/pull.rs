@@ -24,6 +24,7 @@ impl Images {
         emit: &(dyn Fn(Value) + Sync),
     ) -> Result<String> {
         let reference = parse_ref(&req.image)?;
+        let _running = self.pull_started();
         let mut options = PullOptions {
             insecure_registries: insecure.to_vec(),
             ..Default::default()

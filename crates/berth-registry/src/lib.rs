@@ -4,10 +4,13 @@
 //! [`pull`] resolves a reference (choosing a platform from an index), streams the config and
 //! layers into the [`berth_image::ContentStore`] (up to three downloads at once), unpacks each
 //! layer on top of the previous one while checking its diff id, and only then tags the image.
+//! [`push`] sends an image's missing blobs (mounting them from a sibling repository when it
+//! can) and then its manifest; [`login`] checks credentials the way `docker login` does.
 
 mod client;
 pub mod error;
 mod pull;
+mod push;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +21,7 @@ use base64::Engine as _;
 pub use client::{endpoint_host, is_loopback, scheme_for};
 pub use error::{Error, Result};
 pub use pull::{Pulled, pull, pull_image};
+pub use push::{PushOptions, PushProgress, PushProgressKind, Pushed, push};
 
 use berth_image::Digest;
 
@@ -35,6 +39,19 @@ impl fmt::Debug for Credentials {
             .field("password", &"<redacted>")
             .finish()
     }
+}
+
+/// Checks `credentials` against `registry`'s `/v2/` with the challenge flow (Basic, or a
+/// Bearer token without a repository scope), as `docker login` does. A registry that lets
+/// anonymous clients in accepts any credentials, as with Docker.
+pub fn login(
+    registry: &str,
+    insecure_registries: &[String],
+    credentials: &Credentials,
+) -> Result<()> {
+    client::Client::new(registry, "", insecure_registries, Some(credentials.clone()))
+        .with_scopes(Vec::new())
+        .ping()
 }
 
 /// A platform to select from an image index, in OCI names.

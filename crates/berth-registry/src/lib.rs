@@ -172,7 +172,7 @@ pub fn load_docker_config(path: impl AsRef<Path>) -> Result<HashMap<String, Cred
             return Err(bad(format!("auths.{key}.auth: not user:password")));
         };
         out.insert(
-            normalize_auth_key(&key),
+            registry_of_server(&key),
             Credentials {
                 username: user.to_string(),
                 password: pass.to_string(),
@@ -182,15 +182,18 @@ pub fn load_docker_config(path: impl AsRef<Path>) -> Result<HashMap<String, Cred
     Ok(out)
 }
 
-fn normalize_auth_key(key: &str) -> String {
-    let k = key
+/// The registry a docker server address names (a `config.json` `auths` key, `docker login`'s
+/// argument): scheme and path dropped, Docker Hub's addresses (and an empty one) as
+/// `docker.io`.
+pub fn registry_of_server(address: &str) -> String {
+    let a = address.trim();
+    let a = a
         .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    let k = k.split('/').next().unwrap_or(k);
-    match k {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-        k => k.to_string(),
+        .or_else(|| a.strip_prefix("http://"))
+        .unwrap_or(a);
+    match a.split('/').next().unwrap_or("") {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        host => host.to_string(),
     }
 }
 
@@ -221,6 +224,20 @@ mod tests {
         };
         assert!(any.matches("linux", "arm", Some("v6")));
         assert_eq!(arm.to_string(), "linux/arm64/v8");
+    }
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            registry_of_server("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(registry_of_server(""), "docker.io");
+        assert_eq!(registry_of_server("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(
+            registry_of_server("http://reg.lan:5000/v2/"),
+            "reg.lan:5000"
+        );
     }
 
     #[test]

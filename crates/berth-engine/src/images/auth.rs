@@ -36,20 +36,6 @@ pub fn credentials_for(registry: &str, header: Option<&str>) -> HashMap<String, 
         .unwrap_or_default()
 }
 
-/// The registry a `serveraddress` names: a URL's scheme and path dropped, Docker Hub's
-/// addresses (and an empty one) as `docker.io`.
-pub fn registry_of(server_address: &str) -> String {
-    let s = server_address.trim();
-    let s = s
-        .strip_prefix("https://")
-        .or_else(|| s.strip_prefix("http://"))
-        .unwrap_or(s);
-    match s.split('/').next().unwrap_or("") {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" => "docker.io".to_string(),
-        host => host.to_string(),
-    }
-}
-
 /// `docker login`: the credentials are tried on the registry's `/v2/`; a refusal is a 401
 /// with Docker's wording.
 pub fn login(req: &LoginRequest, insecure: &[String]) -> Result<()> {
@@ -58,7 +44,7 @@ pub fn login(req: &LoginRequest, insecure: &[String]) -> Result<()> {
             "username is required to log in".into(),
         ));
     }
-    let registry = registry_of(&req.server_address);
+    let registry = berth_registry::registry_of_server(&req.server_address);
     let creds = Credentials {
         username: req.username.clone(),
         password: req.password.clone(),
@@ -88,13 +74,5 @@ mod tests {
         assert!(decode_auth("not base64!").is_none());
         assert_eq!(credentials_for("r:1", Some(&url))["r:1"], c);
         assert!(credentials_for("r:1", None).is_empty());
-    }
-
-    #[test]
-    fn server_addresses() {
-        assert_eq!(registry_of("https://index.docker.io/v1/"), "docker.io");
-        assert_eq!(registry_of(""), "docker.io");
-        assert_eq!(registry_of("127.0.0.1:5000"), "127.0.0.1:5000");
-        assert_eq!(registry_of("http://reg.lan:5000/v2/"), "reg.lan:5000");
     }
 }

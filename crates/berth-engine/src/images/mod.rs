@@ -186,7 +186,6 @@ impl Images {
         Ok(out)
     }
 
-
     /// Blobs and snapshots no image refers to any more.
     fn collect_garbage(&self) -> Result<()> {
         self.store.gc()?;

@@ -49,11 +49,8 @@ impl Images {
                 emit(progress_message(&p))
             })
             .map_err(|e| pull_error(&reference, e))?;
-        self.store.record_repo_digest(
-            &reference,
-            &pulled.repo_digest,
-            &pulled.image.manifest,
-        )?;
+        self.store
+            .record_repo_digest(&reference, &pulled.repo_digest, &pulled.image.manifest)?;
         started.call_once(|| emit(header.clone()));
         emit(json!({"status": format!("Digest: {}", pulled.repo_digest)}));
         let status = if had.as_ref() == Some(&pulled.image.id) {

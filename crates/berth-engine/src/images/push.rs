@@ -39,19 +39,20 @@ impl Images {
                 mount_from: mount_sources(&image, &target),
                 ..options.clone()
             };
-            let pushed = berth_registry::push(
-                &self.store,
-                &image.manifest,
-                &target,
-                &options,
-                &|p| emit(progress_message(&p)),
-            )
-            .map_err(|e| Error::Internal(e.to_string()))?;
+            let pushed =
+                berth_registry::push(&self.store, &image.manifest, &target, &options, &|p| {
+                    emit(progress_message(&p))
+                })
+                .map_err(|e| Error::Internal(e.to_string()))?;
             self.store
                 .record_repo_digest(&target, &pushed.digest, &image.manifest)?;
             let tag = target.tag.clone().unwrap_or_default();
-            emit(json!({"status": format!("{tag}: digest: {} size: {}", pushed.digest, pushed.size)}));
-            emit(json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": pushed.digest.to_string(), "Size": pushed.size}}));
+            emit(
+                json!({"status": format!("{tag}: digest: {} size: {}", pushed.digest, pushed.size)}),
+            );
+            emit(
+                json!({"progressDetail": {}, "aux": {"Tag": tag, "Digest": pushed.digest.to_string(), "Size": pushed.size}}),
+            );
         }
         Ok(())
     }
@@ -101,9 +102,7 @@ fn mount_sources(image: &Image, target: &Reference) -> Vec<String> {
         .references
         .iter()
         .filter(|r| {
-            r.digest.is_some()
-                && r.registry == target.registry
-                && r.repository != target.repository
+            r.digest.is_some() && r.registry == target.registry && r.repository != target.repository
         })
         .map(|r| r.repository.clone())
         .collect();

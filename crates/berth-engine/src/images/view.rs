@@ -89,12 +89,9 @@ pub fn inspect(img: &Image) -> ImageInspect {
 pub fn matches(img: &Image, s: &ImageSummary, filters: &Filters) -> Result<bool> {
     for (key, values) in filters {
         let ok = match key.as_str() {
-            "dangling" => values
-                .iter()
-                .any(|v| {
-                    (v == "true" || v == "1")
-                        == (s.repo_tags.is_empty() && s.repo_digests.is_empty())
-                }),
+            "dangling" => values.iter().any(|v| {
+                (v == "true" || v == "1") == (s.repo_tags.is_empty() && s.repo_digests.is_empty())
+            }),
             "label" => values.iter().all(|v| match v.split_once('=') {
                 Some((k, want)) => s.labels.get(k).is_some_and(|have| have == want),
                 None => s.labels.contains_key(v),

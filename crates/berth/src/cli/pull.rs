@@ -1,13 +1,14 @@
 //! `berth pull`, and the pull `run`/`create` do for a missing image, with docker's progress
-//! display: one line per layer, redrawn in place on a terminal, status changes only otherwise.
+//! display (shared with `push`): one line per layer, redrawn in place on a terminal, status
+//! changes only otherwise.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 
 use clap::Args;
 use serde_json::Value;
 
 use super::images::split_ref;
-use super::{Exit, Res, human};
+use super::{Exit, Res, credentials, human};
 use crate::client::{Body, Client, Error, Result, enc};
 
 #[derive(Args, Debug)]
@@ -62,9 +63,16 @@ pub fn image(
     if let Some(p) = platform {
         q.push_str(&format!("&platform={}", enc(p)));
     }
-    let r = c.request("POST", &q, Body::None)?;
+    let auth = credentials::registry_auth(name);
+    let r = c.request_with_headers("POST", &q, Body::None, &[("X-Registry-Auth", &auth)])?;
+    show_progress(r.body, out, tty)
+}
+
+/// Renders a stream of the daemon's JSON progress messages; an `error` message ends it as
+/// an error.
+pub fn show_progress(body: impl Read, out: &mut dyn Write, tty: bool) -> Result<()> {
     let mut progress = Progress::new(tty);
-    for line in BufReader::new(r.body).lines() {
+    for line in BufReader::new(body).lines() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
@@ -97,7 +105,10 @@ impl Progress {
     }
 
     fn show(&mut self, out: &mut dyn Write, v: &Value) -> std::io::Result<()> {
-        let status = v.get("status").and_then(Value::as_str).unwrap_or_default();
+        let Some(status) = v.get("status").and_then(Value::as_str) else {
+            // `aux` results (a push's digest) carry no line of their own.
+            return Ok(());
+        };
         let id = v
             .get("id")
             .and_then(Value::as_str)
@@ -182,6 +193,7 @@ mod tests {
             json!({"status": "Downloading", "progressDetail": {"current": 2, "total": 4}, "id": "abc"}),
             json!({"status": "Pull complete", "progressDetail": {}, "id": "abc"}),
             json!({"status": "Digest: sha256:00"}),
+            json!({"progressDetail": {}, "aux": {"Tag": "1"}}),
         ] {
             p.show(&mut out, &v).unwrap();
         }

@@ -16,11 +16,17 @@ fn repo_digests(d: &Daemon, image: &str) -> Vec<String> {
 
 /// The manifest digest the registry serves, as skopeo sees it.
 fn skopeo_digest(reference: &str) -> String {
-    let out = Command::new("/usr/bin/skopeo")
-        .args(["inspect", "--tls-verify=false"])
-        .arg(format!("docker://{reference}"))
-        .output()
-        .unwrap();
+    skopeo_digest_as(reference, None)
+}
+
+/// [`skopeo_digest`] with `user:password`.
+fn skopeo_digest_as(reference: &str, creds: Option<&str>) -> String {
+    let mut cmd = Command::new("/usr/bin/skopeo");
+    cmd.args(["inspect", "--tls-verify=false"]);
+    if let Some(c) = creds {
+        cmd.args(["--creds", c]);
+    }
+    let out = cmd.arg(format!("docker://{reference}")).output().unwrap();
     assert!(out.status.success(), "skopeo: {}", text(&out.stderr));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     v["Digest"].as_str().unwrap().to_string()
@@ -237,4 +243,34 @@ fn login_and_push_with_credentials() {
         repo_digests(&fresh, &image),
         vec![format!("{}/private/bb@{digest}", reg.addr())]
     );
+}
+
+#[test]
+fn docker_py_login_and_push() {
+    let reg = Registry::start_with_htpasswd("py", "pw");
+    let d = Daemon::with_busybox();
+    let repo = format!("{}/py/bb", reg.addr());
+    d.docker_ok(&["tag", "busybox", &format!("{repo}:7")]);
+    let out = d.python(&format!(
+        r#"
+try:
+    client.login(username="py", password="wrong", registry="{reg}")
+    print("bad login accepted")
+except docker.errors.APIError as e:
+    print("refused", e.status_code)
+print(client.login(username="py", password="pw", registry="{reg}")["Status"])
+auth = {{"username": "py", "password": "pw"}}
+lines = list(client.images.push("{repo}", tag="7", stream=True, decode=True, auth_config=auth))
+print([l["aux"]["Digest"] for l in lines if "aux" in l][0])
+print(client.images.get("{repo}:7").attrs["RepoDigests"][0])
+"#,
+        reg = reg.addr()
+    ));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    let lines: Vec<&str> = s.lines().collect();
+    assert_eq!(&lines[..2], &["refused 401", "Login Succeeded"], "{s}");
+    let digest = skopeo_digest_as(&format!("{repo}:7"), Some("py:pw"));
+    assert_eq!(lines[2], digest);
+    assert_eq!(lines[3], format!("{repo}@{digest}"));
 }

@@ -685,23 +685,9 @@ impl AuthFront {
             port: u16,
             counter: &AtomicUsize,
         ) -> std::io::Result<()> {
-            use std::io::{BufRead, BufReader, Write};
+            use std::io::{BufReader, Write};
             let mut reader = BufReader::new(conn.try_clone()?);
-            let mut line = String::new();
-            reader.read_line(&mut line)?;
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let mut headers = HashMap::new();
-            loop {
-                let mut h = String::new();
-                reader.read_line(&mut h)?;
-                let h = h.trim_end();
-                if h.is_empty() {
-                    break;
-                }
-                if let Some((k, v)) = h.split_once(':') {
-                    headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-                }
-            }
+            let support::RequestHead { path, headers, .. } = support::read_head(&mut reader)?;
             let auth = headers.get("authorization").map(String::as_str);
             let mut out = conn;
             let mut respond = |status: u16, extra: &str, body: &[u8]| -> std::io::Result<()> {

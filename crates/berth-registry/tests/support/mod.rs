@@ -2,6 +2,7 @@
 //! 127.0.0.1 with its own storage, and a berth store to build source images in.
 #![allow(dead_code)]
 
+use std::collections::HashMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -255,21 +256,21 @@ impl Front {
     }
 }
 
-fn forward(
-    conn: std::net::TcpStream,
-    upstream: &str,
-    port: u16,
-    log: &Mutex<Vec<String>>,
-    fail_uploads: &AtomicBool,
-) -> std::io::Result<()> {
-    use std::io::{BufRead, BufReader, Read, Write};
-    let mut reader = BufReader::new(conn.try_clone()?);
+/// An HTTP/1.1 request line and headers (names lower-cased).
+pub struct RequestHead {
+    pub method: String,
+    pub path: String,
+    pub headers: HashMap<String, String>,
+}
+
+/// Reads a request's head from a test server's connection.
+pub fn read_head(reader: &mut impl std::io::BufRead) -> std::io::Result<RequestHead> {
     let mut line = String::new();
     reader.read_line(&mut line)?;
     let mut parts = line.split_whitespace();
     let method = parts.next().unwrap_or("GET").to_string();
     let path = parts.next().unwrap_or("/").to_string();
-    let mut headers = Vec::new();
+    let mut headers = HashMap::new();
     loop {
         let mut h = String::new();
         reader.read_line(&mut h)?;
@@ -278,11 +279,32 @@ fn forward(
             break;
         }
         if let Some((k, v)) = h.split_once(':') {
-            headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
         }
     }
-    let header = |k: &str| headers.iter().find(|(h, _)| h == k).map(|(_, v)| v.clone());
-    let len: usize = header("content-length")
+    Ok(RequestHead {
+        method,
+        path,
+        headers,
+    })
+}
+
+fn forward(
+    conn: std::net::TcpStream,
+    upstream: &str,
+    port: u16,
+    log: &Mutex<Vec<String>>,
+    fail_uploads: &AtomicBool,
+) -> std::io::Result<()> {
+    use std::io::{BufReader, Read, Write};
+    let mut reader = BufReader::new(conn.try_clone()?);
+    let RequestHead {
+        method,
+        path,
+        headers,
+    } = read_head(&mut reader)?;
+    let len: usize = headers
+        .get("content-length")
         .and_then(|v| v.parse().ok())
         .unwrap_or(0);
     let mut body = vec![0; len];

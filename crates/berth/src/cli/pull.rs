@@ -23,18 +23,30 @@ pub struct PullArgs {
 }
 
 pub fn pull(c: &Client, a: &PullArgs) -> Res {
+    with_progress(a.quiet, &a.image, |out, tty| {
+        image(c, &a.image, a.platform.as_deref(), out, tty)
+    })
+}
+
+/// Runs `f` with stdout for progress (redrawn when a terminal), or, with `quiet`, with a sink
+/// and then prints `image` alone, as docker's `pull -q`/`push -q` do.
+pub fn with_progress(
+    quiet: bool,
+    image: &str,
+    f: impl FnOnce(&mut dyn Write, bool) -> Result<()>,
+) -> Res {
     let out = std::io::stdout();
     let mut out = out.lock();
-    let tty = !a.quiet && out.is_terminal();
-    let mut sink: Box<dyn Write> = if a.quiet {
+    let tty = !quiet && out.is_terminal();
+    let mut sink: Box<dyn Write> = if quiet {
         Box::new(std::io::sink())
     } else {
         Box::new(&mut out)
     };
-    image(c, &a.image, a.platform.as_deref(), &mut sink, tty).map_err(Exit::one)?;
+    f(&mut sink, tty).map_err(Exit::one)?;
     drop(sink);
-    if a.quiet {
-        println!("{}", a.image);
+    if quiet {
+        println!("{image}");
     }
     Ok(0)
 }

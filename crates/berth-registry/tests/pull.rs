@@ -340,21 +340,7 @@ fn corrupted_blob_fails_and_leaves_nothing() {
 
 #[test]
 fn basic_auth() {
-    let Ok(out) = Command::new("htpasswd")
-        .args(["-Bbn", "user", "pass"])
-        .output()
-    else {
-        eprintln!("skipping basic_auth: htpasswd (apache2-utils) is not installed");
-        return;
-    };
-    assert!(out.status.success());
-    let pwdir = tempfile::tempdir().unwrap();
-    let pwfile = pwdir.path().join("htpasswd");
-    fs::write(&pwfile, &out.stdout).unwrap();
-    let reg = Registry::start_with(&format!(
-        "auth:\n  htpasswd:\n    realm: basic\n    path: {}\n",
-        pwfile.display()
-    ));
+    let (reg, _pw) = support::registry_with_htpasswd("user", "pass");
     let src = Source::new();
     let img = src.import("localhost/a:v1", &[("etc/a", b"a".to_vec())], None);
     let name = format!("{}/private", reg.addr());

@@ -270,3 +270,103 @@ fn unknown_manifest_is_refused_before_any_request() {
     .unwrap_err();
     assert!(err.to_string().contains(&missing.to_string()), "{err}");
 }
+
+/// Decodes `%XX` escapes (enough for the token queries' scopes).
+fn unescape(s: &str) -> String {
+    let mut out = Vec::new();
+    let b = s.as_bytes();
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && i + 2 < b.len()
+            && let Ok(v) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(if b[i] == b'+' { b' ' } else { b[i] });
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn bearer_token_scopes_for_push_and_mount() {
+    let reg = Registry::start();
+    let front = Front::start_bearer(reg.addr(), "user:pass");
+    let src = Source::new();
+    let img = src.import("localhost/a:v1", &[("etc/a", b"bearer".to_vec())], None);
+    let creds = PushOptions {
+        credentials: HashMap::from([(
+            front.addr(),
+            Credentials {
+                username: "user".into(),
+                password: "pass".into(),
+            },
+        )]),
+        ..Default::default()
+    };
+
+    let (r, _) = push_recording(
+        &src.store,
+        &img,
+        &format!("{}/tools/a:1", front.addr()),
+        &PushOptions::default(),
+    );
+    let err = r.unwrap_err();
+    assert!(err.to_string().contains("bad credentials"), "{err}");
+    front.take();
+
+    let (r, _) = push_recording(
+        &src.store,
+        &img,
+        &format!("{}/tools/a:1", front.addr()),
+        &creds,
+    );
+    assert_eq!(r.unwrap().digest, img.manifest);
+    let tokens: Vec<String> = front
+        .take()
+        .iter()
+        .filter(|r| r.starts_with("GET /token?"))
+        .map(|r| unescape(r))
+        .collect();
+    assert_eq!(tokens.len(), 1, "one token for the whole push: {tokens:?}");
+    assert!(
+        tokens[0].contains("scope=repository:tools/a:pull,push"),
+        "{tokens:?}"
+    );
+
+    let options = PushOptions {
+        mount_from: vec!["tools/a".into()],
+        ..creds
+    };
+    let (r, events) = push_recording(
+        &src.store,
+        &img,
+        &format!("{}/tools/b:1", front.addr()),
+        &options,
+    );
+    r.unwrap();
+    assert!(
+        kinds(&events, &layer_of(&img)).contains(&PushProgressKind::Mounted {
+            from: "tools/a".into()
+        }),
+        "{events:?}"
+    );
+    let tokens: Vec<String> = front
+        .take()
+        .iter()
+        .filter(|r| r.starts_with("GET /token?"))
+        .map(|r| unescape(r))
+        .collect();
+    assert!(
+        tokens[0].contains("scope=repository:tools/b:pull,push")
+            && tokens[0].contains("scope=repository:tools/a:pull"),
+        "{tokens:?}"
+    );
+    assert_eq!(
+        skopeo_inspect(&format!("{}/tools/b:1", reg.addr())).0,
+        img.manifest.to_string()
+    );
+}

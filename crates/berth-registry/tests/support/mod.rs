@@ -216,34 +216,49 @@ pub fn registry_with_htpasswd(user: &str, pass: &str) -> (Registry, tempfile::Te
 /// A forwarding HTTP proxy on 127.0.0.1 in front of a registry: it records every request
 /// (`METHOD path`) and can answer 500 to blob uploads (the `PUT`/`PATCH` of an upload
 /// session), to see what a client really sent and how it takes a failing registry.
+/// With `token_for`, it also stands in for a token-authenticated registry: every request
+/// needs `Bearer <token>`, which its `/token` endpoint gives for Basic `user:password`.
+#[derive(Clone)]
 pub struct Front {
     pub port: u16,
     pub requests: Arc<Mutex<Vec<String>>>,
     pub fail_uploads: Arc<AtomicBool>,
+    /// Basic credentials (`user:password`) the token endpoint accepts.
+    token_for: Option<String>,
 }
+
+const FRONT_TOKEN: &str = "front-token";
 
 impl Front {
     pub fn start(upstream: String) -> Front {
+        Front::serve(upstream, None)
+    }
+
+    /// A front that demands Bearer tokens, issued for `user:password`.
+    pub fn start_bearer(upstream: String, user_password: &str) -> Front {
+        Front::serve(upstream, Some(user_password.to_string()))
+    }
+
+    fn serve(upstream: String, token_for: Option<String>) -> Front {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let requests = Arc::new(Mutex::new(Vec::new()));
-        let fail_uploads = Arc::new(AtomicBool::new(false));
-        let (log, fail) = (requests.clone(), fail_uploads.clone());
+        let front = Front {
+            port: listener.local_addr().unwrap().port(),
+            requests: Arc::new(Mutex::new(Vec::new())),
+            fail_uploads: Arc::new(AtomicBool::new(false)),
+            token_for,
+        };
+        let shared = front.clone();
         // The thread lives until the test process ends; it only ever serves loopback.
         std::thread::spawn(move || {
             for conn in listener.incoming() {
                 let Ok(conn) = conn else { continue };
-                let (upstream, log, fail) = (upstream.clone(), log.clone(), fail.clone());
+                let (upstream, front) = (upstream.clone(), shared.clone());
                 std::thread::spawn(move || {
-                    let _ = forward(conn, &upstream, port, &log, &fail);
+                    let _ = front.forward(conn, &upstream);
                 });
             }
         });
-        Front {
-            port,
-            requests,
-            fail_uploads,
-        }
+        front
     }
 
     pub fn addr(&self) -> String {
@@ -289,104 +304,150 @@ pub fn read_head(reader: &mut impl std::io::BufRead) -> std::io::Result<RequestH
     })
 }
 
-fn forward(
-    conn: std::net::TcpStream,
-    upstream: &str,
-    port: u16,
-    log: &Mutex<Vec<String>>,
-    fail_uploads: &AtomicBool,
-) -> std::io::Result<()> {
-    use std::io::{BufReader, Read, Write};
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let RequestHead {
-        method,
-        path,
-        headers,
-    } = read_head(&mut reader)?;
-    let len: usize = headers
-        .get("content-length")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0);
-    let mut body = vec![0; len];
-    reader.read_exact(&mut body)?;
-    log.lock().unwrap().push(format!("{method} {path}"));
-    let mut out = conn;
-    let upload = path.contains("/blobs/uploads/") && (method == "PUT" || method == "PATCH");
-    if upload && fail_uploads.load(Ordering::SeqCst) {
-        let msg = br#"{"errors":[{"code":"UNKNOWN","message":"storage backend failed"}]}"#;
-        write!(
-            out,
-            "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-            msg.len()
-        )?;
-        out.write_all(msg)?;
-        return out.flush();
-    }
-    let mut req = ureq::http::Request::builder()
-        .method(method.as_str())
-        .uri(format!("http://{upstream}{path}"));
-    for (k, v) in &headers {
-        if !matches!(k.as_str(), "host" | "connection" | "content-length") {
-            req = req.header(k, v);
-        }
-    }
-    let with_body = method != "GET" && method != "HEAD";
-    if with_body {
-        req = req.header("content-length", body.len());
-    }
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .max_redirects(0)
-        .build()
-        .into();
-    let send = if with_body {
-        ureq::SendBody::from_owned_reader(std::io::Cursor::new(body))
-    } else {
-        ureq::SendBody::none()
-    };
-    let mut resp = agent
-        .run(req.body(send).unwrap())
-        .map_err(std::io::Error::other)?;
-    let status = resp.status();
-    let mut head = format!(
-        "HTTP/1.1 {} {}\r\nConnection: close\r\n",
-        status.as_u16(),
-        status.canonical_reason().unwrap_or("X")
-    );
-    for (k, v) in resp.headers() {
-        if matches!(
-            k.as_str(),
-            "connection" | "content-length" | "transfer-encoding"
-        ) {
-            continue;
-        }
-        let v = v.to_str().unwrap_or_default();
-        let v = v.replace(
-            &format!("http://{upstream}"),
-            &format!("http://127.0.0.1:{port}"),
-        );
-        head.push_str(&format!("{k}: {v}\r\n"));
-    }
-    let data = if method == "HEAD" {
-        let n = resp
-            .headers()
+impl Front {
+    fn forward(&self, conn: std::net::TcpStream, upstream: &str) -> std::io::Result<()> {
+        use std::io::{BufReader, Read, Write};
+        let port = self.port;
+        let mut reader = BufReader::new(conn.try_clone()?);
+        let RequestHead {
+            method,
+            path,
+            headers,
+        } = read_head(&mut reader)?;
+        let len: usize = headers
             .get("content-length")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("0")
-            .to_string();
-        head.push_str(&format!("content-length: {n}\r\n\r\n"));
-        Vec::new()
-    } else {
-        let data = resp
-            .body_mut()
-            .with_config()
-            .limit(1 << 30)
-            .read_to_vec()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        let mut body = vec![0; len];
+        reader.read_exact(&mut body)?;
+        self.requests
+            .lock()
+            .unwrap()
+            .push(format!("{method} {path}"));
+        let mut out = conn;
+        if let Some(user_password) = &self.token_for {
+            use base64::Engine as _;
+            let auth = headers.get("authorization").map(String::as_str);
+            let reply = |out: &mut std::net::TcpStream, status: &str, extra: &str, body: &str| {
+                write!(
+                    out,
+                    "HTTP/1.1 {status}\r\n{extra}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                )?;
+                out.flush()
+            };
+            if path.starts_with("/token?") {
+                let basic = format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(user_password)
+                );
+                if auth != Some(basic.as_str()) {
+                    return reply(
+                        &mut out,
+                        "401 Unauthorized",
+                        "",
+                        r#"{"errors":[{"code":"UNAUTHORIZED","message":"bad credentials"}]}"#,
+                    );
+                }
+                return reply(
+                    &mut out,
+                    "200 OK",
+                    "",
+                    &format!(r#"{{"token":"{FRONT_TOKEN}"}}"#),
+                );
+            }
+            if auth != Some(format!("Bearer {FRONT_TOKEN}").as_str()) {
+                let challenge = format!(
+                    "WWW-Authenticate: Bearer realm=\"http://127.0.0.1:{port}/token\",service=\"front\"\r\n"
+                );
+                return reply(
+                    &mut out,
+                    "401 Unauthorized",
+                    &challenge,
+                    r#"{"errors":[{"code":"UNAUTHORIZED","message":"authentication required"}]}"#,
+                );
+            }
+        }
+        let upload = path.contains("/blobs/uploads/") && (method == "PUT" || method == "PATCH");
+        if upload && self.fail_uploads.load(Ordering::SeqCst) {
+            let msg = br#"{"errors":[{"code":"UNKNOWN","message":"storage backend failed"}]}"#;
+            write!(
+                out,
+                "HTTP/1.1 500 Internal Server Error\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                msg.len()
+            )?;
+            out.write_all(msg)?;
+            return out.flush();
+        }
+        let mut req = ureq::http::Request::builder()
+            .method(method.as_str())
+            .uri(format!("http://{upstream}{path}"));
+        for (k, v) in &headers {
+            if !matches!(
+                k.as_str(),
+                "host" | "connection" | "content-length" | "authorization"
+            ) {
+                req = req.header(k, v);
+            }
+        }
+        let with_body = method != "GET" && method != "HEAD";
+        if with_body {
+            req = req.header("content-length", body.len());
+        }
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .build()
+            .into();
+        let send = if with_body {
+            ureq::SendBody::from_owned_reader(std::io::Cursor::new(body))
+        } else {
+            ureq::SendBody::none()
+        };
+        let mut resp = agent
+            .run(req.body(send).unwrap())
             .map_err(std::io::Error::other)?;
-        head.push_str(&format!("content-length: {}\r\n\r\n", data.len()));
-        data
-    };
-    out.write_all(head.as_bytes())?;
-    out.write_all(&data)?;
-    out.flush()
+        let status = resp.status();
+        let mut head = format!(
+            "HTTP/1.1 {} {}\r\nConnection: close\r\n",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or("X")
+        );
+        for (k, v) in resp.headers() {
+            if matches!(
+                k.as_str(),
+                "connection" | "content-length" | "transfer-encoding"
+            ) {
+                continue;
+            }
+            let v = v.to_str().unwrap_or_default();
+            let v = v.replace(
+                &format!("http://{upstream}"),
+                &format!("http://127.0.0.1:{port}"),
+            );
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let data = if method == "HEAD" {
+            let n = resp
+                .headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("0")
+                .to_string();
+            head.push_str(&format!("content-length: {n}\r\n\r\n"));
+            Vec::new()
+        } else {
+            let data = resp
+                .body_mut()
+                .with_config()
+                .limit(1 << 30)
+                .read_to_vec()
+                .map_err(std::io::Error::other)?;
+            head.push_str(&format!("content-length: {}\r\n\r\n", data.len()));
+            data
+        };
+        out.write_all(head.as_bytes())?;
+        out.write_all(&data)?;
+        out.flush()
+    }
 }

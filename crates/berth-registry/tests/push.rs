@@ -291,6 +291,16 @@ fn unescape(s: &str) -> String {
     String::from_utf8(out).unwrap()
 }
 
+/// The token requests the front saw since the last call, unescaped.
+fn token_requests(front: &Front) -> Vec<String> {
+    front
+        .take()
+        .iter()
+        .filter(|r| r.starts_with("GET /token?"))
+        .map(|r| unescape(r))
+        .collect()
+}
+
 #[test]
 fn bearer_token_scopes_for_push_and_mount() {
     let reg = Registry::start();
@@ -325,12 +335,7 @@ fn bearer_token_scopes_for_push_and_mount() {
         &creds,
     );
     assert_eq!(r.unwrap().digest, img.manifest);
-    let tokens: Vec<String> = front
-        .take()
-        .iter()
-        .filter(|r| r.starts_with("GET /token?"))
-        .map(|r| unescape(r))
-        .collect();
+    let tokens = token_requests(&front);
     assert_eq!(tokens.len(), 1, "one token for the whole push: {tokens:?}");
     assert!(
         tokens[0].contains("scope=repository:tools/a:pull,push"),
@@ -354,12 +359,7 @@ fn bearer_token_scopes_for_push_and_mount() {
         }),
         "{events:?}"
     );
-    let tokens: Vec<String> = front
-        .take()
-        .iter()
-        .filter(|r| r.starts_with("GET /token?"))
-        .map(|r| unescape(r))
-        .collect();
+    let tokens = token_requests(&front);
     assert!(
         tokens[0].contains("scope=repository:tools/b:pull,push")
             && tokens[0].contains("scope=repository:tools/a:pull"),

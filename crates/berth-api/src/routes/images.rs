@@ -108,20 +108,32 @@ async fn progress_stream<T: Send + 'static>(
             let _ = lines.send(Bytes::from(format!("{v}\r\n")));
         })
     });
-    let first = tokio::select! {
-        line = rx.recv() => line,
+    let running = tokio::select! {
+        line = rx.recv() => Some(line),
         done = &mut task => {
             done.map_err(join_error)??;
+            None
+        }
+    };
+    let first = match running {
+        // Still working: its error, if any, ends the stream. (A finished JoinHandle must not
+        // be awaited again: that panics, which aborts a release daemon.)
+        Some(line) => {
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = task.await {
+                    let msg = e.to_string();
+                    let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
+                    let _ = tx.send(Bytes::from(format!("{line}\r\n")));
+                }
+            });
+            line
+        }
+        // Done and fine: the stream is what it sent (its sender is gone; drop ours too).
+        None => {
+            drop(tx);
             rx.recv().await
         }
     };
-    tokio::spawn(async move {
-        if let Ok(Err(e)) = task.await {
-            let msg = e.to_string();
-            let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
-            let _ = tx.send(Bytes::from(format!("{line}\r\n")));
-        }
-    });
     let rest = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await

@@ -156,6 +156,17 @@ fn berth_push_and_missing_images() {
         "{}",
         text(&out.stderr)
     );
+    // However quickly it fails, the answer is the stream: what was said, then errorDetail.
+    for _ in 0..5 {
+        let (code, body) = d.http("POST", "/images/127.0.0.1:9/x/push?tag=1", None);
+        assert_eq!(code, 200, "{body}");
+        let lines: Vec<&str> = body.lines().collect();
+        assert!(
+            lines[0].contains("The push refers to repository [127.0.0.1:9/x]"),
+            "{body}"
+        );
+        assert!(lines.last().unwrap().contains("errorDetail"), "{body}");
+    }
 }
 
 #[test]

@@ -108,30 +108,41 @@ async fn progress_stream<T: Send + 'static>(
             let _ = lines.send(Bytes::from(format!("{v}\r\n")));
         })
     });
-    let running = tokio::select! {
-        line = rx.recv() => Some(line),
-        done = &mut task => {
-            done.map_err(join_error)??;
-            None
-        }
+    let error_line = |e: berth_engine::Error| {
+        let msg = e.to_string();
+        let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
+        Bytes::from(format!("{line}\r\n"))
     };
-    let first = match running {
+    enum Start<T> {
+        Running(Option<Bytes>),
+        Finished(berth_engine::Result<T>),
+    }
+    let start = tokio::select! {
+        line = rx.recv() => Start::Running(line),
+        done = &mut task => Start::Finished(done.map_err(join_error)?),
+    };
+    let first = match start {
         // Still working: its error, if any, ends the stream. (A finished JoinHandle must not
         // be awaited again: that panics, which aborts a release daemon.)
-        Some(line) => {
+        Start::Running(line) => {
             tokio::spawn(async move {
                 if let Ok(Err(e)) = task.await {
-                    let msg = e.to_string();
-                    let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
-                    let _ = tx.send(Bytes::from(format!("{line}\r\n")));
+                    let _ = tx.send(error_line(e));
                 }
             });
             line
         }
-        // Done and fine: the stream is what it sent (its sender is gone; drop ours too).
-        None => {
-            drop(tx);
-            rx.recv().await
+        // Already done: what it sent, then its error if it failed after sending something.
+        Start::Finished(result) => {
+            let first = rx.try_recv().ok();
+            match (result, first) {
+                (Err(e), None) => return Err(e.into()),
+                (Err(e), Some(line)) => {
+                    let _ = tx.send(error_line(e));
+                    Some(line)
+                }
+                (Ok(_), first) => first,
+            }
         }
     };
     let rest = futures_util::stream::unfold(rx, |mut rx| async move {

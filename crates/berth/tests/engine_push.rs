@@ -134,6 +134,16 @@ fn berth_push_and_missing_images() {
     let s = text(&out.stdout);
     assert!(s.contains(": Pushed"), "{s}");
     assert_eq!(skopeo_digest(&image), digest_line(&s, "3"));
+    // All tags of the repository (docker's --all-tags sends no tag).
+    d.docker_ok(&["tag", "busybox", &format!("{}/cli/bb:4", reg.addr())]);
+    let out = d.berth(&["push", "--all-tags", &format!("{}/cli/bb", reg.addr())]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert_eq!(digest_line(&s, "3"), digest_line(&s, "4"));
+    assert_eq!(
+        skopeo_digest(&format!("{}/cli/bb:4", reg.addr())),
+        digest_line(&s, "4")
+    );
 
     // Docker's wording for an image that is not here, from docker, berth and the API.
     let missing = format!("{}/nothing/here", reg.addr());

@@ -67,6 +67,7 @@ impl From<berth_engine::Error> for ApiError {
             E::Conflict(_) => StatusCode::CONFLICT,
             E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             E::NotModified(_) => StatusCode::NOT_MODIFIED,
+            E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())

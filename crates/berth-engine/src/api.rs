@@ -29,6 +29,29 @@ pub struct PullRequest {
     pub auth: Option<String>,
 }
 
+/// `POST /images/{name}/push?tag=`.
+#[derive(Debug, Clone, Default)]
+pub struct PushRequest {
+    /// The repository (`registry/repo`), possibly with a tag.
+    pub name: String,
+    /// The tag to push; without one (and none in `name`) every tag of the repository.
+    pub tag: Option<String>,
+    /// The `X-Registry-Auth` header: base64url JSON with `username` and `password`.
+    pub auth: Option<String>,
+}
+
+/// `POST /auth` (`docker login`).
+#[derive(Debug, Clone, Default, serde::Deserialize)]
+pub struct LoginRequest {
+    #[serde(default)]
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+    /// `host[:port]`, possibly as a URL (`https://index.docker.io/v1/`); Docker Hub if empty.
+    #[serde(default, rename = "serveraddress")]
+    pub server_address: String,
+}
+
 /// Docker's `filters` query parameter, decoded: a key and the values it may take.
 pub type Filters = BTreeMap<String, Vec<String>>;
 

@@ -12,7 +12,9 @@ use bollard_stubs::models::{
     SystemVersionComponents, SystemVersionPlatform,
 };
 
-use crate::api::{EngineConfig, ImageListOptions, ImportRequest, PullRequest};
+use crate::api::{
+    EngineConfig, ImageListOptions, ImportRequest, LoginRequest, PullRequest, PushRequest,
+};
 use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status};
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
@@ -161,6 +163,22 @@ impl Engine {
     ) -> Result<String> {
         self.images
             .pull(req, &self.config.insecure_registries, emit)
+    }
+
+    /// Pushes an image (one tag, or all of the repository's) to its registry, sending
+    /// Docker's progress messages to `emit`. Blocking.
+    pub fn push_image(
+        &self,
+        req: &PushRequest,
+        emit: &(dyn Fn(serde_json::Value) + Sync),
+    ) -> Result<()> {
+        self.images
+            .push(req, &self.config.insecure_registries, emit)
+    }
+
+    /// `POST /auth`: checks the credentials against the registry. Blocking.
+    pub fn login(&self, req: &LoginRequest) -> Result<()> {
+        crate::images::login(req, &self.config.insecure_registries)
     }
 
     pub fn list_images(&self, opts: ImageListOptions) -> Result<Vec<ImageSummary>> {

@@ -12,6 +12,9 @@ pub enum Error {
     /// 400: a request the engine cannot act on as given.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 401: a registry refused the credentials (`docker login`).
+    #[error("{0}")]
+    Unauthorized(String),
     /// 304: start of a running container, stop of a stopped one.
     #[error("{0}")]
     NotModified(String),

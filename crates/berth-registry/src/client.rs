@@ -1,5 +1,6 @@
 //! One registry repository as seen over HTTP: endpoint selection, the `/v2/` auth handshake
-//! (Basic or Bearer token), and GETs that turn the registry's error JSON into [`Error`]s.
+//! (Basic or Bearer token, for the scopes a pull or a push needs), and requests that turn the
+//! registry's error JSON into [`Error`]s.
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -12,8 +13,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 
 use berth_image::Digest;
 
+use crate::Credentials;
 use crate::error::{Error, Result};
-use crate::{Credentials, PullOptions};
 
 const MAX_ERROR_BODY: u64 = 64 * 1024;
 const MAX_TOKEN_BODY: u64 = 1024 * 1024;
@@ -130,67 +131,110 @@ pub(crate) fn parse_challenge(header: &str) -> Option<Challenge> {
 }
 
 /// Talks to one repository of one registry. The authorization it obtained (a Basic header or
-/// a Bearer token scoped to `repository:<repo>:pull`) is cached for its lifetime: one pull.
+/// a Bearer token for its scopes) is cached for its lifetime: one pull or push.
 pub(crate) struct Client {
     agent: ureq::Agent,
     base: String,
     registry: String,
     repository: String,
     credentials: Option<Credentials>,
+    /// Token scopes, e.g. `repository:a/b:pull` (a push adds `push`, and `pull` on the
+    /// repositories it mounts from).
+    scopes: Vec<String>,
     authorization: Mutex<Option<String>>,
 }
 
 /// How long a registry may take to accept a connection, and then to answer a request.
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
+fn agent(timeout: Duration) -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_connect(Some(timeout))
+        .timeout_recv_response(Some(timeout))
+        .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .into()
+}
+
 pub(crate) type Response = ureq::http::Response<ureq::Body>;
 
+/// A request body. A streamed one is opened again when the request is repeated after
+/// authenticating.
+pub(crate) enum Payload<'a> {
+    Empty,
+    Bytes(&'a [u8]),
+    Stream {
+        open: &'a dyn Fn() -> Result<Box<dyn Read + 'a>>,
+        len: u64,
+    },
+}
+
 impl Client {
-    pub fn new(registry: &str, repository: &str, options: &PullOptions) -> Client {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(options.timeout.unwrap_or(DEFAULT_TIMEOUT)))
-            .timeout_recv_response(Some(options.timeout.unwrap_or(DEFAULT_TIMEOUT)))
-            .user_agent(concat!("berth/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .into();
-        let scheme = scheme_for(registry, &options.insecure_registries);
+    /// A client for pulling (`pull` scope) from `registry/repository`.
+    pub fn new(
+        registry: &str,
+        repository: &str,
+        insecure_registries: &[String],
+        credentials: Option<Credentials>,
+    ) -> Client {
+        let agent = agent(DEFAULT_TIMEOUT);
+        let scheme = scheme_for(registry, insecure_registries);
         Client {
             agent,
             base: format!("{scheme}://{}", endpoint_host(registry)),
             registry: registry.to_string(),
             repository: repository.to_string(),
-            credentials: options.credentials.get(registry).cloned(),
+            credentials,
+            scopes: vec![format!("repository:{repository}:pull")],
             authorization: Mutex::new(None),
+        }
+    }
+
+    /// Replaces how long the registry may take to accept a connection and then to answer.
+    pub fn with_timeout(mut self, timeout: Option<Duration>) -> Client {
+        self.agent = agent(timeout.unwrap_or(DEFAULT_TIMEOUT));
+        self
+    }
+
+    /// Replaces the token scopes asked for in a Bearer flow.
+    pub fn with_scopes(mut self, scopes: Vec<String>) -> Client {
+        self.scopes = scopes;
+        self
+    }
+
+    /// `<scheme>://<host>/v2/<repository>/<path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/v2/{}/{}", self.base, self.repository, path)
+    }
+
+    /// A `Location` header made absolute against the registry's base URL.
+    pub fn absolute(&self, location: &str) -> String {
+        if location.starts_with("http://") || location.starts_with("https://") {
+            location.to_string()
+        } else {
+            format!("{}/{}", self.base, location.trim_start_matches('/'))
         }
     }
 
     /// `GET /v2/`, authenticating if the registry asks for it.
     pub fn ping(&self) -> Result<()> {
         let url = format!("{}/v2/", self.base);
-        let resp = self.send(&url, &[])?;
-        let status = resp.status().as_u16();
-        if status == 401 {
-            self.authenticate(&resp)?;
-            let resp = self.send(&url, &[])?;
-            return check(resp, &url, || self.registry.clone()).map(drop);
-        }
+        let resp = self.send("GET", &url, &[], &Payload::Empty)?;
         check(resp, &url, || self.registry.clone()).map(drop)
     }
 
-    /// GETs `/v2/<repo>/<path>`; a 401 re-authenticates once from its challenge. Non-2xx
-    /// answers become [`Error::Registry`] about `what`.
+    /// GETs `/v2/<repo>/<path>`; non-2xx answers become [`Error::Registry`] about `what`.
     pub fn get(
         &self,
         path: &str,
         accept: Option<&str>,
         what: &dyn Fn() -> String,
     ) -> Result<Response> {
-        let headers: Vec<(&str, String)> = accept
-            .map(|a| ("Accept", a.to_string()))
-            .into_iter()
-            .collect();
-        self.get_with(path, &headers, what)
+        let url = self.url(path);
+        let headers: Vec<(&str, &str)> = accept.map(|a| ("Accept", a)).into_iter().collect();
+        let resp = self.send("GET", &url, &headers, &Payload::Empty)?;
+        check(resp, &url, what)
     }
 
     /// GETs a blob from byte `offset` on (a `Range` request when not 0). The registry may
@@ -202,37 +246,73 @@ impl Client {
         offset: u64,
         what: &dyn Fn() -> String,
     ) -> Result<Response> {
-        let range = (offset > 0).then(|| ("Range", format!("bytes={offset}-")));
-        self.get_with(&format!("blobs/{digest}"), range.as_slice(), what)
-    }
-
-    fn get_with(
-        &self,
-        path: &str,
-        headers: &[(&str, String)],
-        what: &dyn Fn() -> String,
-    ) -> Result<Response> {
-        let url = format!("{}/v2/{}/{}", self.base, self.repository, path);
-        let mut resp = self.send(&url, headers)?;
-        if resp.status().as_u16() == 401 {
-            self.authenticate(&resp)?;
-            resp = self.send(&url, headers)?;
-        }
+        let url = self.url(&format!("blobs/{digest}"));
+        let range = format!("bytes={offset}-");
+        let headers: &[(&str, &str)] = if offset > 0 {
+            &[("Range", &range)]
+        } else {
+            &[]
+        };
+        let resp = self.send("GET", &url, headers, &Payload::Empty)?;
         check(resp, &url, what)
     }
 
-    fn send(&self, url: &str, headers: &[(&str, String)]) -> Result<Response> {
-        let mut req = self.agent.get(url);
+    /// Sends one request with the cached authorization; a 401 authenticates from its
+    /// challenge and repeats the request once. The answer is returned whatever its status.
+    pub fn send(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        payload: &Payload,
+    ) -> Result<Response> {
+        let resp = self.send_once(method, url, headers, payload)?;
+        if resp.status().as_u16() != 401 {
+            return Ok(resp);
+        }
+        self.authenticate(&resp)?;
+        self.send_once(method, url, headers, payload)
+    }
+
+    fn send_once(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        payload: &Payload,
+    ) -> Result<Response> {
+        let mut req = ureq::http::Request::builder().method(method).uri(url);
         for (k, v) in headers {
-            req = req.header(*k, v);
+            req = req.header(*k, *v);
         }
         if let Some(auth) = self.authorization.lock().expect("auth lock").clone() {
             req = req.header("Authorization", auth);
         }
-        req.call().map_err(|e| Error::Transport {
-            url: url.to_string(),
-            source: Box::new(e),
-        })
+        let with_body = !matches!(method, "GET" | "HEAD");
+        let run = |req: ureq::http::request::Builder, len: u64, body: ureq::SendBody| {
+            let req = if with_body {
+                req.header("Content-Length", len)
+            } else {
+                req
+            };
+            let req = req.body(body).map_err(|e| transport(url, e.into()))?;
+            self.agent.run(req).map_err(|e| transport(url, e))
+        };
+        match payload {
+            Payload::Empty => run(req, 0, ureq::SendBody::none()),
+            Payload::Bytes(b) => {
+                let mut reader: &[u8] = b;
+                run(
+                    req,
+                    b.len() as u64,
+                    ureq::SendBody::from_reader(&mut reader),
+                )
+            }
+            Payload::Stream { open, len } => {
+                let mut reader = open()?;
+                run(req, *len, ureq::SendBody::from_reader(&mut reader))
+            }
+        }
     }
 
     fn basic(&self) -> Option<String> {
@@ -284,7 +364,9 @@ impl Client {
         if let Some(service) = ch.params.get("service") {
             req = req.query("service", service);
         }
-        req = req.query("scope", format!("repository:{}:pull", self.repository));
+        for scope in &self.scopes {
+            req = req.query("scope", scope);
+        }
         if let Some(b) = self.basic() {
             req = req.header("Authorization", b);
         }
@@ -313,9 +395,20 @@ impl Client {
     }
 }
 
+fn transport(url: &str, e: ureq::Error) -> Error {
+    Error::Transport {
+        url: url.to_string(),
+        source: Box::new(e),
+    }
+}
+
 /// Passes 2xx answers through; turns others into [`Error::Registry`] with the registry's error
 /// JSON message when present.
-fn check(mut resp: Response, url: &str, what: impl FnOnce() -> String) -> Result<Response> {
+pub(crate) fn check(
+    mut resp: Response,
+    url: &str,
+    what: impl FnOnce() -> String,
+) -> Result<Response> {
     let status = resp.status();
     if status.is_success() {
         return Ok(resp);

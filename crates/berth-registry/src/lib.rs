@@ -4,10 +4,13 @@
 //! [`pull`] resolves a reference (choosing a platform from an index), streams the config and
 //! layers into the [`berth_image::ContentStore`] (up to three downloads at once), unpacks each
 //! layer on top of the previous one while checking its diff id, and only then tags the image.
+//! [`push`] sends an image's missing blobs (mounting them from a sibling repository when it
+//! can) and then its manifest; [`login`] checks credentials the way `docker login` does.
 
 mod client;
 pub mod error;
 mod pull;
+mod push;
 
 use std::collections::HashMap;
 use std::fmt;
@@ -18,6 +21,7 @@ use base64::Engine as _;
 pub use client::{endpoint_host, is_loopback, scheme_for};
 pub use error::{Error, Result};
 pub use pull::{Pulled, pull, pull_image};
+pub use push::{PushOptions, PushProgress, PushProgressKind, Pushed, push};
 
 use berth_image::Digest;
 
@@ -35,6 +39,19 @@ impl fmt::Debug for Credentials {
             .field("password", &"<redacted>")
             .finish()
     }
+}
+
+/// Checks `credentials` against `registry`'s `/v2/` with the challenge flow (Basic, or a
+/// Bearer token without a repository scope), as `docker login` does. A registry that lets
+/// anonymous clients in accepts any credentials, as with Docker.
+pub fn login(
+    registry: &str,
+    insecure_registries: &[String],
+    credentials: &Credentials,
+) -> Result<()> {
+    client::Client::new(registry, "", insecure_registries, Some(credentials.clone()))
+        .with_scopes(Vec::new())
+        .ping()
 }
 
 /// A platform to select from an image index, in OCI names.
@@ -158,7 +175,7 @@ pub fn load_docker_config(path: impl AsRef<Path>) -> Result<HashMap<String, Cred
             return Err(bad(format!("auths.{key}.auth: not user:password")));
         };
         out.insert(
-            normalize_auth_key(&key),
+            registry_of_server(&key),
             Credentials {
                 username: user.to_string(),
                 password: pass.to_string(),
@@ -168,15 +185,18 @@ pub fn load_docker_config(path: impl AsRef<Path>) -> Result<HashMap<String, Cred
     Ok(out)
 }
 
-fn normalize_auth_key(key: &str) -> String {
-    let k = key
+/// The registry a docker server address names (a `config.json` `auths` key, `docker login`'s
+/// argument): scheme and path dropped, Docker Hub's addresses (and an empty one) as
+/// `docker.io`.
+pub fn registry_of_server(address: &str) -> String {
+    let a = address.trim();
+    let a = a
         .strip_prefix("https://")
-        .or_else(|| key.strip_prefix("http://"))
-        .unwrap_or(key);
-    let k = k.split('/').next().unwrap_or(k);
-    match k {
-        "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
-        k => k.to_string(),
+        .or_else(|| a.strip_prefix("http://"))
+        .unwrap_or(a);
+    match a.split('/').next().unwrap_or("") {
+        "" | "index.docker.io" | "registry-1.docker.io" => "docker.io".to_string(),
+        host => host.to_string(),
     }
 }
 
@@ -207,6 +227,20 @@ mod tests {
         };
         assert!(any.matches("linux", "arm", Some("v6")));
         assert_eq!(arm.to_string(), "linux/arm64/v8");
+    }
+
+    #[test]
+    fn server_addresses() {
+        assert_eq!(
+            registry_of_server("https://index.docker.io/v1/"),
+            "docker.io"
+        );
+        assert_eq!(registry_of_server(""), "docker.io");
+        assert_eq!(registry_of_server("127.0.0.1:5000"), "127.0.0.1:5000");
+        assert_eq!(
+            registry_of_server("http://reg.lan:5000/v2/"),
+            "reg.lan:5000"
+        );
     }
 
     #[test]

@@ -64,7 +64,13 @@ pub fn pull_image(
     options: &PullOptions,
     progress: &dyn Fn(Progress),
 ) -> Result<Pulled> {
-    let client = Client::new(&reference.registry, &reference.repository, options);
+    let client = Client::new(
+        &reference.registry,
+        &reference.repository,
+        &options.insecure_registries,
+        options.credentials.get(&reference.registry).cloned(),
+    )
+    .with_timeout(options.timeout);
     client.ping()?;
     let name = reference.to_string();
     let target = match (&reference.digest, &reference.tag) {

@@ -2,199 +2,18 @@
 //! berth-image built and skopeo pushed. Each test runs its own registry, so they run in
 //! parallel without sharing state.
 
+mod support;
+
 use std::collections::HashMap;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::process::Command;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use berth_image::{Digest, Image, ImageStore, ImportOptions, Reference, Snapshots, import_rootfs};
+use berth_image::{Digest, Image, ImageStore, Reference, Snapshots};
 use berth_registry::{Error, Platform, Progress, ProgressKind, PullOptions, pull, pull_image};
-
-/// A registry child process with its own storage; killed on drop.
-struct Registry {
-    child: Child,
-    port: u16,
-    dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        Self::start_with("")
-    }
-
-    fn start_with(extra_yaml: &str) -> Registry {
-        for _ in 0..10 {
-            let dir = tempfile::tempdir().unwrap();
-            let port = std::net::TcpListener::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-                .port();
-            let cfg = dir.path().join("config.yml");
-            fs::write(
-                &cfg,
-                format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra_yaml}",
-                    dir.path().join("data").display()
-                ),
-            )
-            .unwrap();
-            let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-            let child = Command::new("/usr/bin/docker-registry")
-                .arg("serve")
-                .arg(&cfg)
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("start docker-registry");
-            let mut reg = Registry { child, port, dir };
-            let deadline = Instant::now() + Duration::from_secs(15);
-            while Instant::now() < deadline {
-                if reg.child.try_wait().unwrap().is_some() {
-                    break; // port taken, most likely: retry with another
-                }
-                if let Ok(resp) = ureq::get(&format!("http://127.0.0.1:{port}/v2/"))
-                    .config()
-                    .http_status_as_error(false)
-                    .build()
-                    .call()
-                {
-                    let s = resp.status().as_u16();
-                    if s == 200 || s == 401 {
-                        return reg;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = reg.child.kill();
-        }
-        panic!("docker-registry did not start");
-    }
-
-    fn addr(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    fn blob_data(&self, d: &Digest) -> PathBuf {
-        self.dir
-            .path()
-            .join("data/docker/registry/v2/blobs/sha256")
-            .join(&d.hex()[..2])
-            .join(d.hex())
-            .join("data")
-    }
-
-    /// The digest the registry reports for a manifest.
-    fn manifest_digest(&self, repo: &str, reference: &str) -> Digest {
-        let resp = ureq::get(&format!(
-            "http://{}/v2/{repo}/manifests/{reference}",
-            self.addr()
-        ))
-        .header(
-            "Accept",
-            "application/vnd.oci.image.index.v1+json, application/vnd.oci.image.manifest.v1+json",
-        )
-        .call()
-        .unwrap();
-        resp.headers()["docker-content-digest"]
-            .to_str()
-            .unwrap()
-            .parse()
-            .unwrap()
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A berth store to build source images in.
-struct Source {
-    dir: tempfile::TempDir,
-    store: ImageStore,
-    snaps: Snapshots,
-}
-
-impl Source {
-    fn new() -> Source {
-        let dir = tempfile::tempdir().unwrap();
-        let store = ImageStore::open(dir.path()).unwrap();
-        let snaps = Snapshots::open(dir.path()).unwrap();
-        Source { dir, store, snaps }
-    }
-
-    fn content_dir(&self) -> PathBuf {
-        self.dir.path().join("content")
-    }
-
-    fn import(&self, name: &str, files: &[(&str, Vec<u8>)], arch: Option<&str>) -> Image {
-        let mut b = tar::Builder::new(Vec::new());
-        for dir in ["bin", "etc"] {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Directory);
-            h.set_mode(0o755);
-            h.set_size(0);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(0);
-            h.set_gid(0);
-            b.append_data(&mut h, format!("{dir}/"), &[][..]).unwrap();
-        }
-        for (path, data) in files {
-            let mut h = tar::Header::new_gnu();
-            h.set_entry_type(tar::EntryType::Regular);
-            h.set_mode(0o755);
-            h.set_size(data.len() as u64);
-            h.set_mtime(1_700_000_000);
-            h.set_uid(0);
-            h.set_gid(0);
-            b.append_data(&mut h, path, &data[..]).unwrap();
-        }
-        let tar = b.into_inner().unwrap();
-        let opts = ImportOptions {
-            reference: Some(Reference::parse(name).unwrap()),
-            platform: arch.map(|a| berth_image::Platform {
-                os: "linux".into(),
-                architecture: a.into(),
-            }),
-            ..Default::default()
-        };
-        import_rootfs(&self.store, &self.snaps, &tar[..], opts).unwrap()
-    }
-
-    /// skopeo-pushes the layout entry named `name` (add `--all` for an index).
-    fn push(&self, layout: &Path, name: &str, dest: String, all: bool) {
-        let mut cmd = Command::new("/usr/bin/skopeo");
-        cmd.args([
-            "--insecure-policy",
-            "copy",
-            "--quiet",
-            "--dest-tls-verify=false",
-        ]);
-        if all {
-            cmd.arg("--all");
-        }
-        let out = cmd
-            .arg(format!("oci:{}:{name}", layout.display()))
-            .arg(format!("docker://{dest}"))
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "skopeo: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
-}
-
-fn busybox() -> Vec<u8> {
-    fs::read("/bin/busybox").unwrap()
-}
+use support::{BlobFault, Front, Registry, Source, busybox};
 
 /// A fresh destination store.
 struct Dest {
@@ -523,21 +342,7 @@ fn corrupted_blob_fails_and_leaves_nothing() {
 
 #[test]
 fn basic_auth() {
-    let Ok(out) = Command::new("htpasswd")
-        .args(["-Bbn", "user", "pass"])
-        .output()
-    else {
-        eprintln!("skipping basic_auth: htpasswd (apache2-utils) is not installed");
-        return;
-    };
-    assert!(out.status.success());
-    let pwdir = tempfile::tempdir().unwrap();
-    let pwfile = pwdir.path().join("htpasswd");
-    fs::write(&pwfile, &out.stdout).unwrap();
-    let reg = Registry::start_with(&format!(
-        "auth:\n  htpasswd:\n    realm: basic\n    path: {}\n",
-        pwfile.display()
-    ));
+    let (reg, _pw) = support::registry_with_htpasswd("user", "pass");
     let src = Source::new();
     let img = src.import("localhost/a:v1", &[("etc/a", b"a".to_vec())], None);
     let name = format!("{}/private", reg.addr());
@@ -868,7 +673,8 @@ impl AuthFront {
             port: u16,
             counter: &AtomicUsize,
         ) -> std::io::Result<()> {
-            let (path, headers) = read_request(&conn)?;
+            let mut reader = std::io::BufReader::new(conn.try_clone()?);
+            let support::RequestHead { path, headers, .. } = support::read_head(&mut reader)?;
             let auth = headers.get("authorization").map(String::as_str);
             let mut out = conn;
             let mut respond =
@@ -1003,28 +809,6 @@ fn basic_auth_challenge() {
     auth_front_pull(AuthMode::Basic);
 }
 
-/// Reads one HTTP request head: its path and its headers (lowercase names).
-fn read_request(conn: &std::net::TcpStream) -> std::io::Result<(String, HashMap<String, String>)> {
-    use std::io::{BufRead, BufReader};
-    let mut reader = BufReader::new(conn.try_clone()?);
-    let mut line = String::new();
-    reader.read_line(&mut line)?;
-    let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-    let mut headers = HashMap::new();
-    loop {
-        let mut h = String::new();
-        reader.read_line(&mut h)?;
-        let h = h.trim_end();
-        if h.is_empty() {
-            break;
-        }
-        if let Some((k, v)) = h.split_once(':') {
-            headers.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
-        }
-    }
-    Ok((path, headers))
-}
-
 /// Writes a whole response and ends the connection.
 fn respond(
     out: &mut std::net::TcpStream,
@@ -1075,107 +859,20 @@ fn forward(
     Ok((status, extra, body))
 }
 
-/// What the fault front does to blob requests (everything else passes through).
-#[derive(Clone, Copy)]
-enum Fault {
-    /// Pass through after this many milliseconds.
-    Delay(u64),
-    /// Announce the whole body, send this many bytes of it, and hang up.
-    Truncate(usize),
-    /// Answer 500.
-    ServerError,
-    /// Take the request and never answer (any request, `/v2/` included).
-    Hang,
+/// A recording front on `reg` that misbehaves on blob downloads as told.
+fn faulty_front(reg: &Registry, fault: BlobFault) -> Front {
+    let front = Front::start(reg.addr());
+    *front.blob_fault.lock().unwrap() = Some(fault);
+    front
 }
 
-/// A proxy on 127.0.0.1 in front of a real registry that misbehaves as told and records the
-/// blob requests it saw, with their `Range` headers.
-struct FaultFront {
-    port: u16,
-    blob_requests: std::sync::Arc<Mutex<Vec<(String, Option<String>)>>>,
-}
-
-impl FaultFront {
-    fn start(upstream: String, fault: Fault) -> FaultFront {
-        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let blob_requests = std::sync::Arc::new(Mutex::new(Vec::new()));
-        let log = blob_requests.clone();
-        // Lives until the test process ends; it only ever serves loopback.
-        std::thread::spawn(move || {
-            for conn in listener.incoming() {
-                let Ok(conn) = conn else { continue };
-                let (upstream, log) = (upstream.clone(), log.clone());
-                std::thread::spawn(move || {
-                    let _ = Self::serve(conn, &upstream, fault, &log);
-                });
-            }
-        });
-        FaultFront {
-            port,
-            blob_requests,
-        }
-    }
-
-    fn serve(
-        mut conn: std::net::TcpStream,
-        upstream: &str,
-        fault: Fault,
-        log: &Mutex<Vec<(String, Option<String>)>>,
-    ) -> std::io::Result<()> {
-        use std::io::Write;
-        let (path, headers) = read_request(&conn)?;
-        if let Fault::Hang = fault {
-            std::thread::sleep(Duration::from_secs(120));
-            return Ok(());
-        }
-        let blob = path.contains("/blobs/");
-        if blob {
-            log.lock()
-                .unwrap()
-                .push((path.clone(), headers.get("range").cloned()));
-        }
-        match fault {
-            Fault::ServerError if blob => {
-                return respond(
-                    &mut conn,
-                    500,
-                    "Content-Type: application/json\r\n",
-                    br#"{"errors":[{"code":"UNKNOWN","message":"storage backend on fire"}]}"#,
-                );
-            }
-            Fault::Delay(ms) if blob => std::thread::sleep(Duration::from_millis(ms)),
-            _ => {}
-        }
-        let (status, extra, body) = forward(upstream, &path, &headers)?;
-        match fault {
-            Fault::Truncate(n) if blob && status == 200 => {
-                write!(
-                    conn,
-                    "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n{extra}\r\n",
-                    body.len()
-                )?;
-                conn.write_all(&body[..n.min(body.len())])?;
-                conn.flush()
-            }
-            _ => respond(&mut conn, status, &extra, &body),
-        }
-    }
-
-    fn registry(&self) -> String {
-        format!("127.0.0.1:{}", self.port)
-    }
-
-    /// The `Range` headers of the requests for one blob, in order.
-    fn ranges_for(&self, blob: &Digest) -> Vec<Option<String>> {
-        self.blob_requests
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| p.ends_with(&blob.to_string()))
-            .map(|(_, r)| r.clone())
-            .collect()
-    }
+/// The blob requests a front saw for `blob`, with their ranges.
+fn requests_for(front: &Front, blob: &Digest) -> Vec<String> {
+    front
+        .take()
+        .into_iter()
+        .filter(|r| r.contains(&format!("/blobs/{blob}")))
+        .collect()
 }
 
 /// Incompressible bytes (xorshift), so a gzip layer is as big as its content.
@@ -1222,10 +919,10 @@ fn truncated_download_fails_then_resumes_where_it_stopped() {
     let (data, blob) = push_noise_image(&reg, "big", 1 << 20, 7);
     let d = dest();
     let cut = 300_000;
-    let bad = FaultFront::start(reg.addr(), Fault::Truncate(cut));
+    let bad = faulty_front(&reg, BlobFault::Truncate(cut));
     let (r, _) = pull_recording(
         &d,
-        &format!("{}/big:v1", bad.registry()),
+        &format!("{}/big:v1", bad.addr()),
         &PullOptions::default(),
     );
     let err = r.unwrap_err().to_string();
@@ -1243,11 +940,15 @@ fn truncated_download_fails_then_resumes_where_it_stopped() {
     assert_eq!(fs::metadata(&partial).unwrap().len(), cut as u64);
 
     // The next pull asks only for the rest, and the result is whole.
-    let good = FaultFront::start(reg.addr(), Fault::Delay(0));
-    let name = format!("{}/big:v1", good.registry());
+    let good = Front::start(reg.addr());
+    let name = format!("{}/big:v1", good.addr());
     let (r, _) = pull_recording(&d, &name, &PullOptions::default());
     let img = r.unwrap().image;
-    assert_eq!(good.ranges_for(&blob), vec![Some(format!("bytes={cut}-"))]);
+    let path = format!("/v2/big/blobs/{blob}");
+    assert_eq!(
+        requests_for(&good, &blob),
+        vec![format!("GET {path} range=bytes={cut}-")]
+    );
     let top = d.snaps.fs_path(img.chain_ids().unwrap().last().unwrap());
     assert_eq!(fs::read(top.join("noise")).unwrap(), data);
     assert_eq!(
@@ -1261,11 +962,11 @@ fn truncated_download_fails_then_resumes_where_it_stopped() {
 fn registry_error_on_a_blob_fails_cleanly() {
     let reg = Registry::start();
     push_noise_image(&reg, "fire", 4096, 3);
-    let front = FaultFront::start(reg.addr(), Fault::ServerError);
+    let front = faulty_front(&reg, BlobFault::ServerError);
     let d = dest();
     let (r, _) = pull_recording(
         &d,
-        &format!("{}/fire:v1", front.registry()),
+        &format!("{}/fire:v1", front.addr()),
         &PullOptions::default(),
     );
     let err = r.unwrap_err();
@@ -1288,14 +989,14 @@ fn registry_error_on_a_blob_fails_cleanly() {
 #[test]
 fn hanging_registry_times_out() {
     let reg = Registry::start();
-    let front = FaultFront::start(reg.addr(), Fault::Hang);
+    let front = faulty_front(&reg, BlobFault::Hang);
     let d = dest();
     let opts = PullOptions {
         timeout: Some(Duration::from_millis(500)),
         ..Default::default()
     };
     let started = Instant::now();
-    let (r, _) = pull_recording(&d, &format!("{}/any:v1", front.registry()), &opts);
+    let (r, _) = pull_recording(&d, &format!("{}/any:v1", front.addr()), &opts);
     let err = r.unwrap_err();
     assert!(matches!(&err, Error::Transport { .. }), "{err:?}");
     assert!(err.to_string().to_lowercase().contains("timeout"), "{err}");
@@ -1308,9 +1009,9 @@ fn concurrent_pulls_of_one_image_fetch_each_blob_once() {
     let reg = Registry::start();
     let (data, blob) = push_noise_image(&reg, "shared", 256 << 10, 11);
     // Slow blobs make the two pulls overlap.
-    let front = FaultFront::start(reg.addr(), Fault::Delay(300));
+    let front = faulty_front(&reg, BlobFault::Delay(300));
     let d = dest();
-    let name = format!("{}/shared:v1", front.registry());
+    let name = format!("{}/shared:v1", front.addr());
     let reference = Reference::parse(&name).unwrap();
     let images: Vec<Image> = std::thread::scope(|s| {
         let pulls: Vec<_> = (0..2)
@@ -1331,8 +1032,8 @@ fn concurrent_pulls_of_one_image_fetch_each_blob_once() {
     });
     assert_eq!(images[0].id, images[1].id);
     assert_eq!(
-        front.ranges_for(&blob),
-        vec![None],
+        requests_for(&front, &blob),
+        vec![format!("GET /v2/shared/blobs/{blob}")],
         "the layer was fetched once"
     );
     let top = d

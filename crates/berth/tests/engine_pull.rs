@@ -177,14 +177,16 @@ fn daemon_killed_mid_pull_resumes_and_leaves_no_debris() {
         let started = std::fs::read_dir(&ingest).unwrap().find_map(|e| {
             let e = e.unwrap();
             let len = e.metadata().map(|m| m.len()).unwrap_or(0);
-            (e.file_name().to_string_lossy().ends_with(".partial") && len > 0)
-                .then(|| e.path())
+            (e.file_name().to_string_lossy().ends_with(".partial") && len > 0).then(|| e.path())
         });
         if let Some(p) = started {
             d.kill9();
             break p;
         }
-        assert!(std::time::Instant::now() < deadline, "the pull never started");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the pull never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(1));
     };
     let _ = child.wait();

@@ -1,6 +1,7 @@
 //! `/images/...`: import, list, inspect, tag, remove.
 //!
-//! Pulling (`POST /images/create?fromImage=`) streams Docker's JSON progress lines.
+//! Pulling (`POST /images/create?fromImage=`) and pushing (`POST /images/{name}/push`) stream
+//! Docker's JSON progress lines.
 
 use std::io::Read;
 use std::sync::Arc;
@@ -9,10 +10,10 @@ use axum::Json;
 use axum::Router;
 use axum::body::{Body, BodyDataStream};
 use axum::extract::{Path, Request, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest};
+use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest, PushRequest};
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
@@ -39,17 +40,12 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
             Some(tag) if !image.contains('@') => format!("{image}:{tag}"),
             _ => image.to_owned(),
         };
-        let auth = req
-            .headers()
-            .get("x-registry-auth")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
         let pull = PullRequest {
             image,
             platform: params.non_empty("platform").map(str::to_owned),
-            auth,
+            auth: registry_auth(req.headers()),
         };
-        return pull_stream(engine, pull).await;
+        return progress_stream(move |emit| engine.pull_image(&pull, emit)).await;
     }
     match params.non_empty("fromSrc") {
         Some("-") => {}
@@ -91,30 +87,64 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
         .into_response())
 }
 
-/// Docker's pull: a stream of JSON progress lines; an error before the first line is a plain
-/// error status (404 for an image that cannot be had), one after it an `errorDetail` line.
-async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Response> {
+/// The `X-Registry-Auth` header docker sends with pull and push.
+fn registry_auth(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get("x-registry-auth")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Docker's pull and push: a stream of JSON progress lines from `work` (run on a blocking
+/// thread); an error before the first line is a plain error status (404 for an image that
+/// cannot be had), one after it an `errorDetail` line.
+async fn progress_stream<T: Send + 'static>(
+    work: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<T> + Send + 'static,
+) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let lines = tx.clone();
     let mut task = tokio::task::spawn_blocking(move || {
-        engine.pull_image(&pull, &move |v| {
+        work(&move |v| {
             let _ = lines.send(Bytes::from(format!("{v}\r\n")));
         })
     });
-    let first = tokio::select! {
-        line = rx.recv() => line,
-        done = &mut task => {
-            done.map_err(join_error)??;
-            rx.recv().await
+    let error_line = |e: berth_engine::Error| {
+        let msg = e.to_string();
+        let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
+        Bytes::from(format!("{line}\r\n"))
+    };
+    enum Start<T> {
+        Running(Option<Bytes>),
+        Finished(berth_engine::Result<T>),
+    }
+    let start = tokio::select! {
+        line = rx.recv() => Start::Running(line),
+        done = &mut task => Start::Finished(done.map_err(join_error)?),
+    };
+    let first = match start {
+        // Still working: its error, if any, ends the stream. (A finished JoinHandle must not
+        // be awaited again: that panics, which aborts a release daemon.)
+        Start::Running(line) => {
+            tokio::spawn(async move {
+                if let Ok(Err(e)) = task.await {
+                    let _ = tx.send(error_line(e));
+                }
+            });
+            line
+        }
+        // Already done: what it sent, then its error if it failed after sending something.
+        Start::Finished(result) => {
+            let first = rx.try_recv().ok();
+            match (result, first) {
+                (Err(e), None) => return Err(e.into()),
+                (Err(e), Some(line)) => {
+                    let _ = tx.send(error_line(e));
+                    Some(line)
+                }
+                (Ok(_), first) => first,
+            }
         }
     };
-    tokio::spawn(async move {
-        if let Ok(Err(e)) = task.await {
-            let msg = e.to_string();
-            let line = serde_json::json!({"errorDetail": {"message": msg}, "error": msg});
-            let _ = tx.send(Bytes::from(format!("{line}\r\n")));
-        }
-    });
     let rest = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
@@ -179,6 +209,7 @@ async fn post_image(
     State(engine): Eng,
     Path(rest): Path<String>,
     params: Params,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     match split_op(&rest) {
         (name, "tag") if !name.is_empty() => {
@@ -188,10 +219,14 @@ async fn post_image(
             engine.tag_image(name, repo, params.non_empty("tag"))?;
             Ok(StatusCode::CREATED.into_response())
         }
-        (name, "push") if !name.is_empty() => Err(ApiError::new(
-            StatusCode::NOT_IMPLEMENTED,
-            "pushing images is not supported yet by berth",
-        )),
+        (name, "push") if !name.is_empty() => {
+            let push = PushRequest {
+                name: name.to_owned(),
+                tag: params.non_empty("tag").map(str::to_owned),
+                auth: registry_auth(&headers),
+            };
+            progress_stream(move |emit| engine.push_image(&push, emit)).await
+        }
         _ => Err(ApiError::page_not_found()),
     }
 }

@@ -1,5 +1,6 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
+mod auth;
 mod containers;
 mod images;
 mod system;
@@ -16,6 +17,7 @@ use crate::error::ApiError;
 pub fn router(engine: Arc<Engine>) -> Router {
     Router::new()
         .merge(system::routes())
+        .merge(auth::routes())
         .merge(images::routes())
         .merge(containers::routes())
         .fallback(|| async { ApiError::page_not_found() })

@@ -2,8 +2,10 @@
 //! remove. The store is an OCI image layout; each layer is unpacked once into a snapshot that
 //! every container on the image shares as an overlay lower dir.
 
+mod auth;
 mod changes;
 mod pull;
+mod push;
 mod view;
 
 use std::io::Read;
@@ -16,6 +18,7 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary}
 use crate::api::{ImageListOptions, ImportRequest};
 use crate::error::{Error, Result};
 
+pub use auth::login;
 pub use changes::parse_changes;
 
 /// The image half of the engine.
@@ -149,9 +152,10 @@ impl Images {
         Ok(())
     }
 
-    /// Docker's rules: a name that is one of several untags only; an id (or an image's last
-    /// name) deletes the image unless a container uses it (then 409, or with `force` just
-    /// untag when the container is stopped).
+    /// Docker's rules: a name that is one of several untags only (a tag's repo digests go
+    /// with the repository's last tag); an id (or an image's last name) deletes the image
+    /// unless a container uses it (then 409, or with `force` just untag when the container is
+    /// stopped).
     pub fn remove(
         &self,
         name: &str,
@@ -164,14 +168,17 @@ impl Images {
             .ok()
             .filter(|r| image.references.contains(r));
         let mut out = Vec::new();
-        if let Some(r) = &by_name
-            && image.references.len() > 1
-        {
-            self.store.untag(r)?;
-            out.push(untagged(r));
-            return Ok(out);
+        if let Some(r) = &by_name {
+            let remaining = names_left_after_untag(&image.references, r);
+            if !remaining.is_empty() {
+                for gone in image.references.iter().filter(|x| !remaining.contains(x)) {
+                    self.store.untag(gone)?;
+                    out.push(untagged(gone));
+                }
+                return Ok(out);
+            }
         }
-        if by_name.is_none() && image.references.len() > 1 && !force {
+        if by_name.is_none() && !single_reference(&image.references) && !force {
             return Err(Error::Conflict(format!(
                 "conflict: unable to delete {} (must be forced) - image is referenced in multiple repositories",
                 image.id.short()
@@ -233,6 +240,27 @@ impl Images {
         self.snapshots.retain(&keep)?;
         Ok(())
     }
+}
+
+/// The names an image keeps when `removed` is untagged: with the repository's last tag go its
+/// repo digests, as in Docker.
+fn names_left_after_untag(names: &[Reference], removed: &Reference) -> Vec<Reference> {
+    let mut left: Vec<Reference> = names.iter().filter(|r| *r != removed).cloned().collect();
+    let is_tag = removed.digest.is_none();
+    let repo_tagged = left
+        .iter()
+        .any(|r| r.digest.is_none() && r.name() == removed.name());
+    if is_tag && !repo_tagged {
+        left.retain(|r| r.name() != removed.name());
+    }
+    left
+}
+
+/// Docker's test for deleting by id without force: the names are all in one repository, with
+/// at most one tag.
+fn single_reference(names: &[Reference]) -> bool {
+    let tags = names.iter().filter(|r| r.digest.is_none()).count();
+    tags <= 1 && names.iter().all(|r| r.name() == names[0].name())
 }
 
 fn untagged(r: &Reference) -> ImageDeleteResponseItem {

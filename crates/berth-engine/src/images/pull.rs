@@ -1,16 +1,14 @@
 //! `docker pull` (`POST /images/create?fromImage=`): the registry crate does the work; this
 //! turns its progress into Docker's JSON message stream.
 
-use std::collections::HashMap;
-
-use base64::Engine as _;
 use berth_image::Reference;
-use berth_registry::{Credentials, Platform, Progress, ProgressKind, PullOptions};
+use berth_registry::{Platform, Progress, ProgressKind, PullOptions};
 use serde_json::{Value, json};
 
 use crate::api::PullRequest;
 use crate::error::{Error, Result};
 
+use super::auth::credentials_for;
 use super::{Images, parse_ref};
 
 impl Images {
@@ -27,13 +25,11 @@ impl Images {
         let _running = self.pull_started();
         let mut options = PullOptions {
             insecure_registries: insecure.to_vec(),
+            credentials: credentials_for(&reference.registry, req.auth.as_deref()),
             ..Default::default()
         };
         if let Some(p) = req.platform.as_deref().filter(|p| !p.is_empty()) {
             options.platform = Some(parse_platform(p)?);
-        }
-        if let Some(creds) = req.auth.as_deref().and_then(decode_auth) {
-            options.credentials = HashMap::from([(reference.registry.clone(), creds)]);
         }
         let shown = reference
             .tag
@@ -54,6 +50,8 @@ impl Images {
                 emit(progress_message(&p))
             })
             .map_err(|e| pull_error(&reference, e))?;
+        self.store
+            .record_repo_digest(&reference, &pulled.repo_digest, &pulled.image.manifest)?;
         started.call_once(|| emit(header.clone()));
         emit(json!({"status": format!("Digest: {}", pulled.repo_digest)}));
         let status = if had.as_ref() == Some(&pulled.image.id) {
@@ -115,36 +113,9 @@ fn parse_platform(s: &str) -> Result<Platform> {
     }
 }
 
-/// `X-Registry-Auth`: base64url (padded or not) JSON `{"username","password",...}`.
-fn decode_auth(header: &str) -> Option<Credentials> {
-    let trimmed = header.trim().trim_end_matches('=');
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(trimmed)
-        .or_else(|_| base64::engine::general_purpose::STANDARD_NO_PAD.decode(trimmed))
-        .ok()?;
-    let v: Value = serde_json::from_slice(&bytes).ok()?;
-    let username = v.get("username")?.as_str()?.to_string();
-    let password = v
-        .get("password")
-        .and_then(Value::as_str)
-        .unwrap_or("")
-        .to_string();
-    (!username.is_empty()).then_some(Credentials { username, password })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn auth_header_forms() {
-        let raw = r#"{"username":"u","password":"p","serveraddress":"localhost:5000"}"#;
-        let url = base64::engine::general_purpose::URL_SAFE.encode(raw);
-        let c = decode_auth(&url).unwrap();
-        assert_eq!((c.username.as_str(), c.password.as_str()), ("u", "p"));
-        assert!(decode_auth("e30=").is_none(), "{{}} carries no credentials");
-        assert!(decode_auth("not base64!").is_none());
-    }
 
     #[test]
     fn platforms() {

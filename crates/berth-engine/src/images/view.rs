@@ -11,11 +11,15 @@ pub fn summary(img: &Image, containers: i64) -> ImageSummary {
     ImageSummary {
         id: img.id.to_string(),
         parent_id: String::new(),
-        repo_tags: img.references.iter().map(|r| r.familiar()).collect(),
+        repo_tags: img
+            .references
+            .iter()
+            .filter_map(|r| Some(format!("{}:{}", r.familiar_name(), r.tag.as_ref()?)))
+            .collect(),
         repo_digests: img
             .references
             .iter()
-            .map(|r| format!("{}@{}", r.familiar_name(), img.manifest))
+            .filter_map(|r| Some(format!("{}@{}", r.familiar_name(), r.digest.as_ref()?)))
             .collect(),
         created: created_unix(img),
         size: img.size as i64,
@@ -85,9 +89,9 @@ pub fn inspect(img: &Image) -> ImageInspect {
 pub fn matches(img: &Image, s: &ImageSummary, filters: &Filters) -> Result<bool> {
     for (key, values) in filters {
         let ok = match key.as_str() {
-            "dangling" => values
-                .iter()
-                .any(|v| (v == "true" || v == "1") == s.repo_tags.is_empty()),
+            "dangling" => values.iter().any(|v| {
+                (v == "true" || v == "1") == (s.repo_tags.is_empty() && s.repo_digests.is_empty())
+            }),
             "label" => values.iter().all(|v| match v.split_once('=') {
                 Some((k, want)) => s.labels.get(k).is_some_and(|have| have == want),
                 None => s.labels.contains_key(v),

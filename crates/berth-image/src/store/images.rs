@@ -140,6 +140,28 @@ impl ImageStore {
                 actual: manifest.clone(),
             });
         }
+        self.name(reference, manifest)
+    }
+
+    /// Records that the registry serves this image as `repository@digest` (Docker's
+    /// `RepoDigests`): a name like a tag, kept with the image's other names and removed with
+    /// them. `digest` may differ from the manifest's: the index a pull resolved through.
+    pub fn record_repo_digest(
+        &self,
+        repository: &Reference,
+        digest: &Digest,
+        manifest: &Digest,
+    ) -> Result<()> {
+        let reference = Reference {
+            tag: None,
+            digest: Some(digest.clone()),
+            ..repository.clone()
+        };
+        self.name(&reference, manifest)
+    }
+
+    /// Points the name `reference` at `manifest` in one atomic update of index.json.
+    fn name(&self, reference: &Reference, manifest: &Digest) -> Result<()> {
         let desc = self.descriptor(manifest, Some(reference))?;
         let name = reference.to_string();
         self.update(|entries| {
@@ -440,6 +462,48 @@ pub(crate) mod tests {
             "{deleted:?}"
         );
         assert!(store.content().has(&id2));
+    }
+
+    #[test]
+    fn repo_digests_are_names() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path()).unwrap();
+        let (id, m) = fake_image(&store, 7);
+        store.tag(&r("reg.lan:5000/app:1"), &m).unwrap();
+        let index = Digest::of(b"an index resolved through");
+        store
+            .record_repo_digest(&r("reg.lan:5000/app:1"), &index, &m)
+            .unwrap();
+        store
+            .record_repo_digest(&r("reg.lan:5000/other"), &m, &m)
+            .unwrap();
+        // Recording again replaces rather than duplicates.
+        store
+            .record_repo_digest(&r("reg.lan:5000/other"), &m, &m)
+            .unwrap();
+        let store = ImageStore::open(tmp.path()).unwrap();
+        let img = store.get(&m).unwrap();
+        assert_eq!(img.references.len(), 3, "{:?}", img.references);
+        assert!(
+            img.references
+                .contains(&r(&format!("reg.lan:5000/app@{index}")))
+        );
+        assert_eq!(
+            store
+                .resolve(&format!("reg.lan:5000/app@{index}"))
+                .unwrap()
+                .id,
+            id
+        );
+        assert_eq!(
+            store
+                .resolve(&format!("reg.lan:5000/other@{m}"))
+                .unwrap()
+                .id,
+            id
+        );
+        assert!(store.untag(&r(&format!("reg.lan:5000/other@{m}"))).unwrap());
+        assert_eq!(store.get(&m).unwrap().references.len(), 2);
     }
 
     #[test]

@@ -65,10 +65,7 @@ pub fn rows(images: &Value, no_trunc: bool, now: i64) -> Vec<Value> {
             .flatten()
             .filter_map(Value::as_str)
             .collect();
-        let digest = digests
-            .first()
-            .and_then(|d| d.split_once('@'))
-            .map_or("<none>", |(_, d)| d);
+        let digests: Vec<(&str, &str)> = digests.iter().filter_map(|d| d.split_once('@')).collect();
         let mut tags: Vec<(&str, &str)> = img
             .get("RepoTags")
             .and_then(Value::as_array)
@@ -78,10 +75,20 @@ pub fn rows(images: &Value, no_trunc: bool, now: i64) -> Vec<Value> {
             .filter(|t| *t != "<none>:<none>")
             .map(split_ref)
             .collect();
+        // A repository known only by digest still gets its row, as in docker.
+        for (repo, _) in &digests {
+            if !tags.iter().any(|(r, _)| r == repo) {
+                tags.push((repo, "<none>"));
+            }
+        }
         if tags.is_empty() {
             tags.push(("<none>", "<none>"));
         }
         for (repo, tag) in tags {
+            let digest = digests
+                .iter()
+                .find(|(r, _)| *r == repo)
+                .map_or("<none>", |(_, d)| d);
             out.push(json!({
                 "ID": id,
                 "Repository": repo,
@@ -287,6 +294,22 @@ mod tests {
         assert_eq!(
             out.lines().next().unwrap(),
             "REPOSITORY   TAG       IMAGE ID       CREATED         SIZE"
+        );
+    }
+
+    #[test]
+    fn digest_per_repository() {
+        let imgs = json!([{"Id": "sha256:ab", "RepoTags": ["r:5/a:1"], "Created": 0, "Size": 1,
+            "RepoDigests": ["r:5/b@sha256:bb", "r:5/a@sha256:aa"]}]);
+        let r = rows(&imgs, false, 0);
+        assert_eq!(r.len(), 2);
+        assert_eq!(
+            (&r[0]["Repository"], &r[0]["Digest"]),
+            (&json!("r:5/a"), &json!("sha256:aa"))
+        );
+        assert_eq!(
+            (&r[1]["Tag"], &r[1]["Digest"]),
+            (&json!("<none>"), &json!("sha256:bb"))
         );
     }
 }

@@ -2,11 +2,14 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod containers;
+mod credentials;
 mod human;
 mod images;
 mod inspect;
+mod login;
 mod ps;
 mod pull;
+mod push;
 mod run;
 mod stream;
 mod system;
@@ -69,6 +72,12 @@ pub enum ClientCommand {
     Import(images::ImportArgs),
     /// Download an image from a registry.
     Pull(pull::PullArgs),
+    /// Upload an image to a registry.
+    Push(push::PushArgs),
+    /// Log in to a registry.
+    Login(login::LoginArgs),
+    /// Log out from a registry.
+    Logout(login::LogoutArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images::TagArgs),
     /// Remove one or more images.
@@ -115,6 +124,9 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Images(a) => images::images(&c, a),
         ClientCommand::Import(a) => images::import(&c, a),
         ClientCommand::Pull(a) => pull::pull(&c, a),
+        ClientCommand::Push(a) => push::push(&c, a),
+        ClientCommand::Login(a) => login::login(&c, a),
+        ClientCommand::Logout(a) => login::logout(a),
         ClientCommand::Tag(a) => images::tag(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Version(a) => system::version(&c, a),

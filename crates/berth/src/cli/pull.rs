@@ -1,13 +1,14 @@
 //! `berth pull`, and the pull `run`/`create` do for a missing image, with docker's progress
-//! display: one line per layer, redrawn in place on a terminal, status changes only otherwise.
+//! display (shared with `push`): one line per layer, redrawn in place on a terminal, status
+//! changes only otherwise.
 
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{BufRead, BufReader, IsTerminal, Read, Write};
 
 use clap::Args;
 use serde_json::Value;
 
 use super::images::split_ref;
-use super::{Exit, Res, human};
+use super::{Exit, Res, credentials, human};
 use crate::client::{Body, Client, Error, Result, enc};
 
 #[derive(Args, Debug)]
@@ -22,18 +23,30 @@ pub struct PullArgs {
 }
 
 pub fn pull(c: &Client, a: &PullArgs) -> Res {
+    with_progress(a.quiet, &a.image, |out, tty| {
+        image(c, &a.image, a.platform.as_deref(), out, tty)
+    })
+}
+
+/// Runs `f` with stdout for progress (redrawn when a terminal), or, with `quiet`, with a sink
+/// and then prints `image` alone, as docker's `pull -q`/`push -q` do.
+pub fn with_progress(
+    quiet: bool,
+    image: &str,
+    f: impl FnOnce(&mut dyn Write, bool) -> Result<()>,
+) -> Res {
     let out = std::io::stdout();
     let mut out = out.lock();
-    let tty = !a.quiet && out.is_terminal();
-    let mut sink: Box<dyn Write> = if a.quiet {
+    let tty = !quiet && out.is_terminal();
+    let mut sink: Box<dyn Write> = if quiet {
         Box::new(std::io::sink())
     } else {
         Box::new(&mut out)
     };
-    image(c, &a.image, a.platform.as_deref(), &mut sink, tty).map_err(Exit::one)?;
+    f(&mut sink, tty).map_err(Exit::one)?;
     drop(sink);
-    if a.quiet {
-        println!("{}", a.image);
+    if quiet {
+        println!("{image}");
     }
     Ok(0)
 }
@@ -62,9 +75,16 @@ pub fn image(
     if let Some(p) = platform {
         q.push_str(&format!("&platform={}", enc(p)));
     }
-    let r = c.request("POST", &q, Body::None)?;
+    let auth = credentials::registry_auth(name);
+    let r = c.request_with_headers("POST", &q, Body::None, &[("X-Registry-Auth", &auth)])?;
+    show_progress(r.body, out, tty)
+}
+
+/// Renders a stream of the daemon's JSON progress messages; an `error` message ends it as
+/// an error.
+pub fn show_progress(body: impl Read, out: &mut dyn Write, tty: bool) -> Result<()> {
     let mut progress = Progress::new(tty);
-    for line in BufReader::new(r.body).lines() {
+    for line in BufReader::new(body).lines() {
         let line = line?;
         if line.trim().is_empty() {
             continue;
@@ -97,7 +117,10 @@ impl Progress {
     }
 
     fn show(&mut self, out: &mut dyn Write, v: &Value) -> std::io::Result<()> {
-        let status = v.get("status").and_then(Value::as_str).unwrap_or_default();
+        let Some(status) = v.get("status").and_then(Value::as_str) else {
+            // `aux` results (a push's digest) carry no line of their own.
+            return Ok(());
+        };
         let id = v
             .get("id")
             .and_then(Value::as_str)
@@ -182,6 +205,7 @@ mod tests {
             json!({"status": "Downloading", "progressDetail": {"current": 2, "total": 4}, "id": "abc"}),
             json!({"status": "Pull complete", "progressDetail": {}, "id": "abc"}),
             json!({"status": "Digest: sha256:00"}),
+            json!({"progressDetail": {}, "aux": {"Tag": "1"}}),
         ] {
             p.show(&mut out, &v).unwrap();
         }

@@ -48,3 +48,16 @@ pub fn size() -> Option<(u16, u16)> {
     }
     None
 }
+
+/// Runs `f` with the terminal's echo off (a password prompt), restoring it after.
+pub fn without_echo<T>(f: impl FnOnce() -> T) -> nix::Result<T> {
+    let fd = stdin_fd();
+    let orig = termios::tcgetattr(fd)?;
+    let mut quiet = orig.clone();
+    quiet.local_flags.remove(termios::LocalFlags::ECHO);
+    termios::tcsetattr(fd, SetArg::TCSANOW, &quiet)?;
+    let out = f();
+    let _ = termios::tcsetattr(fd, SetArg::TCSANOW, &orig);
+    eprintln!();
+    Ok(out)
+}

@@ -198,14 +198,22 @@ impl Client {
     }
 
     /// Sends one request and reads the response head.
-    fn send(&self, method: &str, path: &str, body: &mut Body, upgrade: bool) -> Result<Response> {
+    fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: &mut Body,
+        upgrade: bool,
+        extra: &[(&str, &str)],
+    ) -> Result<Response> {
         let mut conn = self.connect()?;
         let full = if path.starts_with("/_ping") {
             path.to_string()
         } else {
             format!("/v{}{}", self.version.borrow(), path)
         };
-        let mut hdrs: Vec<(&str, &str)> = Vec::with_capacity(4);
+        let mut hdrs: Vec<(&str, &str)> = Vec::with_capacity(4 + extra.len());
+        hdrs.extend_from_slice(extra);
         if upgrade {
             hdrs.push(("Connection", "Upgrade"));
             hdrs.push(("Upgrade", "tcp"));
@@ -259,7 +267,7 @@ impl Client {
 
     /// Pings the daemon and adopts its `Api-Version`.
     pub fn negotiate(&self) -> Result<()> {
-        let r = self.send("GET", "/_ping", &mut Body::None, false)?;
+        let r = self.send("GET", "/_ping", &mut Body::None, false, &[])?;
         if let Some(v) = r.head.header("api-version") {
             *self.version.borrow_mut() = v.to_string();
         }
@@ -269,7 +277,18 @@ impl Client {
     /// Sends a request; an error status becomes `Error::Api`. Retries once with the daemon's
     /// own API version when ours is refused.
     pub fn request(&self, method: &str, path: &str, mut body: Body) -> Result<Response> {
-        self.request_inner(method, path, &mut body, false)
+        self.request_inner(method, path, &mut body, false, &[])
+    }
+
+    /// [`Client::request`] with extra headers (`X-Registry-Auth`).
+    pub fn request_with_headers(
+        &self,
+        method: &str,
+        path: &str,
+        mut body: Body,
+        headers: &[(&str, &str)],
+    ) -> Result<Response> {
+        self.request_inner(method, path, &mut body, false, headers)
     }
 
     fn request_inner(
@@ -278,8 +297,9 @@ impl Client {
         path: &str,
         body: &mut Body,
         upgrade: bool,
+        extra: &[(&str, &str)],
     ) -> Result<Response> {
-        let r = self.send(method, path, body, upgrade)?;
+        let r = self.send(method, path, body, upgrade, extra)?;
         let status = r.status();
         if status < 400 {
             return Ok(r);
@@ -292,7 +312,7 @@ impl Client {
             let before = self.api_version();
             self.negotiate()?;
             if self.api_version() != before {
-                let r = self.send(method, path, body, upgrade)?;
+                let r = self.send(method, path, body, upgrade, extra)?;
                 if r.status() < 400 {
                     return Ok(r);
                 }
@@ -327,7 +347,7 @@ impl Client {
 
     /// Upgrades a connection to a raw stream (attach). Accepts 101 and 200.
     pub fn hijack(&self, path: &str) -> Result<Hijacked> {
-        let r = self.request_inner("POST", path, &mut Body::None, true)?;
+        let r = self.request_inner("POST", path, &mut Body::None, true, &[])?;
         if r.status() != 101 && r.status() != 200 {
             return Err(Error::Other(format!(
                 "unexpected status {} on attach",

@@ -399,10 +399,34 @@ pub struct Registry {
     child: Child,
     pub port: u16,
     _dir: tempfile::TempDir,
+    _auth: Option<tempfile::TempDir>,
 }
 
 impl Registry {
     pub fn start() -> Registry {
+        Registry::start_with("")
+    }
+
+    /// A registry with htpasswd (Basic) authentication accepting only `user`/`password`.
+    pub fn start_with_htpasswd(user: &str, password: &str) -> Registry {
+        let out = Command::new("htpasswd")
+            .args(["-Bbn", user, password])
+            .output()
+            .expect("htpasswd (apache2-utils, scripts/install-deps.sh)");
+        assert!(out.status.success());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("htpasswd");
+        std::fs::write(&file, &out.stdout).unwrap();
+        let mut reg = Registry::start_with(&format!(
+            "auth:\n  htpasswd:\n    realm: basic\n    path: {}\n",
+            file.display()
+        ));
+        reg._auth = Some(dir);
+        reg
+    }
+
+    /// A registry with `extra` appended to its configuration.
+    pub fn start_with(extra: &str) -> Registry {
         for _ in 0..10 {
             let dir = tempfile::tempdir().unwrap();
             let port = std::net::TcpListener::bind("127.0.0.1:0")
@@ -414,7 +438,7 @@ impl Registry {
             std::fs::write(
                 &cfg,
                 format!(
-                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                    "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\n{extra}",
                     dir.path().join("data").display()
                 ),
             )
@@ -437,6 +461,7 @@ impl Registry {
                         child,
                         port,
                         _dir: dir,
+                        _auth: None,
                     };
                 }
                 std::thread::sleep(Duration::from_millis(20));

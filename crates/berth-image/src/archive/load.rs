@@ -318,7 +318,11 @@ fn from_docker_manifest(store: &ImageStore, got: &mut Collected) -> Result<Vec<F
         let config_path = normalize(&e.config)?;
         let id = match got.documents.get(&config_path) {
             Some(bytes) => {
-                let (id, _) = store.content().write_blob(&bytes[..], None)?;
+                let id = Digest::of(bytes);
+                if !store.content().has(&id) {
+                    got.added.push(id.clone());
+                }
+                store.content().write_blob(&bytes[..], Some(&id))?;
                 let stem = config_path.trim_end_matches(".json");
                 if let Ok(named) = Digest::from_hex(stem.rsplit('/').next().unwrap_or(stem))
                     && named != id
@@ -377,13 +381,9 @@ fn from_docker_manifest(store: &ImageStore, got: &mut Collected) -> Result<Vec<F
             what: "manifest",
             reason: err.to_string(),
         })?;
-        let had = |d: &Digest| store.content().has(d);
-        let (new_id, new_manifest) = (!had(&id), Digest::of(&mbytes));
-        if !had(&new_manifest) {
-            got.added.push(new_manifest.clone());
-        }
-        if new_id {
-            got.added.push(id.clone());
+        let new_manifest = Digest::of(&mbytes);
+        if !store.content().has(&new_manifest) {
+            got.added.push(new_manifest);
         }
         let (manifest_digest, _) = store.content().write_blob(&mbytes[..], None)?;
         found.push(Found {

@@ -1,4 +1,5 @@
-//! `/images/...`: import, list, inspect, tag, remove.
+//! `/images/...`: import, list, inspect, tag, remove; save, load, history and prune are in
+//! `image_archive`.
 //!
 //! Pulling (`POST /images/create?fromImage=`) streams Docker's JSON progress lines.
 
@@ -16,7 +17,7 @@ use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest};
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
-use super::join_error;
+use super::{image_archive, join_error};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
 
@@ -24,6 +25,9 @@ pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/images/create", post(create))
         .route("/images/json", get(list))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/prune", post(image_archive::prune))
         .route(
             "/images/{*rest}",
             get(get_image).post(post_image).delete(delete_image),
@@ -75,11 +79,7 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
         message: params.non_empty("message").map(str::to_owned),
         platform: params.non_empty("platform").map(str::to_owned),
     };
-    let mut reader = BodyReader {
-        body: req.into_body().into_data_stream(),
-        current: Bytes::new(),
-        runtime: tokio::runtime::Handle::current(),
-    };
+    let mut reader = BodyReader::new(req);
     let id = tokio::task::spawn_blocking(move || engine.import_image(&mut reader, import))
         .await
         .map_err(join_error)??;
@@ -91,13 +91,23 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
         .into_response())
 }
 
-/// Docker's pull: a stream of JSON progress lines; an error before the first line is a plain
-/// error status (404 for an image that cannot be had), one after it an `errorDetail` line.
+/// Docker's pull: a stream of JSON progress lines (see [`json_lines`]).
 async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Response> {
+    json_lines(move |emit| engine.pull_image(&pull, emit).map(drop)).await
+}
+
+/// Runs a blocking engine call whose messages become a stream of JSON lines. An error before
+/// the first line is a plain error status (404 for an image that cannot be had), one after it
+/// an `errorDetail` line.
+pub(super) async fn json_lines(
+    job: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<()>
+    + Send
+    + 'static,
+) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let lines = tx.clone();
     let mut task = tokio::task::spawn_blocking(move || {
-        engine.pull_image(&pull, &move |v| {
+        job(&move |v| {
             let _ = lines.send(Bytes::from(format!("{v}\r\n")));
         })
     });
@@ -129,10 +139,21 @@ async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Respon
 }
 
 /// A request body read, blocking, from a blocking task: one chunk at a time, never all of it.
-struct BodyReader {
+pub(super) struct BodyReader {
     body: BodyDataStream,
     current: Bytes,
     runtime: tokio::runtime::Handle,
+}
+
+impl BodyReader {
+    /// Reads `req`'s body; must be created on the runtime and read on a blocking thread.
+    pub(super) fn new(req: Request) -> BodyReader {
+        BodyReader {
+            body: req.into_body().into_data_stream(),
+            current: Bytes::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
 }
 
 impl Read for BodyReader {
@@ -171,6 +192,12 @@ fn split_op(rest: &str) -> (&str, &str) {
 async fn get_image(State(engine): Eng, Path(rest): Path<String>) -> ApiResult<Response> {
     match split_op(&rest) {
         (name, "json") if !name.is_empty() => Ok(Json(engine.inspect_image(name)?).into_response()),
+        (name, "history") if !name.is_empty() => {
+            Ok(Json(engine.image_history(name)?).into_response())
+        }
+        (name, "get") if !name.is_empty() => {
+            image_archive::save(engine, vec![name.to_owned()]).await
+        }
         _ => Err(ApiError::page_not_found()),
     }
 }

@@ -1,6 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod containers;
+mod image_archive;
 mod images;
 mod system;
 

@@ -2,8 +2,13 @@
 //! remove. The store is an OCI image layout; each layer is unpacked once into a snapshot that
 //! every container on the image shares as an overlay lower dir.
 
+mod archive;
 mod changes;
+mod endpoints;
+mod history;
+mod prune;
 mod pull;
+mod usage;
 mod view;
 
 use std::io::Read;
@@ -16,6 +21,8 @@ use crate::api::{ImageListOptions, ImportRequest};
 use crate::error::{Error, Result};
 
 pub use changes::parse_changes;
+pub use archive::SavePlan;
+pub use usage::DiskUsage;
 
 /// The image half of the engine.
 pub struct Images {
@@ -151,15 +158,16 @@ impl Images {
                 image.id.short()
             )));
         }
-        if let Some((container, running)) = users(&id) {
+        let used = users(&id);
+        if let Some((container, running)) = &used {
             let short = &container[..12.min(container.len())];
-            if running || !force {
-                let how = if running {
+            if *running || !force {
+                let how = if *running {
                     "cannot be forced"
                 } else {
                     "must be forced"
                 };
-                let state = if running { "running" } else { "stopped" };
+                let state = if *running { "running" } else { "stopped" };
                 return Err(Error::Conflict(format!(
                     "conflict: unable to delete {} ({how}) - image is being used by {state} container {short}",
                     image.id.short()
@@ -170,6 +178,11 @@ impl Images {
             self.store.untag(r)?;
             out.push(untagged(r));
         }
+        if used.is_some() {
+            // Forced on a stopped container's image: the names go, the image stays (dangling)
+            // for the container to start from.
+            return Ok(out);
+        }
         self.store.remove(&image)?;
         out.push(ImageDeleteResponseItem {
             deleted: Some(id),
@@ -179,15 +192,23 @@ impl Images {
         Ok(out)
     }
 
-    /// Blobs and snapshots no image refers to any more.
-    fn collect_garbage(&self) -> Result<()> {
-        self.store.gc()?;
+    /// Removes the blobs and snapshots no recorded image refers to (containers' images stay
+    /// recorded, so theirs are kept). Returns the bytes freed.
+    fn collect_garbage(&self) -> Result<u64> {
+        let blobs: u64 = self.store.gc()?.iter().map(|(_, size)| size).sum();
         let mut keep = std::collections::HashSet::new();
         for img in self.store.list()? {
             keep.extend(img.chain_ids()?);
         }
+        let layers: u64 = self
+            .snapshots
+            .list()?
+            .iter()
+            .filter(|c| !keep.contains(c))
+            .map(|c| usage::disk_usage(&self.snapshots.fs_path(c)))
+            .sum();
         self.snapshots.retain(&keep)?;
-        Ok(())
+        Ok(blobs + layers)
     }
 }
 

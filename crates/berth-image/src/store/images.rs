@@ -202,8 +202,8 @@ impl ImageStore {
         })
     }
 
-    /// Deletes blobs no recorded image uses. Returns the deleted digests.
-    pub fn gc(&self) -> Result<Vec<Digest>> {
+    /// Deletes blobs no recorded image uses. Returns the deleted digests and their sizes.
+    pub fn gc(&self) -> Result<Vec<(Digest, u64)>> {
         let mut used = std::collections::HashSet::new();
         for img in self.list()? {
             used.insert(img.manifest.clone());
@@ -218,9 +218,11 @@ impl ImageStore {
             let e = e.map_err(Error::io("read dir", &dir))?;
             if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy())
                 && !used.contains(&d)
-                && self.content.delete_blob(&d)?
             {
-                deleted.push(d);
+                let size = e.metadata().map_or(0, |m| m.len());
+                if self.content.delete_blob(&d)? {
+                    deleted.push((d, size));
+                }
             }
         }
         Ok(deleted)
@@ -432,7 +434,7 @@ pub(crate) mod tests {
 
         store.remove(&dangling).unwrap();
         assert_eq!(store.list().unwrap().len(), 1);
-        let deleted = store.gc().unwrap();
+        let deleted: Vec<Digest> = store.gc().unwrap().into_iter().map(|(d, _)| d).collect();
         assert!(
             deleted.contains(&id1) && deleted.contains(&m1),
             "{deleted:?}"

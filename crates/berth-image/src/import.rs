@@ -16,10 +16,10 @@ use oci_spec::image::{
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 use crate::fsutil::now_rfc3339;
+use crate::layer::decompressed;
 use crate::reference::Reference;
 use crate::snapshot::Snapshots;
 use crate::store::{Image, ImageStore};
-use crate::layer::decompressed;
 use crate::unpack::unpack_layer;
 
 /// Media type of the stored layer.

@@ -85,15 +85,31 @@ fn save_load_round_trip_keeps_ids_and_tags() {
         assert!(names.iter().any(|n| n == want), "{want} in {names:?}");
     }
     // Every blob once: two manifests, two configs, two layers.
-    assert_eq!(names.iter().filter(|n| n.starts_with("blobs/sha256/") && !n.ends_with('/')).count(), 6);
-    let manifest: serde_json::Value = serde_json::from_slice(&file(&archive, "manifest.json")).unwrap();
-    assert_eq!(manifest[0]["RepoTags"], serde_json::json!(["app:1", "app:2"]));
-    assert_eq!(manifest[0]["Config"], format!("blobs/sha256/{}", a.id.hex()));
+    assert_eq!(
+        names
+            .iter()
+            .filter(|n| n.starts_with("blobs/sha256/") && !n.ends_with('/'))
+            .count(),
+        6
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&file(&archive, "manifest.json")).unwrap();
+    assert_eq!(
+        manifest[0]["RepoTags"],
+        serde_json::json!(["app:1", "app:2"])
+    );
+    assert_eq!(
+        manifest[0]["Config"],
+        format!("blobs/sha256/{}", a.id.hex())
+    );
     assert_eq!(manifest[1]["RepoTags"], serde_json::json!([]));
 
     let dst = root();
     let mut steps = Vec::new();
-    let loaded = load(&dst.store, &dst.snaps, &archive[..], &mut |d, t| steps.push((d, t))).unwrap();
+    let loaded = load(&dst.store, &dst.snaps, &archive[..], &mut |d, t| {
+        steps.push((d, t))
+    })
+    .unwrap();
     assert_eq!(steps.last(), Some(&(2, 2)));
     assert_eq!(loaded.len(), 2);
     assert_eq!((&loaded[0].id, &loaded[0].manifest), (&a.id, &a.manifest));
@@ -102,9 +118,18 @@ fn save_load_round_trip_keeps_ids_and_tags() {
     assert_eq!(got.references.len(), 2);
     // Saved by id: loaded unnamed, same id.
     assert!(loaded[1].names.is_empty());
-    assert!(dst.store.resolve(&b.id.to_string()).unwrap().references.is_empty());
+    assert!(
+        dst.store
+            .resolve(&b.id.to_string())
+            .unwrap()
+            .references
+            .is_empty()
+    );
     let chain = got.chain_ids().unwrap();
-    assert_eq!(std::fs::read(dst.snaps.fs_path(&chain[0]).join("hello")).unwrap(), b"one");
+    assert_eq!(
+        std::fs::read(dst.snaps.fs_path(&chain[0]).join("hello")).unwrap(),
+        b"one"
+    );
 }
 
 fn file(archive: &[u8], name: &str) -> Vec<u8> {
@@ -209,7 +234,9 @@ fn legacy_docker_archive() {
 fn assert_refused(archive: &[u8], entry: &str, why: &str) {
     let r = root();
     let before = import(&r, "keep:1", &[("k", b"k")]);
-    let err = load(&r.store, &r.snaps, archive, &mut |_, _| {}).unwrap_err().to_string();
+    let err = load(&r.store, &r.snaps, archive, &mut |_, _| {})
+        .unwrap_err()
+        .to_string();
     assert!(err.contains(entry) && err.contains(why), "{err}");
     // Nothing tagged, nothing added.
     let images = r.store.list().unwrap();
@@ -233,16 +260,30 @@ fn hostile_archives_refused() {
     let good = manifest(&["l/layer.tar"]);
     let cfg_name = format!("{}.json", id.hex());
 
-    assert_refused(&Raw::new().file("../escape", b"x").finish(), "../escape", "escapes");
-    assert_refused(&Raw::new().file("/etc/x", b"x").finish(), "/etc/x", "absolute");
     assert_refused(
-        &Raw::new().symlink("l/layer.tar", "../../etc/passwd").finish(),
+        &Raw::new().file("../escape", b"x").finish(),
+        "../escape",
+        "escapes",
+    );
+    assert_refused(
+        &Raw::new().file("/etc/x", b"x").finish(),
+        "/etc/x",
+        "absolute",
+    );
+    assert_refused(
+        &Raw::new()
+            .symlink("l/layer.tar", "../../etc/passwd")
+            .finish(),
         "l/layer.tar",
         "escapes",
     );
     let wrong = Digest::of(b"other");
     let blob = format!("blobs/sha256/{}", wrong.hex());
-    assert_refused(&Raw::new().file(&blob, b"content").finish(), &blob, "digest");
+    assert_refused(
+        &Raw::new().file(&blob, b"content").finish(),
+        &blob,
+        "digest",
+    );
     assert_refused(
         &Raw::new().file("manifest.json", b"{not json").finish(),
         "manifest.json",
@@ -250,7 +291,10 @@ fn hostile_archives_refused() {
     );
     // A layer the manifest names is absent; the config's blob was written and is removed.
     assert_refused(
-        &Raw::new().file(&cfg_name, &cfg).file("manifest.json", &good).finish(),
+        &Raw::new()
+            .file(&cfg_name, &cfg)
+            .file("manifest.json", &good)
+            .finish(),
         "l/layer.tar",
         "missing",
     );
@@ -299,15 +343,25 @@ fn hostile_archives_refused() {
     let index = format!(
         r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{wrong}","size":3}}]}}"#
     );
-    assert_refused(&Raw::new().file("index.json", index.as_bytes()).finish(), &wrong.hex()[..12], "missing");
+    assert_refused(
+        &Raw::new().file("index.json", index.as_bytes()).finish(),
+        &wrong.hex()[..12],
+        "missing",
+    );
     // A truncated stream.
-    let mut cut = Raw::new().file("l/layer.tar", &l).file(&cfg_name, &cfg).finish();
+    let mut cut = Raw::new()
+        .file("l/layer.tar", &l)
+        .file(&cfg_name, &cfg)
+        .finish();
     cut.truncate(700);
     assert_refused(&cut, "", "");
 }
 
 fn skopeo(args: &[&str]) -> String {
-    let out = Command::new("skopeo").args(args).output().expect("skopeo installed");
+    let out = Command::new("skopeo")
+        .args(args)
+        .output()
+        .expect("skopeo installed");
     assert!(
         out.status.success(),
         "skopeo {args:?}: {}",
@@ -329,8 +383,15 @@ fn skopeo_interchange() {
     let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
     assert_eq!(v["Layers"].as_array().unwrap().len(), 1, "{inspect}");
     // As Docker's save, the OCI ref.name annotation is the tag.
-    let cfg = skopeo(&["inspect", "--config", &format!("oci-archive:{}:v1", saved.display())]);
-    assert!(cfg.contains(&img.diff_ids().unwrap()[0].to_string()), "{cfg}");
+    let cfg = skopeo(&[
+        "inspect",
+        "--config",
+        &format!("oci-archive:{}:v1", saved.display()),
+    ]);
+    assert!(
+        cfg.contains(&img.diff_ids().unwrap()[0].to_string()),
+        "{cfg}"
+    );
 
     let outputs = [
         ("docker-archive", tmp.path().join("d.tar"), ":inter/app:v2"),
@@ -346,7 +407,16 @@ fn skopeo_interchange() {
         ]);
         let tarred = if path.is_dir() {
             let t = tmp.path().join("dir.tar");
-            let st = Command::new("tar").args(["-C", path.to_str().unwrap(), "-cf", t.to_str().unwrap(), "."]).status().unwrap();
+            let st = Command::new("tar")
+                .args([
+                    "-C",
+                    path.to_str().unwrap(),
+                    "-cf",
+                    t.to_str().unwrap(),
+                    ".",
+                ])
+                .status()
+                .unwrap();
             assert!(st.success());
             t
         } else {
@@ -357,8 +427,14 @@ fn skopeo_interchange() {
         let loaded = load(&dst.store, &dst.snaps, f, &mut |_, _| {}).unwrap();
         assert_eq!(loaded.len(), 1, "{transport}");
         assert_eq!(loaded[0].id, img.id, "{transport}: same image id");
-        let got = dst.store.resolve("inter/app:v2").unwrap_or_else(|e| panic!("{transport}: {e}"));
+        let got = dst
+            .store
+            .resolve("inter/app:v2")
+            .unwrap_or_else(|e| panic!("{transport}: {e}"));
         let chain = got.chain_ids().unwrap();
-        assert_eq!(std::fs::read(dst.snaps.fs_path(&chain[0]).join("hello")).unwrap(), b"skopeo");
+        assert_eq!(
+            std::fs::read(dst.snaps.fs_path(&chain[0]).join("hello")).unwrap(),
+            b"skopeo"
+        );
     }
 }

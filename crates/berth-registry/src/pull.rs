@@ -636,5 +636,4 @@ mod tests {
         );
         assert!(k("not json", None).is_err());
     }
-
 }

@@ -33,7 +33,13 @@ fn docker_save_load_round_trip_into_a_fresh_daemon() {
     let id = image_id(&src, "busybox");
     let tmp = tempfile::tempdir().unwrap();
     let file = tmp.path().join("bb.tar");
-    src.docker_ok(&["save", "-o", file.to_str().unwrap(), "busybox", "localhost:5000/bb:two"]);
+    src.docker_ok(&[
+        "save",
+        "-o",
+        file.to_str().unwrap(),
+        "busybox",
+        "localhost:5000/bb:two",
+    ]);
 
     let dst = Daemon::start();
     let out = dst.docker_ok(&["load", "-i", file.to_str().unwrap()]);
@@ -42,7 +48,9 @@ fn docker_save_load_round_trip_into_a_fresh_daemon() {
     assert_eq!(image_id(&dst, "busybox"), id);
     assert_eq!(image_id(&dst, "localhost:5000/bb:two"), id);
     assert_eq!(
-        dst.docker_ok(&["run", "--rm", "localhost:5000/bb:two", "cat", "/etc/group"]).lines().next(),
+        dst.docker_ok(&["run", "--rm", "localhost:5000/bb:two", "cat", "/etc/group"])
+            .lines()
+            .next(),
         Some("root:x:0:")
     );
 
@@ -52,15 +60,32 @@ fn docker_save_load_round_trip_into_a_fresh_daemon() {
     let fresh = Daemon::start();
     let out = fresh.docker_stdin(&["load"], &saved.stdout);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("Loaded image ID: {id}")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("Loaded image ID: {id}")),
+        "{}",
+        text(&out.stdout)
+    );
     let quiet = fresh.docker_stdin(&["load", "-q"], &saved.stdout);
     assert!(quiet.status.success(), "{}", text(&quiet.stderr));
-    assert!(!text(&quiet.stdout).contains("Loading layer"), "{}", text(&quiet.stdout));
+    assert!(
+        !text(&quiet.stdout).contains("Loading layer"),
+        "{}",
+        text(&quiet.stdout)
+    );
 
     // An unknown name is a 404 before any byte.
-    let out = src.docker(&["save", "-o", tmp.path().join("x.tar").to_str().unwrap(), "nope:1"]);
+    let out = src.docker(&[
+        "save",
+        "-o",
+        tmp.path().join("x.tar").to_str().unwrap(),
+        "nope:1",
+    ]);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("No such image: nope:1"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("No such image: nope:1"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -77,9 +102,16 @@ fn hostile_load_is_refused_naming_the_entry() {
     let before = blobs(&d);
     let out = d.docker_stdin(&["load"], &evil);
     assert!(!out.status.success());
-    assert!(text(&out.stderr).contains("../../evil1"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("../../evil1"),
+        "{}",
+        text(&out.stderr)
+    );
     assert_eq!(blobs(&d), before);
-    let out = d.docker_stdin(&["load"], b"not a tar at all, just some bytes that are not 512 long");
+    let out = d.docker_stdin(
+        &["load"],
+        b"not a tar at all, just some bytes that are not 512 long",
+    );
     assert!(!out.status.success());
     assert_eq!(d.docker_ok(&["images", "-q"]).lines().count(), 1);
 }
@@ -95,10 +127,20 @@ fn docker_history_lists_the_config_history() {
     assert!(lines[1].starts_with(short), "{out}");
     assert!(lines[1].contains("berth import"), "{out}");
     assert!(lines[1].contains("MB"), "the layer is sized: {out}");
-    let out = d.docker_ok(&["history", "--no-trunc", "--format", "{{.ID}}|{{.CreatedBy}}", "hist:1"]);
+    let out = d.docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.ID}}|{{.CreatedBy}}",
+        "hist:1",
+    ]);
     assert_eq!(out.trim(), format!("{id}|berth import"));
     let out = d.docker(&["history", "nope:1"]);
-    assert!(text(&out.stderr).contains("No such image"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("No such image"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
@@ -121,7 +163,11 @@ fn docker_image_prune_removes_dangling_and_keeps_used() {
     let used = image_id(&d, "used:1");
     d.docker_ok(&["create", "--name", "keeper", "used:1", "true"]);
     d.docker_ok(&["rmi", "-f", "used:1"]);
-    assert_eq!(image_id(&d, &used), used, "rmi -f of a stopped container's image only untags");
+    assert_eq!(
+        image_id(&d, &used),
+        used,
+        "rmi -f of a stopped container's image only untags"
+    );
     let (b0, s0) = (blobs(&d), snapshots(&d));
 
     let out = d.docker_ok(&["image", "prune", "-f"]);
@@ -138,22 +184,41 @@ fn docker_image_prune_removes_dangling_and_keeps_used() {
     let out = d.docker_ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains("untagged: busybox:latest"), "{out}");
     assert_eq!(d.docker_ok(&["images", "-q", "--no-trunc"]).trim(), used);
-    assert_eq!(snapshots(&d), 1, "only the container's image's layer is left");
+    assert_eq!(
+        snapshots(&d),
+        1,
+        "only the container's image's layer is left"
+    );
     d.docker_ok(&["start", "-a", "keeper"]);
     d.docker_ok(&["rm", "keeper"]);
     let out = d.docker_ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains(&format!("deleted: {used}")), "{out}");
     assert_eq!((blobs(&d), snapshots(&d)), (0, 0));
     let out = d.docker(&["image", "prune", "-f", "--filter", "reference=x"]);
-    assert!(text(&out.stderr).contains("invalid filter 'reference'"), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("invalid filter 'reference'"),
+        "{}",
+        text(&out.stderr)
+    );
 }
 
 #[test]
 fn docker_system_df_reports_images_and_containers() {
     let d = Daemon::with_busybox();
-    d.docker_ok(&["run", "--name", "writer", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /big"]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "writer",
+        "busybox",
+        "sh",
+        "-c",
+        "head -c 100000 /dev/zero > /big",
+    ]);
     let out = d.docker_ok(&["system", "df"]);
-    let images = out.lines().find(|l| l.starts_with("Images")).unwrap_or_else(|| panic!("{out}"));
+    let images = out
+        .lines()
+        .find(|l| l.starts_with("Images"))
+        .unwrap_or_else(|| panic!("{out}"));
     let cols: Vec<&str> = images.split_whitespace().collect();
     assert_eq!(&cols[1..3], ["1", "1"], "{out}");
     assert!(cols[3].ends_with("MB"), "{out}");
@@ -188,15 +253,34 @@ fn berth_cli_save_load_history_prune_df() {
     assert!(out.status.success(), "{}", text(&out.stderr));
 
     let out = dst.berth(&["history", "-q", "busybox"]);
-    assert_eq!(text(&out.stdout).trim(), &id.trim_start_matches("sha256:")[..12]);
+    assert_eq!(
+        text(&out.stdout).trim(),
+        &id.trim_start_matches("sha256:")[..12]
+    );
     let out = dst.berth(&["image", "history", "busybox"]);
-    assert!(text(&out.stdout).starts_with("IMAGE          CREATED"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("IMAGE          CREATED"),
+        "{}",
+        text(&out.stdout)
+    );
 
     let out = dst.berth(&["system", "df"]);
-    assert!(text(&out.stdout).starts_with("TYPE"), "{}", text(&out.stdout));
-    assert!(text(&out.stdout).contains("Images          1         0"), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).starts_with("TYPE"),
+        "{}",
+        text(&out.stdout)
+    );
+    assert!(
+        text(&out.stdout).contains("Images          1         0"),
+        "{}",
+        text(&out.stdout)
+    );
     let out = dst.berth(&["image", "prune", "-a", "-f"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains(&format!("deleted: {id}")), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stdout).contains(&format!("deleted: {id}")),
+        "{}",
+        text(&out.stdout)
+    );
     assert_eq!((blobs(&dst), snapshots(&dst)), (0, 0));
 }

@@ -68,12 +68,31 @@ fn image_with_200_layers_runs() {
     let d = Daemon::start();
     let out = d.docker_stdin(&["load"], &archive());
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert!(text(&out.stdout).contains("Loaded image: tall:200"), "{}", text(&out.stdout));
-    let n = d.docker_ok(&["image", "inspect", "-f", "{{len .RootFS.Layers}}", "tall:200"]);
+    assert!(
+        text(&out.stdout).contains("Loaded image: tall:200"),
+        "{}",
+        text(&out.stdout)
+    );
+    let n = d.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{len .RootFS.Layers}}",
+        "tall:200",
+    ]);
     assert_eq!(n.trim(), LAYERS.to_string());
-    let out = d.docker_ok(&["run", "--rm", "tall:200", "cat", "/l0", "/l2", "/l150", "/top"]);
+    let out = d.docker_ok(&[
+        "run", "--rm", "tall:200", "cat", "/l0", "/l2", "/l150", "/top",
+    ]);
     assert_eq!(out, "bottom\nlayer 2\nlayer 150\ntop\n");
     // Writes land in the container's own layer, as with few layers.
-    let out = d.docker_ok(&["run", "--rm", "tall:200", "sh", "-c", "echo new > /l0 && cat /l0"]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "tall:200",
+        "sh",
+        "-c",
+        "echo new > /l0 && cat /l0",
+    ]);
     assert_eq!(out, "new\n");
 }

@@ -21,14 +21,19 @@ use crate::query::Params;
 const CHUNK: usize = 128 * 1024;
 
 /// `GET /images/get?names=a&names=b`.
-pub(super) async fn save_many(State(engine): State<Arc<Engine>>, params: Params) -> ApiResult<Response> {
+pub(super) async fn save_many(
+    State(engine): State<Arc<Engine>>,
+    params: Params,
+) -> ApiResult<Response> {
     let names: Vec<String> = params
         .get_all("names")
         .into_iter()
         .filter(|n| !n.is_empty())
         .collect();
     if names.is_empty() {
-        return Err(ApiError::bad_request("no image names given: use ?names=IMAGE"));
+        return Err(ApiError::bad_request(
+            "no image names given: use ?names=IMAGE",
+        ));
     }
     save(engine, names).await
 }
@@ -43,17 +48,17 @@ pub(super) async fn save(engine: Arc<Engine>, names: Vec<String>) -> ApiResult<R
             tx: tx.clone(),
             buf: Vec::with_capacity(CHUNK),
         };
-        let res = engine
-            .save_images(&plan, &mut out)
-            .and_then(|()| out.flush().map_err(|e| berth_engine::Error::internal("save", e)));
+        let res = engine.save_images(&plan, &mut out).and_then(|()| {
+            out.flush()
+                .map_err(|e| berth_engine::Error::internal("save", e))
+        });
         if let Err(e) = res {
             tracing::warn!("image save failed mid-stream: {e}");
             let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
         }
     });
-    let body = futures_util::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (b, rx))
-    });
+    let body =
+        futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
     Ok((
         [(header::CONTENT_TYPE, "application/x-tar")],
         Body::from_stream(body),
@@ -99,7 +104,10 @@ pub(super) async fn load(
 }
 
 /// `POST /images/prune?filters=`.
-pub(super) async fn prune(State(engine): State<Arc<Engine>>, params: Params) -> ApiResult<Response> {
+pub(super) async fn prune(
+    State(engine): State<Arc<Engine>>,
+    params: Params,
+) -> ApiResult<Response> {
     let filters = params.filters()?;
     let res = tokio::task::spawn_blocking(move || engine.prune_images(&filters))
         .await

@@ -100,9 +100,7 @@ async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Respon
 /// the first line is a plain error status (404 for an image that cannot be had), one after it
 /// an `errorDetail` line.
 pub(super) async fn json_lines(
-    job: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<()>
-    + Send
-    + 'static,
+    job: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<()> + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
     let lines = tx.clone();

@@ -48,7 +48,9 @@ async fn info(State(engine): State<Arc<Engine>>) -> Json<SystemInfo> {
 }
 
 /// `GET /system/df`: sizing walks the layers, so it runs on a blocking thread.
-async fn df(State(engine): State<Arc<Engine>>) -> crate::error::ApiResult<axum::response::Response> {
+async fn df(
+    State(engine): State<Arc<Engine>>,
+) -> crate::error::ApiResult<axum::response::Response> {
     let usage = tokio::task::spawn_blocking(move || engine.disk_usage())
         .await
         .map_err(super::join_error)??;

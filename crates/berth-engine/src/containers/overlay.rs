@@ -60,7 +60,8 @@ fn mount_legacy(spec: &MountSpec, target: &Path) -> nix::Result<()> {
 type Failure = (Errno, String);
 
 fn mount_new_api(spec: &MountSpec, target: &Path) -> std::result::Result<(), Failure> {
-    let fs = fsopen(spec.fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC).map_err(|e| (e, String::new()))?;
+    let fs = fsopen(spec.fstype.as_str(), FsOpenFlags::FSOPEN_CLOEXEC)
+        .map_err(|e| (e, String::new()))?;
     let set = |key: &str, value: &Path| {
         fsconfig_set_string(fs.as_fd(), key, value).map_err(|e| (e, kernel_log(&fs)))
     };
@@ -71,8 +72,12 @@ fn mount_new_api(spec: &MountSpec, target: &Path) -> std::result::Result<(), Fai
     set("upperdir", &spec.upperdir)?;
     set("workdir", &spec.workdir)?;
     fsconfig_create(fs.as_fd()).map_err(|e| (e, kernel_log(&fs)))?;
-    let mnt = fsmount(fs.as_fd(), FsMountFlags::FSMOUNT_CLOEXEC, MountAttrFlags::empty())
-        .map_err(|e| (e, kernel_log(&fs)))?;
+    let mnt = fsmount(
+        fs.as_fd(),
+        FsMountFlags::FSMOUNT_CLOEXEC,
+        MountAttrFlags::empty(),
+    )
+    .map_err(|e| (e, kernel_log(&fs)))?;
     move_mount(
         mnt.as_fd(),
         "",

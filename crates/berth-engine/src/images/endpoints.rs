@@ -55,7 +55,9 @@ impl Engine {
             ..Default::default()
         })?;
         for c in &mut containers {
-            let rw = self.images.container_size(c.id.as_deref().unwrap_or_default());
+            let rw = self
+                .images
+                .container_size(c.id.as_deref().unwrap_or_default());
             let image = images
                 .iter()
                 .find(|i| Some(&i.id) == c.image_id.as_ref())

@@ -20,8 +20,8 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary}
 use crate::api::{ImageListOptions, ImportRequest};
 use crate::error::{Error, Result};
 
-pub use changes::parse_changes;
 pub use archive::SavePlan;
+pub use changes::parse_changes;
 pub use usage::DiskUsage;
 
 /// The image half of the engine.

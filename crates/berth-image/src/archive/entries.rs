@@ -15,7 +15,10 @@ pub(super) fn normalize(name: &str) -> Result<String> {
 /// Resolves a link target: relative to `dir` for symlinks, to the root for hard links.
 pub(super) fn resolve_link(entry: &str, dir: &str, target: &str) -> Result<String> {
     if target.starts_with('/') {
-        return Err(Error::archive(entry, format!("link to absolute path {target:?}")));
+        return Err(Error::archive(
+            entry,
+            format!("link to absolute path {target:?}"),
+        ));
     }
     join(dir, target, entry)
 }
@@ -57,7 +60,10 @@ mod tests {
             let e = normalize(bad).unwrap_err().to_string();
             assert!(e.contains(&format!("{bad:?}")), "{e}");
         }
-        assert_eq!(resolve_link("x/layer.tar", "x", "../y/layer.tar").unwrap(), "y/layer.tar");
+        assert_eq!(
+            resolve_link("x/layer.tar", "x", "../y/layer.tar").unwrap(),
+            "y/layer.tar"
+        );
         assert!(resolve_link("x/layer.tar", "x", "../../y").is_err());
         assert!(resolve_link("x/layer.tar", "x", "/etc/shadow").is_err());
         assert_eq!(parent("a/b/c"), "a/b");

@@ -132,8 +132,10 @@ fn collect(content: &ContentStore, reader: impl Read, got: &mut Collected) -> Re
 }
 
 fn is_document(path: &str) -> bool {
-    matches!(path, "index.json" | "manifest.json" | "repositories" | "oci-layout")
-        || (path.ends_with(".json") && !path.contains('/'))
+    matches!(
+        path,
+        "index.json" | "manifest.json" | "repositories" | "oci-layout"
+    ) || (path.ends_with(".json") && !path.contains('/'))
 }
 
 /// `<id>/VERSION` and `<id>/json` of the legacy format: v1 metadata nothing reads.
@@ -263,7 +265,8 @@ fn legacy_names(got: &Collected) -> Result<HashMap<Digest, Vec<Reference>>> {
 fn resolve_platform(store: &ImageStore, d: &Descriptor) -> Result<Digest> {
     let digest: Digest = d.digest().to_string().parse()?;
     let is_index = matches!(d.media_type(), MediaType::ImageIndex)
-        || d.media_type().to_string() == "application/vnd.docker.distribution.manifest.list.v2+json";
+        || d.media_type().to_string()
+            == "application/vnd.docker.distribution.manifest.list.v2+json";
     if !is_index {
         return Ok(digest);
     }
@@ -302,9 +305,8 @@ fn repo_tags(e: &LegacyEntry) -> Result<Vec<Reference>> {
         .iter()
         .flatten()
         .map(|t| {
-            Reference::parse(t).map_err(|err| {
-                Error::archive("manifest.json", format!("bad RepoTag {t:?}: {err}"))
-            })
+            Reference::parse(t)
+                .map_err(|err| Error::archive("manifest.json", format!("bad RepoTag {t:?}: {err}")))
         })
         .collect()
 }
@@ -407,7 +409,10 @@ fn lookup(got: &Collected, path: &str) -> Result<Digest> {
             None => break,
         }
     }
-    Err(Error::archive(path, "named in manifest.json but missing from the archive"))
+    Err(Error::archive(
+        path,
+        "named in manifest.json but missing from the archive",
+    ))
 }
 
 /// Checks every image's blobs and unpacks the layers not already there.
@@ -422,8 +427,7 @@ fn unpack_all(
         let entry = format!("blobs/sha256/{}", f.manifest.hex());
         let m: ImageManifest = parse(&entry, &read_blob(store, &f.manifest, "a manifest")?)?;
         let cbytes = read_blob(store, &f.id, "an image config")?;
-        let config: ImageConfiguration =
-            parse(&format!("blobs/sha256/{}", f.id.hex()), &cbytes)?;
+        let config: ImageConfiguration = parse(&format!("blobs/sha256/{}", f.id.hex()), &cbytes)?;
         let diff_ids: Vec<Digest> = config
             .rootfs()
             .diff_ids()

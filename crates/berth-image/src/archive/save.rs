@@ -143,7 +143,10 @@ pub fn save(store: &ImageStore, items: &[SaveItem], out: impl Write) -> Result<(
         "manifests": index,
     });
     let docs: [(&str, Vec<u8>); 4] = [
-        ("index.json", serde_json::to_vec(&index).map_err(json_err("index"))?),
+        (
+            "index.json",
+            serde_json::to_vec(&index).map_err(json_err("index"))?,
+        ),
         (
             "manifest.json",
             serde_json::to_vec(&manifests).map_err(json_err("manifest.json"))?,
@@ -159,7 +162,10 @@ pub fn save(store: &ImageStore, items: &[SaveItem], out: impl Write) -> Result<(
         tar.append_data(&mut h, path, &data[..])
             .map_err(write_err(path))?;
     }
-    tar.into_inner().map_err(write_err("end of archive"))?.flush().map_err(write_err("archive"))
+    tar.into_inner()
+        .map_err(write_err("end of archive"))?
+        .flush()
+        .map_err(write_err("archive"))
 }
 
 fn header(size: u64, kind: tar::EntryType) -> tar::Header {

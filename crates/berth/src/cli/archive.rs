@@ -71,9 +71,9 @@ pub struct LoadArgs {
 
 pub fn load(c: &Client, a: &LoadArgs) -> Res {
     let mut reader: Box<dyn Read> = match &a.input {
-        Some(f) => Box::new(
-            std::fs::File::open(f).map_err(|e| Exit::one(format!("open {f}: {e}")))?,
-        ),
+        Some(f) => {
+            Box::new(std::fs::File::open(f).map_err(|e| Exit::one(format!("open {f}: {e}")))?)
+        }
         None if std::io::stdin().is_terminal() => {
             return Err(Exit::one(
                 "requested load from stdin, but stdin is empty (use -i FILE or redirect)",
@@ -169,7 +169,9 @@ pub fn history(c: &Client, a: &HistoryArgs) -> Res {
     let fmt = if a.quiet {
         "{{.ID}}".to_string()
     } else {
-        a.format.clone().unwrap_or_else(|| HISTORY_TABLE.to_string())
+        a.format
+            .clone()
+            .unwrap_or_else(|| HISTORY_TABLE.to_string())
     };
     let header = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT",
         "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
@@ -201,6 +203,9 @@ mod tests {
         let text = Format::new(HISTORY_TABLE, HISTORY_TABLE)
             .render_list(&json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"}), &rows)
             .unwrap();
-        assert!(text.starts_with("IMAGE          CREATED         CREATED BY"), "{text}");
+        assert!(
+            text.starts_with("IMAGE          CREATED         CREATED BY"),
+            "{text}"
+        );
     }
 }

@@ -92,7 +92,11 @@ const DF_TABLE: &str = "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}
 
 fn reclaimable(reclaim: i64, total: i64) -> String {
     if total > 0 {
-        format!("{} ({}%)", human::size(reclaim as f64), reclaim * 100 / total)
+        format!(
+            "{} ({}%)",
+            human::size(reclaim as f64),
+            reclaim * 100 / total
+        )
     } else {
         human::size(reclaim as f64)
     }
@@ -124,8 +128,20 @@ pub fn df_rows(v: &Value) -> Vec<Value> {
             "Size": human::size(size as f64), "Reclaimable": reclaim})
     };
     vec![
-        row("Images", images.len(), active_images.len(), layers, reclaimable((layers - used).max(0), layers)),
-        row("Containers", containers.len(), containers.iter().filter(|c| running(c)).count(), csize, reclaimable(creclaim, csize)),
+        row(
+            "Images",
+            images.len(),
+            active_images.len(),
+            layers,
+            reclaimable((layers - used).max(0), layers),
+        ),
+        row(
+            "Containers",
+            containers.len(),
+            containers.iter().filter(|c| running(c)).count(),
+            csize,
+            reclaimable(creclaim, csize),
+        ),
         row("Local Volumes", 0, 0, 0, reclaimable(0, 0)),
         row("Build Cache", 0, 0, 0, reclaimable(0, 0)),
     ]
@@ -136,8 +152,17 @@ fn verbose(v: &Value) -> String {
     let mut text = String::from("Images space usage:\n\n");
     let mut rows = Vec::new();
     for i in list(v, "Images") {
-        let tags: Vec<String> = i["RepoTags"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
-        let tags = if tags.is_empty() { vec!["<none>:<none>".to_string()] } else { tags };
+        let tags: Vec<String> = i["RepoTags"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+        let tags = if tags.is_empty() {
+            vec!["<none>:<none>".to_string()]
+        } else {
+            tags
+        };
         let size = i["Size"].as_i64().unwrap_or(0);
         let shared = i["SharedSize"].as_i64().unwrap_or(0).max(0);
         for t in tags {
@@ -179,7 +204,9 @@ fn verbose(v: &Value) -> String {
     text.push_str("\nLocal Volumes space usage:\n\n");
     text.push_str(&super::template::tabwrite("VOLUME NAME\tLINKS\tSIZE\n"));
     text.push_str("\nBuild cache usage: 0B\n\n");
-    text.push_str(&super::template::tabwrite("CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED\n"));
+    text.push_str(&super::template::tabwrite(
+        "CACHE ID\tCACHE TYPE\tSIZE\tCREATED\tLAST USED\tUSAGE\tSHARED\n",
+    ));
     text
 }
 
@@ -218,7 +245,13 @@ mod tests {
     #[test]
     fn prune_lines() {
         let v = json!({"ImagesDeleted": [{"Untagged": "a:b"}, {"Deleted": "sha256:1"}], "SpaceReclaimed": 4_261_000});
-        assert_eq!(prune_report(&v), "Deleted Images:\nuntagged: a:b\ndeleted: sha256:1\n\nTotal reclaimed space: 4.26MB\n");
-        assert_eq!(prune_report(&json!({"ImagesDeleted": null, "SpaceReclaimed": 0})), "Total reclaimed space: 0B\n");
+        assert_eq!(
+            prune_report(&v),
+            "Deleted Images:\nuntagged: a:b\ndeleted: sha256:1\n\nTotal reclaimed space: 4.26MB\n"
+        );
+        assert_eq!(
+            prune_report(&json!({"ImagesDeleted": null, "SpaceReclaimed": 0})),
+            "Total reclaimed space: 0B\n"
+        );
     }
 }

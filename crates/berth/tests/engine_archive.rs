@@ -284,3 +284,35 @@ fn berth_cli_save_load_history_prune_df() {
     );
     assert_eq!((blobs(&dst), snapshots(&dst)), (0, 0));
 }
+
+#[test]
+fn docker_py_save_load_history_prune_df() {
+    let d = Daemon::with_busybox();
+    let id = image_id(&d, "busybox");
+    let out = d.python(
+        r#"
+img = client.images.get("busybox")
+data = b"".join(img.save(named=True))
+client.images.remove("busybox")
+loaded = client.images.load(data)
+print([i.tags for i in loaded])
+h = client.images.get("busybox").history()
+print(len(h), h[0]["Id"], h[0]["Tags"], h[0]["CreatedBy"])
+df = client.df()
+print(len(df["Images"]), df["LayersSize"] > 1000000, df["Volumes"], df["BuildCache"])
+client.images.get("busybox").tag("py/other", "1")
+client.images.remove("busybox")
+p = client.images.prune(filters={"dangling": False})
+print(p["ImagesDeleted"], p["SpaceReclaimed"] > 1000000)
+"#,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<String> = text(&out.stdout).lines().map(str::to_owned).collect();
+    assert_eq!(lines[0], "[['busybox:latest']]");
+    assert_eq!(lines[1], format!("1 {id} ['busybox:latest'] berth import"));
+    assert_eq!(lines[2], "1 True [] []");
+    assert_eq!(
+        lines[3],
+        format!("[{{'Untagged': 'py/other:1'}}, {{'Deleted': '{id}'}}] True")
+    );
+}

@@ -309,6 +309,26 @@ fn hostile_archives_refused() {
         "blobs/sha256/",
         "diff id",
     );
+    // Two images, the second's layer is not its diff id: the first one's snapshot, unpacked
+    // already, is removed again and neither is tagged.
+    let cfg_bad = config(&[Digest::of(&l), Digest::of(b"not this")]);
+    let bad_name = format!("{}.json", Digest::of(&cfg_bad).hex());
+    let two = serde_json::to_vec(&serde_json::json!([
+        {"Config": cfg_name, "RepoTags": ["first:1"], "Layers": ["l/layer.tar"]},
+        {"Config": bad_name, "RepoTags": ["second:1"], "Layers": ["l/layer.tar", "m/layer.tar"]},
+    ]))
+    .unwrap();
+    assert_refused(
+        &Raw::new()
+            .file("l/layer.tar", &l)
+            .file("m/layer.tar", &other)
+            .file(&cfg_name, &cfg)
+            .file(&bad_name, &cfg_bad)
+            .file("manifest.json", &two)
+            .finish(),
+        "blobs/sha256/",
+        "diff id",
+    );
     // A layer that escapes its root while unpacking.
     let evil = {
         let mut b = tar::Builder::new(Vec::new());

@@ -73,6 +73,27 @@ fn docker_save_load_round_trip_into_a_fresh_daemon() {
         text(&quiet.stdout)
     );
 
+    // One platform per image: asking for a particular one is refused, not ignored.
+    let out = src.docker(&[
+        "save",
+        "--platform",
+        "linux/arm64",
+        "-o",
+        tmp.path().join("p.tar").to_str().unwrap(),
+        "busybox",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(r#"platform ({"architecture":"arm64","os":"linux"})"#),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = dst.docker_stdin(&["load", "--platform", "linux/arm64"], &saved.stdout);
+    assert!(
+        text(&out.stderr).contains(r#"platform ({"architecture":"arm64","os":"linux"})"#),
+        "{}",
+        text(&out.stderr)
+    );
     // An unknown name is a 404 before any byte.
     let out = src.docker(&[
         "save",
@@ -180,6 +201,16 @@ fn docker_image_prune_removes_dangling_and_keeps_used() {
     let ids = d.docker_ok(&["images", "-q", "--no-trunc"]);
     assert!(!ids.contains(&dangling) && ids.contains(&used), "{ids}");
 
+    // Images made before a time long past: none.
+    let out = d.docker_ok(&[
+        "image",
+        "prune",
+        "-a",
+        "-f",
+        "--filter",
+        "until=2000-01-01T00:00:00Z",
+    ]);
+    assert_eq!(out.trim(), "Total reclaimed space: 0B");
     // -a: unused tagged images go too (busybox and gone:1 share one image), used stays.
     let out = d.docker_ok(&["image", "prune", "-a", "-f"]);
     assert!(out.contains("untagged: busybox:latest"), "{out}");

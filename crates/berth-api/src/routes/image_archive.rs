@@ -20,11 +20,23 @@ use crate::query::Params;
 /// Bytes gathered before a chunk is handed to the response.
 const CHUNK: usize = 128 * 1024;
 
+/// `platform` (API 1.48+) picks one platform of a multi-platform image; berth stores one
+/// platform per image, so a request for a particular one is refused rather than ignored.
+pub(super) fn refuse_platform(params: &Params) -> ApiResult<()> {
+    match params.non_empty("platform") {
+        Some(p) => Err(ApiError::bad_request(format!(
+            "choosing a platform ({p}) to save or load is not supported by berth: images hold one platform each"
+        ))),
+        None => Ok(()),
+    }
+}
+
 /// `GET /images/get?names=a&names=b`.
 pub(super) async fn save_many(
     State(engine): State<Arc<Engine>>,
     params: Params,
 ) -> ApiResult<Response> {
+    refuse_platform(&params)?;
     let names: Vec<String> = params
         .get_all("names")
         .into_iter()
@@ -100,6 +112,13 @@ pub(super) async fn load(
 ) -> ApiResult<Response> {
     let quiet = params.bool("quiet");
     let mut reader = BodyReader::new(req);
+    if let Err(e) = refuse_platform(&params) {
+        // Read the upload to its end, so the client receives the answer, not a broken pipe.
+        let _ =
+            tokio::task::spawn_blocking(move || std::io::copy(&mut reader, &mut std::io::sink()))
+                .await;
+        return Err(e);
+    }
     json_lines(move |emit| engine.load_images(&mut reader, quiet, emit)).await
 }
 

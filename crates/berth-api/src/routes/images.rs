@@ -187,13 +187,18 @@ fn split_op(rest: &str) -> (&str, &str) {
     }
 }
 
-async fn get_image(State(engine): Eng, Path(rest): Path<String>) -> ApiResult<Response> {
+async fn get_image(
+    State(engine): Eng,
+    Path(rest): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     match split_op(&rest) {
         (name, "json") if !name.is_empty() => Ok(Json(engine.inspect_image(name)?).into_response()),
         (name, "history") if !name.is_empty() => {
             Ok(Json(engine.image_history(name)?).into_response())
         }
         (name, "get") if !name.is_empty() => {
+            image_archive::refuse_platform(&params)?;
             image_archive::save(engine, vec![name.to_owned()]).await
         }
         _ => Err(ApiError::page_not_found()),

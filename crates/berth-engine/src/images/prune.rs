@@ -9,7 +9,7 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImagePruneResponse};
 
 use crate::api::Filters;
 use crate::error::{Error, Result};
-use crate::logs::parse_time;
+use crate::logs::{parse_go_duration, parse_time};
 
 use super::{Images, untagged};
 
@@ -69,38 +69,10 @@ fn parse_until(v: &str, now: SystemTime) -> Option<SystemTime> {
     if let Ok(secs) = v.parse::<f64>() {
         return (secs >= 0.0).then(|| UNIX_EPOCH + Duration::from_secs_f64(secs));
     }
-    if let Some(d) = go_duration(v) {
-        return now.checked_sub(d);
+    if let Some(secs) = parse_go_duration(v) {
+        return now.checked_sub(Duration::from_secs_f64(secs));
     }
     parse_time(v)
-}
-
-fn go_duration(v: &str) -> Option<Duration> {
-    let mut total = 0f64;
-    let mut rest = v;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_len = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let n: f64 = rest[..num_len].parse().ok()?;
-        rest = &rest[num_len..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += n * scale;
-        rest = &rest[unit_len..];
-    }
-    Some(Duration::from_secs_f64(total))
 }
 
 fn label_matches(img: &Image, want: &str) -> bool {

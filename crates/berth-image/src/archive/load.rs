@@ -21,8 +21,8 @@ use crate::store::{ContentStore, ImageStore};
 use super::ANNOTATION_CONTAINERD_NAME;
 use super::entries::{normalize, parent, resolve_link};
 
-/// JSON documents bigger than this are refused rather than held in memory.
-const MAX_DOCUMENT: u64 = 16 * 1024 * 1024;
+/// JSON documents bigger than this, together, are refused rather than held in memory.
+const MAX_DOCUMENTS: u64 = 64 * 1024 * 1024;
 
 /// One image a load recorded.
 #[derive(Debug, Clone)]
@@ -41,7 +41,11 @@ struct Collected {
     documents: HashMap<String, Vec<u8>>,
     blobs: HashMap<String, Digest>,
     links: HashMap<String, String>,
+    /// Bytes of `documents`.
+    document_bytes: u64,
     added: Vec<Digest>,
+    /// Snapshots this load committed.
+    unpacked: Vec<Digest>,
 }
 
 /// An image found in the archive, verified and unpacked, not yet tagged.
@@ -72,11 +76,26 @@ pub fn load(
                 "not found: the archive has neither manifest.json nor index.json",
             ));
         };
-        unpack_all(store, snapshots, &found, progress)?;
+        unpack_all(store, snapshots, &found, progress, &mut got.unpacked)?;
         tag_all(store, found)
     });
-    // Blobs of a failed load, or of other platforms' images: nothing uses them.
-    remove_unused(store, &got.added);
+    // Blobs of a failed load, or of other platforms' images: nothing uses them. Nor, after a
+    // failure, the snapshots it unpacked.
+    let Some(used) = used_by_images(store) else {
+        return res;
+    };
+    for d in &got.added {
+        if !used.blobs.contains(d) {
+            let _ = store.content().delete_blob(d);
+        }
+    }
+    if res.is_err() {
+        for c in &got.unpacked {
+            if !used.chains.contains(c) {
+                let _ = snapshots.remove(c);
+            }
+        }
+    }
     res
 }
 
@@ -107,8 +126,12 @@ fn collect(content: &ContentStore, reader: impl Read, got: &mut Collected) -> Re
             }
             tar::EntryType::Regular | tar::EntryType::Continuous => {
                 if is_document(&path) {
-                    if entry.size() > MAX_DOCUMENT {
-                        return Err(Error::archive(&raw, "document larger than 16 MiB"));
+                    got.document_bytes += entry.size();
+                    if got.document_bytes > MAX_DOCUMENTS {
+                        return Err(Error::archive(
+                            &raw,
+                            "the archive's JSON documents exceed 64 MiB",
+                        ));
                     }
                     let mut buf = Vec::new();
                     entry
@@ -421,6 +444,7 @@ fn unpack_all(
     snapshots: &Snapshots,
     found: &[Found],
     progress: &mut dyn FnMut(usize, usize),
+    unpacked: &mut Vec<Digest>,
 ) -> Result<()> {
     let mut work = Vec::new();
     for f in found {
@@ -463,6 +487,7 @@ fn unpack_all(
                     e => e,
                 },
             )?;
+            unpacked.push(chain.clone());
         }
         progress(i + 1, total);
     }
@@ -487,22 +512,27 @@ fn tag_all(store: &ImageStore, found: Vec<Found>) -> Result<Vec<Loaded>> {
     Ok(out)
 }
 
-/// Removes blobs this load added that no recorded image uses.
-fn remove_unused(store: &ImageStore, added: &[Digest]) {
-    let Ok(images) = store.list() else { return };
-    let mut used = HashSet::new();
+/// What the recorded images use.
+#[derive(Default)]
+struct Used {
+    blobs: HashSet<Digest>,
+    chains: HashSet<Digest>,
+}
+
+/// Everything the recorded images use (`None` if the store cannot be listed: then nothing is
+/// known to be unused).
+fn used_by_images(store: &ImageStore) -> Option<Used> {
+    let mut used = Used::default();
+    let images = store.list().ok()?;
     for img in images {
-        used.insert(img.manifest);
-        used.insert(img.id);
+        used.chains.extend(img.chain_ids().unwrap_or_default());
+        used.blobs.insert(img.manifest);
+        used.blobs.insert(img.id);
         for l in img.layers {
             if let Ok(d) = l.digest().to_string().parse::<Digest>() {
-                used.insert(d);
+                used.blobs.insert(d);
             }
         }
     }
-    for d in added {
-        if !used.contains(d) {
-            let _ = store.content().delete_blob(d);
-        }
-    }
+    Some(used)
 }

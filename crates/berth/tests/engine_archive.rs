@@ -347,3 +347,45 @@ print(p["ImagesDeleted"], p["SpaceReclaimed"] > 1000000)
         format!("[{{'Untagged': 'py/other:1'}}, {{'Deleted': '{id}'}}] True")
     );
 }
+
+/// A prune while a load is still streaming must not collect the blobs the load has already
+/// stored but not yet tagged.
+#[test]
+fn prune_during_a_load_keeps_its_blobs() {
+    use std::io::Write;
+    let src = Daemon::with_busybox();
+    let saved = src.docker_cmd(&["save", "busybox"]).output().unwrap();
+    assert!(saved.status.success(), "{}", text(&saved.stderr));
+    let archive = saved.stdout;
+    let d = Daemon::start();
+    let mut load = d
+        .docker_cmd(&["load"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = load.stdin.take().unwrap();
+    // Everything up to the documents that follow the blobs: the blobs reach the store first.
+    let cut = tar::Archive::new(&archive[..])
+        .entries()
+        .unwrap()
+        .map(|e| e.unwrap())
+        .find(|e| e.path().unwrap().to_str() == Some("index.json"))
+        .map(|e| e.raw_header_position() as usize)
+        .unwrap();
+    stdin.write_all(&archive[..cut]).unwrap();
+    stdin.flush().unwrap();
+    d.eventually(20, "the load stored its blobs", || blobs(&d) >= 3);
+    let out = d.docker_ok(&["image", "prune", "-a", "-f"]);
+    assert!(out.contains("Total reclaimed space: 0B"), "{out}");
+    assert!(blobs(&d) >= 3, "the load's blobs survived the prune");
+    stdin.write_all(&archive[cut..]).unwrap();
+    drop(stdin);
+    let out = load.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "busybox", "echo", "ok"]),
+        "ok\n"
+    );
+}

@@ -52,7 +52,9 @@ impl Images {
                 }));
             }
         };
+        let intake = self.intake_guard();
         let res = archive::load(&self.store, &self.snapshots, &mut *src, &mut progress);
+        drop(intake);
         let loaded = match res {
             Ok(l) => l,
             Err(e) => {

@@ -28,6 +28,11 @@ pub use usage::DiskUsage;
 pub struct Images {
     store: ImageStore,
     snapshots: Snapshots,
+    /// Held shared while content comes in (import, pull, load: blobs and snapshots exist
+    /// before the tag that makes them used) and exclusively by garbage collection, which is
+    /// skipped while content comes in, so a prune or rmi never deletes what an unfinished
+    /// import is about to tag.
+    intake: std::sync::RwLock<()>,
 }
 
 impl Images {
@@ -37,6 +42,7 @@ impl Images {
         Ok(Images {
             store: ImageStore::open(data_root)?,
             snapshots: Snapshots::open(data_root.join("overlay"))?,
+            intake: std::sync::RwLock::new(()),
         })
     }
 
@@ -64,6 +70,7 @@ impl Images {
     }
 
     fn import_from(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
+        let _intake = self.intake_guard();
         let reference = match (&req.repo, &req.tag) {
             (Some(repo), _) if repo.is_empty() => None,
             (Some(repo), Some(tag)) if !tag.is_empty() => {
@@ -195,6 +202,16 @@ impl Images {
     /// Removes the blobs and snapshots no recorded image refers to (containers' images stay
     /// recorded, so theirs are kept). Returns the bytes freed.
     fn collect_garbage(&self) -> Result<u64> {
+        // Never wait for an import (callers may be on the async runtime): what is left now
+        // is collected by the next GC.
+        let _no_intake = match self.intake.try_write() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                tracing::debug!("image content is coming in; garbage collection deferred");
+                return Ok(0);
+            }
+        };
         let blobs: u64 = self.store.gc()?.iter().map(|(_, size)| size).sum();
         let mut keep = std::collections::HashSet::new();
         for img in self.store.list()? {
@@ -209,6 +226,13 @@ impl Images {
             .sum();
         self.snapshots.retain(&keep)?;
         Ok(blobs + layers)
+    }
+}
+
+impl Images {
+    /// Keeps garbage collection out until the content being brought in is tagged.
+    fn intake_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.intake.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -23,6 +23,7 @@ impl Images {
         insecure: &[String],
         emit: &(dyn Fn(Value) + Sync),
     ) -> Result<String> {
+        let _intake = self.intake_guard();
         let reference = parse_ref(&req.image)?;
         let mut options = PullOptions {
             insecure_registries: insecure.to_vec(),

@@ -105,3 +105,90 @@ fn kernel_log(fs: &OwnedFd) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// Detaches the mount when dropped, also when the test fails.
+    struct Unmount(PathBuf);
+
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = nix::mount::umount2(&self.0, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+
+    /// `n` lower dirs, each with a file `f<i>`, and `f` in all of them naming its layer.
+    fn spec(root: &Path, n: usize) -> MountSpec {
+        let lowerdirs: Vec<PathBuf> = (0..n)
+            .map(|i| {
+                let d = root.join(format!("lower-with-a-long-name-to-fill-the-page-{i:04}"));
+                std::fs::create_dir(&d).unwrap();
+                std::fs::write(d.join(format!("f{i}")), i.to_string()).unwrap();
+                std::fs::write(d.join("f"), i.to_string()).unwrap();
+                d
+            })
+            .collect();
+        let (upperdir, workdir) = (root.join("upper"), root.join("work"));
+        std::fs::create_dir(&upperdir).unwrap();
+        std::fs::create_dir(&workdir).unwrap();
+        let lower: Vec<String> = lowerdirs.iter().map(|p| p.display().to_string()).collect();
+        MountSpec {
+            fstype: "overlay".into(),
+            source: "overlay".into(),
+            data: format!(
+                "lowerdir={},upperdir={},workdir={}",
+                lower.join(":"),
+                upperdir.display(),
+                workdir.display()
+            ),
+            lowerdirs,
+            upperdir,
+            workdir,
+        }
+    }
+
+    #[test]
+    fn both_ways_agree_and_only_the_new_api_takes_many_layers() {
+        let tmp = tempfile::tempdir().unwrap();
+        let few = tmp.path().join("few");
+        std::fs::create_dir(&few).unwrap();
+        let s = spec(&few, 3);
+        assert!(fits(&s));
+        for (how, target) in [("legacy", "m1"), ("new", "m2")] {
+            let target = few.join(target);
+            std::fs::create_dir(&target).unwrap();
+            if how == "legacy" {
+                mount_legacy(&s, &target).unwrap();
+            } else {
+                mount_new_api(&s, &target).unwrap();
+            }
+            let _guard = Unmount(target.clone());
+            // The first lower dir is the top one.
+            assert_eq!(
+                std::fs::read_to_string(target.join("f")).unwrap(),
+                "0",
+                "{how}"
+            );
+            assert_eq!(
+                std::fs::read_to_string(target.join("f2")).unwrap(),
+                "2",
+                "{how}"
+            );
+        }
+
+        let many = tmp.path().join("many");
+        std::fs::create_dir(&many).unwrap();
+        let s = spec(&many, 200);
+        assert!(!fits(&s));
+        let target = many.join("m");
+        std::fs::create_dir(&target).unwrap();
+        assert!(mount_legacy(&s, &target).is_err());
+        mount(&s, &target).unwrap();
+        let _guard = Unmount(target.clone());
+        assert_eq!(std::fs::read_to_string(target.join("f")).unwrap(), "0");
+        assert_eq!(std::fs::read_to_string(target.join("f199")).unwrap(), "199");
+    }
+}

@@ -168,8 +168,9 @@ pub fn save(store: &ImageStore, items: &[SaveItem], out: impl Write) -> Result<(
         .map_err(write_err("archive"))
 }
 
+/// GNU headers: sizes past ustar's 8 GiB are written in base-256, as Go's tar reads them.
 fn header(size: u64, kind: tar::EntryType) -> tar::Header {
-    let mut h = tar::Header::new_ustar();
+    let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
     h.set_size(size);
     h.set_mode(if kind.is_dir() { 0o755 } else { 0o644 });

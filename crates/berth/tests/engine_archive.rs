@@ -306,6 +306,13 @@ fn berth_cli_save_load_history_prune_df() {
         "{}",
         text(&out.stdout)
     );
+    let out = dst.berth(&["system", "df", "-v"]);
+    let v = text(&out.stdout);
+    assert!(v.starts_with("Images space usage:"), "{v}");
+    assert!(
+        v.contains("busybox") && v.contains("Containers space usage:"),
+        "{v}"
+    );
     let out = dst.berth(&["image", "prune", "-a", "-f"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(

@@ -212,7 +212,7 @@ impl Engine {
     }
 
     /// (image id, container id, running) for every container.
-    fn image_users(&self) -> Vec<(String, String, bool)> {
+    pub(crate) fn image_users(&self) -> Vec<(String, String, bool)> {
         let reg = self.registry.lock().expect("registry lock");
         reg.by_id
             .values()

@@ -13,3 +13,4 @@ pub mod monitor;
 pub use api::*;
 pub use engine::{API_VERSION, Engine, MIN_API_VERSION};
 pub use error::{Error, Result};
+pub use images::{DiskUsage, SavePlan};

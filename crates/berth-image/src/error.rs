@@ -52,6 +52,16 @@ pub enum Error {
     /// A snapshot that is needed but not (completely) unpacked.
     #[error("snapshot {0} not found or not committed")]
     SnapshotNotFound(Digest),
+    /// An unpacked layer whose uncompressed digest is not the config's diff id.
+    #[error("layer {blob}: diff id {actual} does not match the config's {expected}")]
+    DiffIdMismatch {
+        blob: Digest,
+        expected: Digest,
+        actual: Digest,
+    },
+    /// A hostile or malformed image archive; `entry` names the file in it that is wrong.
+    #[error("image archive entry {entry:?}: {reason}")]
+    Archive { entry: String, reason: String },
     /// Building an OCI document failed.
     #[error("building OCI {what}: {reason}")]
     Oci { what: &'static str, reason: String },
@@ -73,6 +83,13 @@ impl Error {
     ) -> impl FnOnce(std::io::Error) -> Error {
         let path = path.into();
         move |source| Error::Io { op, path, source }
+    }
+
+    pub(crate) fn archive(entry: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Archive {
+            entry: entry.into(),
+            reason: reason.into(),
+        }
     }
 
     pub(crate) fn entry(path: impl Into<String>, reason: impl Into<String>) -> Error {

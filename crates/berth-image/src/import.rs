@@ -16,6 +16,7 @@ use oci_spec::image::{
 use crate::digest::{Digest, DigestWriter};
 use crate::error::{Error, Result};
 use crate::fsutil::now_rfc3339;
+use crate::layer::decompressed;
 use crate::reference::Reference;
 use crate::snapshot::Snapshots;
 use crate::store::{Image, ImageStore};
@@ -78,19 +79,11 @@ pub struct ImportOptions {
     pub message: Option<String>,
 }
 
-enum Compressed {
-    None,
-    Gzip,
-    Zstd,
-}
-
-fn detect(head: &[u8]) -> Result<Compressed> {
+fn refuse_unsupported(head: &[u8]) -> Result<()> {
     match head {
-        [0x1f, 0x8b, ..] => Ok(Compressed::Gzip),
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Ok(Compressed::Zstd),
         [b'B', b'Z', b'h', ..] => Err(unsupported("bzip2")),
         [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => Err(unsupported("xz")),
-        _ => Ok(Compressed::None),
+        _ => Ok(()),
     }
 }
 
@@ -132,14 +125,8 @@ pub fn import_rootfs(
     options: ImportOptions,
 ) -> Result<Image> {
     let mut input = BufReader::with_capacity(256 * 1024, reader);
-    let head = input.fill_buf().map_err(Error::Layer)?;
-    let decoded: Box<dyn Read> = match detect(head)? {
-        Compressed::None => Box::new(input),
-        Compressed::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-        Compressed::Zstd => {
-            Box::new(zstd::stream::read::Decoder::with_buffer(input).map_err(Error::Layer)?)
-        }
-    };
+    refuse_unsupported(input.fill_buf().map_err(Error::Layer)?)?;
+    let decoded = decompressed(input, "")?;
 
     // Both are removed on drop unless committed.
     let ingest = store.content().ingest()?;

@@ -9,10 +9,12 @@
 //! - `snapshots/<chain id>/fs`: one unpacked layer each, real once `committed` exists;
 //! - `containers/<id>/{upper,work}`: containers' writable layers.
 
+pub mod archive;
 pub mod digest;
 pub mod error;
 mod fsutil;
 pub mod import;
+pub mod layer;
 pub mod reference;
 pub mod snapshot;
 pub mod store;

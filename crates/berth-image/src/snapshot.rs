@@ -213,6 +213,11 @@ impl Snapshots {
         })
     }
 
+    /// A container's writable layer (whether or not it exists yet).
+    pub fn container_upper(&self, id: &str) -> Result<PathBuf> {
+        Ok(self.container_dir(id)?.join("upper"))
+    }
+
     /// Removes a container's writable layer (after the engine unmounted it).
     pub fn remove_container(&self, id: &str) -> Result<()> {
         remove_dir_if_present(&self.container_dir(id)?)

@@ -2,13 +2,13 @@
 //! download layers (three at a time), each unpacked into its own snapshot while its bytes
 //! arrive, then tag.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::mpsc;
 
 use berth_image::snapshot::PendingSnapshot;
-use berth_image::{Digest, DigestWriter, Image, ImageStore, Reference, Snapshots, chain_ids};
+use berth_image::{Digest, Image, ImageStore, Reference, Snapshots, chain_ids};
 use oci_spec::image::{Descriptor, ImageConfiguration, ImageIndex, ImageManifest};
 
 use crate::client::Client;
@@ -497,36 +497,27 @@ impl Work<'_> {
     /// Unpacks one layer stream into a new snapshot and checks its diff id; the caller commits
     /// the snapshot once the blob itself is verified.
     fn unpack(&self, index: usize, layer: &Layer, blob: impl Read) -> Result<PendingSnapshot> {
-        let mut input = BufReader::with_capacity(256 * 1024, blob);
-        let head = input.fill_buf().map_err(berth_image::Error::Layer)?;
-        let decoded: Box<dyn Read> = match compression(&layer.media_type, head) {
-            Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(input)),
-            Compression::Zstd => Box::new(
-                zstd::stream::read::Decoder::with_buffer(input)
-                    .map_err(berth_image::Error::Layer)?,
-            ),
-            Compression::None => Box::new(input),
-        };
-        let pending = self.snapshots.begin()?;
-        let mut hashed = HashingReader {
-            inner: decoded,
-            hash: DigestWriter::new(io::sink()),
-        };
-        berth_image::unpack_layer(&mut hashed, &pending.fs_dir())?;
-        // Trailing zero blocks belong to the diff id too.
-        io::copy(&mut hashed, &mut io::sink()).map_err(berth_image::Error::Layer)?;
-        let (actual, _, _) = hashed.hash.finish();
-        let expected = &self.diff_ids[index];
-        if &actual != expected {
-            return Err(Error::DiffIdMismatch {
+        berth_image::layer::unpack_layer_stream(
+            blob,
+            self.snapshots,
+            &layer.digest,
+            &layer.media_type,
+            &self.diff_ids[index],
+        )
+        .map_err(|e| match e {
+            berth_image::Error::DiffIdMismatch {
+                blob,
+                expected,
+                actual,
+            } => Error::DiffIdMismatch {
                 reference: self.name.to_string(),
                 index,
-                layer: layer.digest.clone(),
-                expected: expected.clone(),
+                layer: blob,
+                expected,
                 actual,
-            });
-        }
-        Ok(pending)
+            },
+            e => e.into(),
+        })
     }
 }
 
@@ -569,36 +560,6 @@ impl<R: Read> Read for Incoming<'_, R> {
     }
 }
 
-enum Compression {
-    None,
-    Gzip,
-    Zstd,
-}
-
-/// By magic first (registries mislabel), then by media type.
-fn compression(media_type: &str, head: &[u8]) -> Compression {
-    match head {
-        [0x1f, 0x8b, ..] => Compression::Gzip,
-        [0x28, 0xb5, 0x2f, 0xfd, ..] => Compression::Zstd,
-        _ if media_type.ends_with("+gzip") || media_type.ends_with(".gzip") => Compression::Gzip,
-        _ if media_type.ends_with("+zstd") => Compression::Zstd,
-        _ => Compression::None,
-    }
-}
-
-struct HashingReader<R> {
-    inner: R,
-    hash: DigestWriter<io::Sink>,
-}
-
-impl<R: Read> Read for HashingReader<R> {
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let n = self.inner.read(buf)?;
-        self.hash.write_all(&buf[..n])?;
-        Ok(n)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -633,25 +594,5 @@ mod tests {
             "{err}"
         );
         assert!(k("not json", None).is_err());
-    }
-
-    #[test]
-    fn compression_by_magic_then_media_type() {
-        assert!(matches!(
-            compression("x.tar", &[0x1f, 0x8b, 8]),
-            Compression::Gzip
-        ));
-        assert!(matches!(
-            compression("x.tar", &[0x28, 0xb5, 0x2f, 0xfd]),
-            Compression::Zstd
-        ));
-        assert!(matches!(
-            compression("application/vnd.oci.image.layer.v1.tar+zstd", b""),
-            Compression::Zstd
-        ));
-        assert!(matches!(
-            compression("application/vnd.oci.image.layer.v1.tar", b"etc/"),
-            Compression::None
-        ));
     }
 }

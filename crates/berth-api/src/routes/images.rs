@@ -1,4 +1,5 @@
-//! `/images/...`: import, list, inspect, tag, remove.
+//! `/images/...`: import, list, inspect, tag, remove; save, load, history and prune are in
+//! `image_archive`.
 //!
 //! Pulling (`POST /images/create?fromImage=`) and pushing (`POST /images/{name}/push`) stream
 //! Docker's JSON progress lines.
@@ -17,7 +18,7 @@ use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest, PushReq
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
-use super::join_error;
+use super::{image_archive, join_error};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
 
@@ -25,6 +26,9 @@ pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/images/create", post(create))
         .route("/images/json", get(list))
+        .route("/images/get", get(image_archive::save_many))
+        .route("/images/load", post(image_archive::load))
+        .route("/images/prune", post(image_archive::prune))
         .route(
             "/images/{*rest}",
             get(get_image).post(post_image).delete(delete_image),
@@ -71,11 +75,7 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
         message: params.non_empty("message").map(str::to_owned),
         platform: params.non_empty("platform").map(str::to_owned),
     };
-    let mut reader = BodyReader {
-        body: req.into_body().into_data_stream(),
-        current: Bytes::new(),
-        runtime: tokio::runtime::Handle::current(),
-    };
+    let mut reader = BodyReader::new(req);
     let id = tokio::task::spawn_blocking(move || engine.import_image(&mut reader, import))
         .await
         .map_err(join_error)??;
@@ -98,7 +98,7 @@ fn registry_auth(headers: &HeaderMap) -> Option<String> {
 /// Docker's pull and push: a stream of JSON progress lines from `work` (run on a blocking
 /// thread); an error before the first line is a plain error status (404 for an image that
 /// cannot be had), one after it an `errorDetail` line.
-async fn progress_stream<T: Send + 'static>(
+pub(super) async fn progress_stream<T: Send + 'static>(
     work: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<T> + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();
@@ -159,10 +159,21 @@ async fn progress_stream<T: Send + 'static>(
 }
 
 /// A request body read, blocking, from a blocking task: one chunk at a time, never all of it.
-struct BodyReader {
+pub(super) struct BodyReader {
     body: BodyDataStream,
     current: Bytes,
     runtime: tokio::runtime::Handle,
+}
+
+impl BodyReader {
+    /// Reads `req`'s body; must be created on the runtime and read on a blocking thread.
+    pub(super) fn new(req: Request) -> BodyReader {
+        BodyReader {
+            body: req.into_body().into_data_stream(),
+            current: Bytes::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
 }
 
 impl Read for BodyReader {
@@ -198,9 +209,20 @@ fn split_op(rest: &str) -> (&str, &str) {
     }
 }
 
-async fn get_image(State(engine): Eng, Path(rest): Path<String>) -> ApiResult<Response> {
+async fn get_image(
+    State(engine): Eng,
+    Path(rest): Path<String>,
+    params: Params,
+) -> ApiResult<Response> {
     match split_op(&rest) {
         (name, "json") if !name.is_empty() => Ok(Json(engine.inspect_image(name)?).into_response()),
+        (name, "history") if !name.is_empty() => {
+            Ok(Json(engine.image_history(name)?).into_response())
+        }
+        (name, "get") if !name.is_empty() => {
+            image_archive::refuse_platform(&params)?;
+            image_archive::save(engine, vec![name.to_owned()]).await
+        }
         _ => Err(ApiError::page_not_found()),
     }
 }

@@ -2,6 +2,7 @@
 
 mod auth;
 mod containers;
+mod image_archive;
 mod images;
 mod system;
 

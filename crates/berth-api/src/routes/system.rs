@@ -1,4 +1,4 @@
-//! `/_ping`, `/version`, `/info`.
+//! `/_ping`, `/version`, `/info`, `/system/df`.
 
 use std::sync::Arc;
 
@@ -18,6 +18,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/_ping", get(ping).head(ping))
         .route("/version", get(version))
         .route("/info", get(info))
+        .route("/system/df", get(df))
 }
 
 async fn ping() -> impl IntoResponse {
@@ -44,4 +45,14 @@ async fn version(State(engine): State<Arc<Engine>>) -> Json<SystemVersion> {
 
 async fn info(State(engine): State<Arc<Engine>>) -> Json<SystemInfo> {
     Json(engine.info())
+}
+
+/// `GET /system/df`: sizing walks the layers, so it runs on a blocking thread.
+async fn df(
+    State(engine): State<Arc<Engine>>,
+) -> crate::error::ApiResult<axum::response::Response> {
+    let usage = tokio::task::spawn_blocking(move || engine.disk_usage())
+        .await
+        .map_err(super::join_error)??;
+    Ok(Json(usage).into_response())
 }

@@ -11,6 +11,7 @@ mod exit;
 mod logs;
 mod names;
 mod netns;
+mod overlay;
 pub(crate) mod record;
 mod signal;
 mod spec;

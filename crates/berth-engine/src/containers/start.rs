@@ -5,7 +5,6 @@ use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use berth_runtime::state::process_start_time;
-use nix::mount::MsFlags;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
@@ -111,7 +110,7 @@ impl Engine {
             .snapshots()
             .prepare_container(id, &image.chain_ids()?)?;
         let rootfs = l.rootfs(id);
-        mount_overlay(&rootfs, &mount.data)?;
+        mount_overlay(&rootfs, &mount)?;
         let result = (|| {
             phase("root mounted");
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
@@ -266,24 +265,12 @@ fn spawn_error(e: monitor::Error) -> StartFailure {
     }
 }
 
-fn mount_overlay(target: &std::path::Path, data: &str) -> Result<()> {
+fn mount_overlay(target: &std::path::Path, spec: &berth_image::MountSpec) -> Result<()> {
     std::fs::create_dir_all(target).map_err(|e| Error::internal(target.display(), e))?;
     if is_mountpoint(target) {
         return Ok(());
     }
-    nix::mount::mount(
-        Some("overlay"),
-        target,
-        Some("overlay"),
-        MsFlags::empty(),
-        Some(data),
-    )
-    .map_err(|e| {
-        Error::internal(
-            format!("mount the container's root at {}", target.display()),
-            e,
-        )
-    })
+    super::overlay::mount(spec, target)
 }
 
 fn is_mountpoint(p: &std::path::Path) -> bool {

@@ -2,15 +2,19 @@
 //! remove. The store is an OCI image layout; each layer is unpacked once into a snapshot that
 //! every container on the image shares as an overlay lower dir.
 
+mod archive;
 mod auth;
 mod changes;
+mod endpoints;
+mod history;
+mod prune;
 mod pull;
 mod push;
+mod usage;
 mod view;
 
 use std::io::Read;
 use std::path::Path;
-use std::sync::Mutex;
 
 use berth_image::{Image, ImageStore, ImportOptions, Platform, Reference, Snapshots};
 use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary};
@@ -18,37 +22,20 @@ use bollard_stubs::models::{ImageDeleteResponseItem, ImageInspect, ImageSummary}
 use crate::api::{ImageListOptions, ImportRequest};
 use crate::error::{Error, Result};
 
+pub use archive::SavePlan;
 pub use auth::login;
 pub use changes::parse_changes;
+pub use usage::DiskUsage;
 
 /// The image half of the engine.
 pub struct Images {
     store: ImageStore,
     snapshots: Snapshots,
-    pulls: Mutex<Pulls>,
-}
-
-/// Pulls in progress hold blobs and snapshots that no image names until they tag, so garbage
-/// collection waits until none runs.
-#[derive(Default)]
-struct Pulls {
-    running: usize,
-    gc_wanted: bool,
-}
-
-/// One pull in progress; the last one to end runs a garbage collection that was put off.
-struct PullGuard<'a>(&'a Images);
-
-impl Drop for PullGuard<'_> {
-    fn drop(&mut self) {
-        let mut p = self.0.pulls.lock().expect("pulls lock");
-        p.running -= 1;
-        if p.running == 0 && std::mem::take(&mut p.gc_wanted) {
-            if let Err(e) = self.0.collect_unused() {
-                tracing::warn!(error = %e, "garbage collection after pulls");
-            }
-        }
-    }
+    /// Held shared while content comes in (import, pull, load: blobs and snapshots exist
+    /// before the tag that makes them used) and exclusively by garbage collection, which is
+    /// skipped while content comes in, so a prune or rmi never deletes what an unfinished
+    /// import is about to tag.
+    intake: std::sync::RwLock<()>,
 }
 
 impl Images {
@@ -58,7 +45,7 @@ impl Images {
         Ok(Images {
             store: ImageStore::open(data_root)?,
             snapshots: Snapshots::open(data_root.join("overlay"))?,
-            pulls: Mutex::default(),
+            intake: std::sync::RwLock::new(()),
         })
     }
 
@@ -86,6 +73,7 @@ impl Images {
     }
 
     fn import_from(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
+        let _intake = self.intake_guard();
         let reference = match (&req.repo, &req.tag) {
             (Some(repo), _) if repo.is_empty() => None,
             (Some(repo), Some(tag)) if !tag.is_empty() => {
@@ -184,15 +172,16 @@ impl Images {
                 image.id.short()
             )));
         }
-        if let Some((container, running)) = users(&id) {
+        let used = users(&id);
+        if let Some((container, running)) = &used {
             let short = &container[..12.min(container.len())];
-            if running || !force {
-                let how = if running {
+            if *running || !force {
+                let how = if *running {
                     "cannot be forced"
                 } else {
                     "must be forced"
                 };
-                let state = if running { "running" } else { "stopped" };
+                let state = if *running { "running" } else { "stopped" };
                 return Err(Error::Conflict(format!(
                     "conflict: unable to delete {} ({how}) - image is being used by {state} container {short}",
                     image.id.short()
@@ -203,6 +192,11 @@ impl Images {
             self.store.untag(r)?;
             out.push(untagged(r));
         }
+        if used.is_some() {
+            // Forced on a stopped container's image: the names go, the image stays (dangling)
+            // for the container to start from.
+            return Ok(out);
+        }
         self.store.remove(&image)?;
         out.push(ImageDeleteResponseItem {
             deleted: Some(id),
@@ -212,33 +206,40 @@ impl Images {
         Ok(out)
     }
 
-    /// Marks a pull as running until the guard drops.
-    fn pull_started(&self) -> PullGuard<'_> {
-        self.pulls.lock().expect("pulls lock").running += 1;
-        PullGuard(self)
-    }
-
-    /// Blobs and snapshots no image refers to any more; put off while a pull runs.
-    fn collect_garbage(&self) -> Result<()> {
-        let mut p = self.pulls.lock().expect("pulls lock");
-        if p.running > 0 {
-            p.gc_wanted = true;
-            return Ok(());
-        }
-        // Held through the collection, so no pull starts in the middle of it.
-        let r = self.collect_unused();
-        drop(p);
-        r
-    }
-
-    fn collect_unused(&self) -> Result<()> {
-        self.store.gc()?;
+    /// Removes the blobs and snapshots no recorded image refers to (containers' images stay
+    /// recorded, so theirs are kept). Returns the bytes freed.
+    fn collect_garbage(&self) -> Result<u64> {
+        // Never wait for an import (callers may be on the async runtime): what is left now
+        // is collected by the next GC.
+        let _no_intake = match self.intake.try_write() {
+            Ok(g) => g,
+            Err(std::sync::TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(std::sync::TryLockError::WouldBlock) => {
+                tracing::debug!("image content is coming in; garbage collection deferred");
+                return Ok(0);
+            }
+        };
+        let blobs: u64 = self.store.gc()?.iter().map(|(_, size)| size).sum();
         let mut keep = std::collections::HashSet::new();
         for img in self.store.list()? {
             keep.extend(img.chain_ids()?);
         }
+        let layers: u64 = self
+            .snapshots
+            .list()?
+            .iter()
+            .filter(|c| !keep.contains(c))
+            .map(|c| usage::disk_usage(&self.snapshots.fs_path(c)))
+            .sum();
         self.snapshots.retain(&keep)?;
-        Ok(())
+        Ok(blobs + layers)
+    }
+}
+
+impl Images {
+    /// Keeps garbage collection out until the content being brought in is tagged.
+    fn intake_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.intake.read().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -21,8 +21,8 @@ impl Images {
         insecure: &[String],
         emit: &(dyn Fn(Value) + Sync),
     ) -> Result<String> {
+        let _intake = self.intake_guard();
         let reference = parse_ref(&req.image)?;
-        let _running = self.pull_started();
         let mut options = PullOptions {
             insecure_registries: insecure.to_vec(),
             credentials: credentials_for(&reference.registry, req.auth.as_deref()),

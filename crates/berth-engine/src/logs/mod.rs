@@ -33,7 +33,7 @@ pub use format::{LogEntry, Stream, decode_entry, encode_entry, escape_json};
 pub use reader::{LogReader, ReadOptions, read_logs};
 pub use rotation::{existing_files, rotated_path};
 pub use stdcopy::{FrameDecoder, HEADER_LEN, encode_frame};
-pub use time::{civil_from_days, days_from_civil, format_timestamp, parse_time};
+pub use time::{civil_from_days, days_from_civil, format_timestamp, parse_go_duration, parse_time};
 pub use writer::{DEFAULT_MAX_FILE, DEFAULT_MAX_SIZE, LogOptions, LogWriter, MAX_PARTIAL};
 
 #[cfg(test)]

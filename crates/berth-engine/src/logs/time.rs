@@ -174,6 +174,35 @@ pub fn parse_time(s: &str) -> Option<SystemTime> {
     parse_timestamp(s.as_bytes()).map(from_unix)
 }
 
+/// Parses a Go duration ("1h30m", "10s", "2.5m") to seconds.
+pub fn parse_go_duration(s: &str) -> Option<f64> {
+    let mut total = 0.0;
+    let mut rest = s;
+    if rest.is_empty() {
+        return None;
+    }
+    while !rest.is_empty() {
+        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let v: f64 = rest[..n].parse().ok()?;
+        rest = &rest[n..];
+        let u = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let mult = match &rest[..u] {
+            "ns" => 1e-9,
+            "us" | "µs" => 1e-6,
+            "ms" => 1e-3,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return None,
+        };
+        total += v * mult;
+        rest = &rest[u..];
+    }
+    Some(total)
+}
+
 fn days_in_month(y: i64, m: u32) -> u32 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,

@@ -225,8 +225,8 @@ impl ImageStore {
     }
 
     /// Deletes blobs no recorded image uses, and partial downloads no pull holds. Returns the
-    /// deleted digests.
-    pub fn gc(&self) -> Result<Vec<Digest>> {
+    /// deleted digests and their sizes.
+    pub fn gc(&self) -> Result<Vec<(Digest, u64)>> {
         self.content.remove_abandoned_downloads()?;
         let mut used = std::collections::HashSet::new();
         for img in self.list()? {
@@ -242,9 +242,11 @@ impl ImageStore {
             let e = e.map_err(Error::io("read dir", &dir))?;
             if let Ok(d) = Digest::from_hex(&e.file_name().to_string_lossy())
                 && !used.contains(&d)
-                && self.content.delete_blob(&d)?
             {
-                deleted.push(d);
+                let size = e.metadata().map_or(0, |m| m.len());
+                if self.content.delete_blob(&d)? {
+                    deleted.push((d, size));
+                }
             }
         }
         Ok(deleted)
@@ -456,7 +458,7 @@ pub(crate) mod tests {
 
         store.remove(&dangling).unwrap();
         assert_eq!(store.list().unwrap().len(), 1);
-        let deleted = store.gc().unwrap();
+        let deleted: Vec<Digest> = store.gc().unwrap().into_iter().map(|(d, _)| d).collect();
         assert!(
             deleted.contains(&id1) && deleted.contains(&m1),
             "{deleted:?}"

@@ -1,7 +1,7 @@
 //! Docker's human formats (go-units): durations ("3 seconds", "About an hour"), decimal sizes
 //! ("1.23MB"), Go's time layout, `--since`/`--until` timestamps.
 
-use berth_engine::logs::{civil_from_days, days_from_civil};
+use berth_engine::logs::{civil_from_days, days_from_civil, parse_go_duration};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub fn now_secs() -> i64 {
@@ -148,35 +148,6 @@ pub fn parse_rfc3339(s: &str) -> Option<i64> {
         _ => return None,
     };
     Some(days_from_civil(y, m as u32, d as u32) * 86_400 + hh * 3600 + mm * 60 + ss - off)
-}
-
-/// Parses a Go duration ("1h30m", "10s", "2.5m") to seconds.
-pub fn parse_go_duration(s: &str) -> Option<f64> {
-    let mut total = 0.0;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let v: f64 = rest[..n].parse().ok()?;
-        rest = &rest[n..];
-        let u = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let mult = match &rest[..u] {
-            "ns" => 1e-9,
-            "us" | "µs" => 1e-6,
-            "ms" => 1e-3,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        total += v * mult;
-        rest = &rest[u..];
-    }
-    Some(total)
 }
 
 /// docker's `--since`/`--until` value: a duration before now, a unix timestamp or RFC 3339.

@@ -1,8 +1,11 @@
 //! The docker-compatible client verbs. Each talks to the daemon over the Engine API only (see
 //! `crate::client`); nothing here reads the daemon's files.
 
+mod archive;
 mod containers;
 mod credentials;
+mod disk;
+mod groups;
 mod human;
 mod images;
 mod inspect;
@@ -82,6 +85,18 @@ pub enum ClientCommand {
     Tag(images::TagArgs),
     /// Remove one or more images.
     Rmi(images::RmiArgs),
+    /// Save one or more images to a tar archive (streamed to STDOUT by default).
+    Save(archive::SaveArgs),
+    /// Load an image from a tar archive or STDIN.
+    Load(archive::LoadArgs),
+    /// Show the history of an image.
+    History(archive::HistoryArgs),
+    /// Manage images.
+    #[command(subcommand)]
+    Image(groups::ImageCommand),
+    /// Manage berth.
+    #[command(subcommand)]
+    System(groups::SystemCommand),
     /// Show the berth version information.
     Version(system::VersionArgs),
     /// Display system-wide information.
@@ -129,6 +144,11 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Logout(a) => login::logout(a),
         ClientCommand::Tag(a) => images::tag(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
+        ClientCommand::Save(a) => archive::save(&c, a),
+        ClientCommand::Load(a) => archive::load(&c, a),
+        ClientCommand::History(a) => archive::history(&c, a),
+        ClientCommand::Image(g) => groups::image(&c, g),
+        ClientCommand::System(g) => groups::system(&c, g),
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
     };

@@ -45,9 +45,16 @@ pub fn save(c: &Client, a: &SaveArgs) -> Res {
         }
         Some(file) => {
             let tmp = format!("{file}.partial-{}", std::process::id());
-            let res = std::fs::File::create(&tmp).and_then(|mut f| {
-                std::io::copy(&mut r.body, &mut f)?;
-                f.sync_all()?;
+            let res = std::fs::File::create(&tmp).and_then(|f| {
+                let mut counted = Counted {
+                    inner: f,
+                    written: 0,
+                    shown: 0,
+                    tty: std::io::stderr().is_terminal(),
+                };
+                std::io::copy(&mut r.body, &mut counted)?;
+                counted.finish();
+                counted.inner.sync_all()?;
                 std::fs::rename(&tmp, file)
             });
             if let Err(e) = res {
@@ -57,6 +64,48 @@ pub fn save(c: &Client, a: &SaveArgs) -> Res {
         }
     }
     Ok(0)
+}
+
+/// The archive file being written, with its size so far shown on a terminal's stderr.
+struct Counted {
+    inner: std::fs::File,
+    written: u64,
+    shown: u64,
+    tty: bool,
+}
+
+impl Counted {
+    const EVERY: u64 = 4 << 20;
+
+    fn show(&mut self) {
+        if self.tty {
+            self.shown = self.written;
+            let size = human::size(self.written as f64);
+            eprint!("\r\x1b[2KSaving: {size}");
+        }
+    }
+
+    fn finish(&mut self) {
+        if self.tty && self.written > 0 {
+            self.show();
+            eprintln!();
+        }
+    }
+}
+
+impl Write for Counted {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.written += n as u64;
+        if self.written - self.shown >= Self::EVERY {
+            self.show();
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 #[derive(Args, Debug)]

@@ -9,6 +9,7 @@ mod create;
 mod etc_files;
 mod exit;
 mod logs;
+pub(crate) mod mounts;
 mod names;
 mod netns;
 pub(crate) mod record;
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
+pub(crate) use create::random_id;
 pub use record::{Record, Status};
 
 /// Where a container's files are.

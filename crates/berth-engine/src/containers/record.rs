@@ -72,6 +72,9 @@ pub struct Record {
     pub host_config: HostConfig,
     pub state: State,
     pub restart_count: i64,
+    /// Binds, volumes and tmpfs mounts, planned at create.
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountPlan>,
 }
 
 impl Record {

@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 
 use super::etc_files::{HOSTNAME, HOSTS, RESOLV_CONF};
+use super::mounts::{MountKind, MountPlan};
 use super::record::Record;
 use super::user::User;
 
@@ -63,6 +64,8 @@ pub struct SpecPaths<'a> {
     /// The pinned network namespace; `None` shares the host's.
     pub netns: Option<&'a Path>,
     pub cgroup_v2: bool,
+    /// The container's mounts, volumes' sources filled in.
+    pub mounts: &'a [MountPlan],
 }
 
 /// Features a Docker user may ask for that berth does not do yet: refused at create, by name,
@@ -82,12 +85,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return refuse("publishing ports (-p)");
     }
-    if hc.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        return refuse("--mount");
-    }
-    if hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
-        return refuse("--volumes-from");
-    }
     if hc
         .restart_policy
         .as_ref()
@@ -101,11 +98,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
         })
     {
         return refuse("restart policies");
-    }
-    for bind in hc.binds.iter().flatten() {
-        if !bind.starts_with('/') {
-            return refuse("named volumes");
-        }
     }
     if let Some(t) = hc.log_config.as_ref().and_then(|l| l.typ.as_deref())
         && !matches!(t, "" | "json-file")
@@ -159,6 +151,8 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
         .filter(|w| !w.is_empty())
         .unwrap_or("/");
     let caps = capabilities(hc)?;
+    let user_mounts = paths.mounts;
+    let covered = |dest: &str| user_mounts.iter().any(|m| m.destination == dest);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
@@ -166,18 +160,20 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
         json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}),
     ];
+    if !covered("/dev/shm") {
+        mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}));
+    }
     for (file, dest) in [
         (RESOLV_CONF, "/etc/resolv.conf"),
         (HOSTNAME, "/etc/hostname"),
         (HOSTS, "/etc/hosts"),
     ] {
-        mounts.push(json!({"destination": dest, "type": "bind", "source": paths.etc_dir.join(file), "options": ["rbind", "rprivate"]}));
+        if !covered(dest) {
+            mounts.push(json!({"destination": dest, "type": "bind", "source": paths.etc_dir.join(file), "options": ["rbind", "rprivate"]}));
+        }
     }
-    for bind in hc.binds.iter().flatten() {
-        mounts.push(bind_mount(bind)?);
-    }
+    mounts.extend(user_mounts.iter().map(oci_mount));
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
@@ -249,41 +245,29 @@ fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
     Ok(caps)
 }
 
-/// `SRC:DST[:ro|rw]` with an absolute host path.
-fn bind_mount(bind: &str) -> Result<Value> {
-    let parts: Vec<&str> = bind.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, m] => (*s, *d, *m),
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "invalid bind mount spec {bind:?}"
-            )));
+/// One planned mount in the runtime spec's terms.
+fn oci_mount(m: &MountPlan) -> Value {
+    let mut options: Vec<String> = Vec::new();
+    let (typ, source) = match m.kind {
+        MountKind::Tmpfs => {
+            options.extend(["nosuid", "nodev", "noexec"].map(String::from));
+            options.extend(m.options.iter().cloned());
+            ("tmpfs", "tmpfs")
+        }
+        MountKind::Bind | MountKind::Volume => {
+            options.push("rbind".into());
+            options.push(if m.propagation.is_empty() {
+                "rprivate".into()
+            } else {
+                m.propagation.clone()
+            });
+            ("bind", m.source.as_str())
         }
     };
-    if !dst.starts_with('/') {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount config: {dst:?} is not an absolute path"
-        )));
+    if m.read_only && !options.iter().any(|o| o == "ro") {
+        options.push("ro".into());
     }
-    if !Path::new(src).exists() {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount config: bind source path does not exist: {src}"
-        )));
-    }
-    let mut options = vec!["rbind", "rprivate"];
-    for m in mode.split(',').filter(|m| !m.is_empty()) {
-        match m {
-            "ro" => options.push("ro"),
-            "rw" => {}
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid mode {other:?} in bind {bind:?}"
-                )));
-            }
-        }
-    }
-    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
+    json!({"destination": m.destination, "type": typ, "source": source, "options": options})
 }
 
 /// The common limits; the rest of HostConfig's resources come with `docker update` support.

@@ -14,7 +14,7 @@ use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
 
 use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
-use super::{Layout, PendingAttach, etc_files, netns, user};
+use super::{Layout, PendingAttach, etc_files, mounts, netns, user};
 
 /// What a successful spawn hands back to the async half.
 struct Started {
@@ -114,6 +114,7 @@ impl Engine {
         mount_overlay(&rootfs, &mount.data)?;
         let result = (|| {
             phase("root mounted");
+            let mounts = mounts::prepare(&rec.mounts, &self.volumes, &rootfs)?;
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
             let dir = l.dir(id);
             let host_net = super::create::host_network(&rec.host_config);
@@ -135,6 +136,7 @@ impl Engine {
                     etc_dir: &dir,
                     netns: ns.as_deref(),
                     cgroup_v2: self.cgroup_v2,
+                    mounts: &mounts,
                 },
             )?;
             spec.save(bundle.join("config.json"))

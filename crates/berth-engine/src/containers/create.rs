@@ -27,6 +27,7 @@ impl Engine {
         let image = self.images.resolve(&image_name)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
+        super::resources::validate(&host_config)?;
         apply_host_defaults(&mut host_config);
         let id = random_id();
         let mut config = container_config(body);

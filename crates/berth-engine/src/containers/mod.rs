@@ -13,9 +13,11 @@ pub(crate) mod mounts;
 mod names;
 mod netns;
 pub(crate) mod record;
+mod resources;
 mod signal;
 mod spec;
 mod start;
+mod update;
 mod user;
 mod view;
 

@@ -196,6 +196,8 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
             "noNewPrivileges": false,
+            "rlimits": super::resources::rlimits(hc.ulimits.as_deref().unwrap_or_default())?,
+            "oomScoreAdj": hc.oom_score_adj,
         },
         "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
         "hostname": c.hostname.clone().unwrap_or_default(),
@@ -204,7 +206,7 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
-            "resources": resources(hc),
+            "resources": resources(hc)?,
             "maskedPaths": MASKED,
             "readonlyPaths": READONLY,
             "sysctl": hc.sysctls.clone().unwrap_or_default(),
@@ -270,9 +272,9 @@ fn oci_mount(m: &MountPlan) -> Value {
     json!({"destination": m.destination, "type": typ, "source": source, "options": options})
 }
 
-/// The common limits; the rest of HostConfig's resources come with `docker update` support.
-fn resources(hc: &HostConfig) -> Value {
-    let mut r = serde_json::Map::new();
+/// The limits and Docker's default device rules.
+fn resources(hc: &HostConfig) -> Result<Value> {
+    let mut r = super::resources::linux_resources(hc)?;
     r.insert(
         "devices".into(),
         json!([
@@ -291,45 +293,5 @@ fn resources(hc: &HostConfig) -> Value {
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
         ]),
     );
-    let mut memory = serde_json::Map::new();
-    if let Some(m) = hc.memory.filter(|m| *m > 0) {
-        memory.insert("limit".into(), json!(m));
-    }
-    if let Some(s) = hc.memory_swap.filter(|s| *s != 0) {
-        memory.insert("swap".into(), json!(s));
-    }
-    if let Some(m) = hc.memory_reservation.filter(|m| *m > 0) {
-        memory.insert("reservation".into(), json!(m));
-    }
-    if !memory.is_empty() {
-        r.insert("memory".into(), Value::Object(memory));
-    }
-    let mut cpu = serde_json::Map::new();
-    if let Some(s) = hc.cpu_shares.filter(|s| *s > 0) {
-        cpu.insert("shares".into(), json!(s));
-    }
-    if let Some(n) = hc.nano_cpus.filter(|n| *n > 0) {
-        cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!(n / 10_000));
-    } else {
-        if let Some(q) = hc.cpu_quota.filter(|q| *q > 0) {
-            cpu.insert("quota".into(), json!(q));
-        }
-        if let Some(p) = hc.cpu_period.filter(|p| *p > 0) {
-            cpu.insert("period".into(), json!(p));
-        }
-    }
-    if let Some(c) = hc.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
-        cpu.insert("cpus".into(), json!(c));
-    }
-    if let Some(m) = hc.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
-        cpu.insert("mems".into(), json!(m));
-    }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), Value::Object(cpu));
-    }
-    if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
-        r.insert("pids".into(), json!({"limit": p}));
-    }
-    Value::Object(r)
+    Ok(Value::Object(r))
 }

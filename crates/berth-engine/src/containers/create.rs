@@ -28,6 +28,15 @@ impl Engine {
         let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
         super::resources::validate(&host_config)?;
+        super::security::resolve(&host_config)?;
+        super::security::devices(&host_config)?;
+        super::namespaces::validate(
+            &host_config,
+            body.hostname.as_deref().is_some_and(|h| !h.is_empty()),
+        )?;
+        if host_config.init == Some(true) {
+            super::init::binary()?;
+        }
         apply_host_defaults(&mut host_config);
         let id = random_id();
         let mut config = container_config(body);
@@ -70,7 +79,8 @@ impl Engine {
         labels.extend(config.labels.take().unwrap_or_default());
         config.labels = Some(labels);
         if config.hostname.as_deref().is_none_or(str::is_empty) {
-            config.hostname = Some(if host_network(&host_config) {
+            let host_uts = super::namespaces::uts_mode(&host_config) == "host";
+            config.hostname = Some(if host_network(&host_config) || host_uts {
                 nix::unistd::gethostname()
                     .map(|h| h.to_string_lossy().into_owned())
                     .unwrap_or_default()

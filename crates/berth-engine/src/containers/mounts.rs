@@ -55,6 +55,23 @@ pub struct MountPlan {
 }
 
 impl MountPlan {
+    /// A read-only bind of a host file or directory the engine supplies (the init).
+    pub fn read_only_bind(source: &str, destination: &str) -> MountPlan {
+        MountPlan {
+            kind: MountKind::Bind,
+            name: String::new(),
+            source: source.to_string(),
+            destination: destination.to_string(),
+            read_only: true,
+            mode: "ro".into(),
+            propagation: "rprivate".into(),
+            copy_up: false,
+            anonymous: false,
+            options: Vec::new(),
+            create_source: false,
+        }
+    }
+
     /// The mount as `inspect`'s `Mounts` shows it.
     pub fn model(&self, volumes: &Volumes) -> MountPoint {
         let (typ, source, driver) = match self.kind {

@@ -10,28 +10,14 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 
 use super::etc_files::{HOSTNAME, HOSTS, RESOLV_CONF};
+use super::init::{self, INIT_PATH};
 use super::mounts::{MountKind, MountPlan};
+use super::namespaces::{Namespaces, NsMode};
 use super::record::Record;
+use super::security;
 use super::user::User;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MASKED: &[&str] = &[
     "/proc/asound",
@@ -66,6 +52,8 @@ pub struct SpecPaths<'a> {
     pub cgroup_v2: bool,
     /// The container's mounts, volumes' sources filled in.
     pub mounts: &'a [MountPlan],
+    /// pid/ipc/uts namespaces, `container:` modes resolved.
+    pub namespaces: &'a Namespaces,
 }
 
 /// Features a Docker user may ask for that berth does not do yet: refused at create, by name,
@@ -76,12 +64,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
             "{what} is not supported by berth yet"
         )))
     };
-    if hc.privileged == Some(true) {
-        return refuse("--privileged");
-    }
-    if hc.init == Some(true) {
-        return refuse("--init");
-    }
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return refuse("publishing ports (-p)");
     }
@@ -143,26 +125,43 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
     {
         env.push(format!("HOME={home}"));
     }
-    let mut args = vec![rec.path.clone()];
+    let mut args = Vec::new();
+    let mut user_mounts = paths.mounts.to_vec();
+    if hc.init == Some(true) {
+        args.extend([INIT_PATH.to_string(), "--".to_string()]);
+        user_mounts.push(MountPlan::read_only_bind(
+            &init::binary()?.to_string_lossy(),
+            INIT_PATH,
+        ));
+    }
+    args.push(rec.path.clone());
     args.extend(rec.args.iter().cloned());
     let cwd = c
         .working_dir
         .as_deref()
         .filter(|w| !w.is_empty())
         .unwrap_or("/");
-    let caps = capabilities(hc)?;
-    let user_mounts = paths.mounts;
+    let security = security::resolve(hc)?;
+    let caps = &security.caps;
+    let privileged = hc.privileged == Some(true);
+    let ns = paths.namespaces;
     let covered = |dest: &str| user_mounts.iter().any(|m| m.destination == dest);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
     ];
-    if !covered("/dev/shm") {
-        mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}));
+    mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
+    if ns.ipc == NsMode::Host {
+        if !covered("/dev/shm") {
+            mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}));
+        }
+    } else {
+        if !covered("/dev/shm") && !ns.no_shm {
+            mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}));
+        }
     }
     for (file, dest) in [
         (RESOLV_CONF, "/etc/resolv.conf"),
@@ -174,18 +173,21 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
         }
     }
     mounts.extend(user_mounts.iter().map(oci_mount));
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (kind, mode) in [("pid", &ns.pid), ("ipc", &ns.ipc), ("uts", &ns.uts)] {
+        match mode {
+            NsMode::New => namespaces.push(json!({"type": kind})),
+            NsMode::Join(path) => namespaces.push(json!({"type": kind, "path": path})),
+            NsMode::Host => {}
+        }
+    }
     if let Some(ns) = paths.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
     if paths.cgroup_v2 {
         namespaces.push(json!({"type": "cgroup"}));
     }
+    let devices = security::devices(hc)?;
     let spec = json!({
         "ociVersion": "1.2.0",
         "process": {
@@ -195,56 +197,26 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": security.no_new_privileges,
             "rlimits": super::resources::rlimits(hc.ulimits.as_deref().unwrap_or_default())?,
             "oomScoreAdj": hc.oom_score_adj,
         },
         "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
-        "hostname": c.hostname.clone().unwrap_or_default(),
+        "hostname": if ns.uts == NsMode::Host { None } else { c.hostname.clone() },
         "domainname": c.domainname.clone().unwrap_or_default(),
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
-            "resources": resources(hc)?,
-            "maskedPaths": MASKED,
-            "readonlyPaths": READONLY,
+            "resources": resources(hc, &devices.rules)?,
+            "devices": devices.nodes,
+            "maskedPaths": if security.unmasked { &[][..] } else { MASKED },
+            "readonlyPaths": if security.unmasked { &[][..] } else { READONLY },
+            "seccomp": security.seccomp,
             "sysctl": hc.sysctls.clone().unwrap_or_default(),
         },
     });
     serde_json::from_value(spec).map_err(|e| Error::internal("building the runtime spec", e))
-}
-
-fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
-    let norm = |c: &str| {
-        let up = c.to_ascii_uppercase();
-        if up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        }
-    };
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-    for c in hc.cap_add.iter().flatten() {
-        if c.eq_ignore_ascii_case("ALL") {
-            return Err(Error::InvalidArgument(
-                "--cap-add ALL is not supported by berth yet".into(),
-            ));
-        }
-        let c = norm(c);
-        if !caps.contains(&c) {
-            caps.push(c);
-        }
-    }
-    for c in hc.cap_drop.iter().flatten() {
-        if c.eq_ignore_ascii_case("ALL") {
-            caps.clear();
-        } else {
-            let c = norm(c);
-            caps.retain(|x| *x != c);
-        }
-    }
-    Ok(caps)
 }
 
 /// One planned mount in the runtime spec's terms.
@@ -272,8 +244,8 @@ fn oci_mount(m: &MountPlan) -> Value {
     json!({"destination": m.destination, "type": typ, "source": source, "options": options})
 }
 
-/// The limits and Docker's default device rules.
-fn resources(hc: &HostConfig) -> Result<Value> {
+/// The limits, Docker's default device rules and those of `--device`/`--privileged`.
+fn resources(hc: &HostConfig, device_rules: &[Value]) -> Result<Value> {
     let mut r = super::resources::linux_resources(hc)?;
     r.insert(
         "devices".into(),
@@ -293,5 +265,8 @@ fn resources(hc: &HostConfig) -> Result<Value> {
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
         ]),
     );
+    if let Some(Value::Array(rules)) = r.get_mut("devices") {
+        rules.extend(device_rules.iter().cloned());
+    }
     Ok(Value::Object(r))
 }

@@ -268,3 +268,49 @@ fn bad_limits_get_dockers_messages() {
     }
     assert_eq!(d.docker_ok(&["ps", "-aq"]).trim(), "");
 }
+
+#[test]
+fn berth_cli_limits_and_update() {
+    let d = Daemon::with_busybox();
+    let out = d.berth(&["run", "--rm", "--memory", "1k", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("Minimum memory limit allowed is 6MB"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--pids-limit",
+        "5",
+        "--ulimit",
+        "nofile=64:64",
+        "--shm-size",
+        "4m",
+        "busybox",
+        "sh",
+        "-c",
+        "ulimit -n; df -k /dev/shm | tail -1",
+    ]);
+    let s = text(&out.stdout);
+    assert!(
+        s.starts_with("64\n") && s.contains(" 4096 "),
+        "{s}{}",
+        text(&out.stderr)
+    );
+    let id = d.berth(&[
+        "run", "-d", "--cpus", "0.25", "-m", "48m", "busybox", "sleep", "60",
+    ]);
+    let id = text(&id.stdout).trim().to_string();
+    assert_eq!(cgroup_file(&id, "cpu", "cpu.cfs_quota_us").trim(), "25000");
+    assert_eq!(
+        cgroup_file(&id, "memory", "memory.limit_in_bytes").trim(),
+        (48u64 << 20).to_string()
+    );
+    let out = d.berth(&["update", "--cpus", "0.75", "--pids-limit", "9", &id]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(cgroup_file(&id, "cpu", "cpu.cfs_quota_us").trim(), "75000");
+    assert_eq!(cgroup_file(&id, "pids", "pids.max").trim(), "9");
+    d.berth(&["rm", "-f", &id]);
+}

@@ -334,3 +334,57 @@ fn init_reaps_orphaned_zombies() {
     let out = d.docker(&["run", "--rm", "--init", "busybox", "sh", "-c", "exit 7"]);
     assert_eq!(out.status.code(), Some(7));
 }
+
+#[test]
+fn berth_cli_security_flags() {
+    let d = Daemon::with_busybox();
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--cap-drop",
+        "NET_RAW",
+        "busybox",
+        "ping",
+        "-c",
+        "1",
+        "-W",
+        "2",
+        "127.0.0.1",
+    ]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("permission denied"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["run", "--rm", "--cap-add", "BOGUS", "busybox", "true"]);
+    assert!(
+        text(&out.stderr).contains("unknown capability: \"BOGUS\""),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.berth(&["run", "--rm", "busybox", "unshare", "-U", "true"]);
+    assert!(!out.status.success());
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--security-opt",
+        "seccomp=unconfined",
+        "--security-opt",
+        "no-new-privileges",
+        "--init",
+        "--group-add",
+        "50",
+        "busybox",
+        "sh",
+        "-c",
+        "unshare -U true && id -G && cat /proc/1/comm && grep NoNewPrivs /proc/self/status",
+    ]);
+    let s = text(&out.stdout);
+    assert_eq!(
+        s,
+        "0 50\ndocker-init\nNoNewPrivs:\t1\n",
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -40,11 +40,9 @@ impl Engine {
             .filter(|v| {
                 let names = filters.get("name");
                 names.is_none_or(|n| n.iter().any(|n| v.name.contains(n.as_str())))
-                    && filters
-                        .get("driver")
-                        .is_none_or(|d| d.iter().any(|d| *d == v.driver))
+                    && filters.get("driver").is_none_or(|d| d.contains(&v.driver))
                     && labels_match(v, filters.get("label"))
-                    && dangling.is_none_or(|d| d != used.iter().any(|u| *u == v.name))
+                    && dangling.is_none_or(|d| d != used.contains(&v.name))
             })
             .map(|v| self.volumes.model(&v))
             .collect();

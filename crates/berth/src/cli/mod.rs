@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod containers;
+mod host_opts;
 mod human;
 mod images;
 mod inspect;
@@ -12,6 +13,7 @@ mod stream;
 mod system;
 pub mod template;
 mod term;
+mod volume;
 
 use clap::Subcommand;
 
@@ -77,6 +79,10 @@ pub enum ClientCommand {
     Version(system::VersionArgs),
     /// Display system-wide information.
     Info(system::InfoArgs),
+    /// Manage volumes.
+    Volume(volume::VolumeArgs),
+    /// Update configuration of one or more containers.
+    Update(volume::UpdateArgs),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
@@ -119,6 +125,8 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
+        ClientCommand::Volume(a) => volume::volume(&c, a),
+        ClientCommand::Update(a) => volume::update(&c, a),
     };
     term::restore();
     match r {

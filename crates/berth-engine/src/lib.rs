@@ -12,5 +12,6 @@ pub mod monitor;
 mod volumes;
 
 pub use api::*;
+pub use containers::{PathStat, TarStream};
 pub use engine::{API_VERSION, Engine, MIN_API_VERSION};
 pub use error::{Error, Result};

@@ -75,11 +75,7 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
         message: params.non_empty("message").map(str::to_owned),
         platform: params.non_empty("platform").map(str::to_owned),
     };
-    let mut reader = BodyReader {
-        body: req.into_body().into_data_stream(),
-        current: Bytes::new(),
-        runtime: tokio::runtime::Handle::current(),
-    };
+    let mut reader = BodyReader::new(req);
     let id = tokio::task::spawn_blocking(move || engine.import_image(&mut reader, import))
         .await
         .map_err(join_error)??;
@@ -129,10 +125,21 @@ async fn pull_stream(engine: Arc<Engine>, pull: PullRequest) -> ApiResult<Respon
 }
 
 /// A request body read, blocking, from a blocking task: one chunk at a time, never all of it.
-struct BodyReader {
+pub(crate) struct BodyReader {
     body: BodyDataStream,
     current: Bytes,
     runtime: tokio::runtime::Handle,
+}
+
+impl BodyReader {
+    /// Must be made inside the runtime (it keeps its handle).
+    pub(crate) fn new(req: Request) -> BodyReader {
+        BodyReader {
+            body: req.into_body().into_data_stream(),
+            current: Bytes::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
 }
 
 impl Read for BodyReader {

@@ -1,6 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod containers;
+mod files;
 mod images;
 mod system;
 mod volumes;
@@ -20,6 +21,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
+        .merge(files::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

@@ -8,6 +8,7 @@ mod control;
 mod create;
 mod etc_files;
 mod exit;
+mod files;
 mod init;
 mod logs;
 pub(crate) mod mounts;
@@ -35,6 +36,7 @@ use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
+pub use files::{PathStat, TarStream};
 pub use record::{Record, Status};
 
 /// Where a container's files are.

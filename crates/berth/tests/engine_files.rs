@@ -206,3 +206,86 @@ fn diff_and_export() {
         text(&out.stderr)
     );
 }
+
+#[test]
+fn berth_cli_cp_diff_export() {
+    let d = Daemon::with_busybox();
+    let host = tempfile::tempdir().unwrap();
+    let h = host.path();
+    std::fs::write(h.join("in.txt"), "berth-in\n").unwrap();
+    std::fs::create_dir_all(h.join("dir/sub")).unwrap();
+    std::fs::write(h.join("dir/sub/f"), "nested\n").unwrap();
+    let ok = |args: &[&str]| {
+        let out = d.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+        out
+    };
+    ok(&[
+        "create",
+        "--name",
+        "bc",
+        "busybox",
+        "sh",
+        "-c",
+        "cat /tmp/renamed.txt /tmp/dir/sub/f /tmp/copy/sub/f",
+    ]);
+    ok(&[
+        "cp",
+        h.join("in.txt").to_str().unwrap(),
+        "bc:/tmp/renamed.txt",
+    ]);
+    ok(&["cp", h.join("dir").to_str().unwrap(), "bc:/tmp/"]);
+    ok(&["cp", h.join("dir").to_str().unwrap(), "bc:/tmp/copy"]);
+    let out = ok(&["start", "-a", "bc"]);
+    assert_eq!(text(&out.stdout), "berth-in\nnested\nnested\n");
+    // Out: into a new name, into an existing directory, a directory's contents, a tar stream.
+    let out_dir = h.join("out");
+    std::fs::create_dir(&out_dir).unwrap();
+    ok(&[
+        "cp",
+        "bc:/tmp/renamed.txt",
+        out_dir.join("back.txt").to_str().unwrap(),
+    ]);
+    ok(&["cp", "bc:/tmp/dir", out_dir.to_str().unwrap()]);
+    ok(&[
+        "cp",
+        "bc:/tmp/dir/.",
+        out_dir.join("contents").to_str().unwrap(),
+    ]);
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("back.txt")).unwrap(),
+        "berth-in\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("dir/sub/f")).unwrap(),
+        "nested\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("contents/sub/f")).unwrap(),
+        "nested\n"
+    );
+    let out = ok(&["cp", "bc:/tmp/dir", "-"]);
+    assert_eq!(list_tar(&out.stdout), ["dir", "dir/sub", "dir/sub/f"]);
+    let out = d.berth(&["cp", "bc:/missing", "-"]);
+    assert!(
+        text(&out.stderr).contains("Could not find the file /missing"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = ok(&["diff", "bc"]);
+    assert!(
+        text(&out.stdout).lines().any(|l| l == "A /tmp/renamed.txt"),
+        "{}",
+        text(&out.stdout)
+    );
+    let file = h.join("bc.tar");
+    ok(&["export", "-o", file.to_str().unwrap(), "bc"]);
+    let names = list_tar(&std::fs::read(&file).unwrap());
+    assert!(names.iter().any(|n| n == "tmp/copy/sub/f"), "{names:?}");
+    let out = ok(&["export", "bc"]);
+    assert_eq!(list_tar(&out.stdout), names);
+}

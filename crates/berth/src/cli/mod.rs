@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod containers;
+mod files;
 mod host_opts;
 mod human;
 mod images;
@@ -81,6 +82,12 @@ pub enum ClientCommand {
     Info(system::InfoArgs),
     /// Manage volumes.
     Volume(volume::VolumeArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(files::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(files::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(files::ExportArgs),
     /// Update configuration of one or more containers.
     Update(volume::UpdateArgs),
 }
@@ -126,6 +133,9 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
         ClientCommand::Volume(a) => volume::volume(&c, a),
+        ClientCommand::Cp(a) => files::cp(&c, a),
+        ClientCommand::Diff(a) => files::diff(&c, a),
+        ClientCommand::Export(a) => files::export(&c, a),
         ClientCommand::Update(a) => volume::update(&c, a),
     };
     term::restore();

@@ -241,6 +241,19 @@ fn namespace_modes() {
         .into_owned();
     let lines: Vec<&str> = out.lines().collect();
     assert_eq!(lines, [ns("pid"), ns("ipc"), ns("uts"), host], "{out}");
+    // cgroup namespaces: the host's by default on this v1 host, a private one when asked.
+    let out = d.docker_ok(&["run", "--rm", "busybox", "readlink", "/proc/self/ns/cgroup"]);
+    assert_eq!(out.trim(), ns("cgroup"));
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--cgroupns",
+        "private",
+        "busybox",
+        "readlink",
+        "/proc/self/ns/cgroup",
+    ]);
+    assert_ne!(out.trim(), ns("cgroup"));
     d.docker_ok(&[
         "run",
         "-d",
@@ -275,6 +288,10 @@ fn namespace_modes() {
             "Conflicting options: hostname and the UTS mode",
         ),
         (&["--ipc", "sideways"], "invalid IPC mode"),
+        (
+            &["--cgroup-parent", "elsewhere"],
+            "--cgroup-parent is not supported by berth yet",
+        ),
     ] {
         let mut a = vec!["create"];
         a.extend_from_slice(args);

@@ -67,6 +67,45 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return refuse("publishing ports (-p)");
     }
+    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    let unsupported_limits = [
+        (
+            "--cgroup-parent",
+            hc.cgroup_parent.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        (
+            "--cpu-rt-period/--cpu-rt-runtime",
+            set(hc.cpu_realtime_period) || set(hc.cpu_realtime_runtime),
+        ),
+        (
+            "--gpus (device requests)",
+            hc.device_requests.as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "CpuCount/CpuPercent/IOMaximum* (Windows only)",
+            set(hc.cpu_count)
+                || set(hc.cpu_percent)
+                || set(hc.io_maximum_iops)
+                || set(hc.io_maximum_bandwidth),
+        ),
+        (
+            "--storage-opt",
+            hc.storage_opt.as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        (
+            "--cgroup (joining another container's cgroup)",
+            hc.cgroup.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        (
+            "volume drivers other than local",
+            hc.volume_driver
+                .as_ref()
+                .is_some_and(|d| !d.is_empty() && d != "local"),
+        ),
+    ];
+    if let Some((what, _)) = unsupported_limits.iter().find(|(_, asked)| *asked) {
+        return refuse(what);
+    }
     if hc
         .restart_policy
         .as_ref()
@@ -184,7 +223,13 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
     if let Some(ns) = paths.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
-    if paths.cgroup_v2 {
+    // Docker's default: a private cgroup namespace on v2, the host's on v1.
+    let private_cgroupns = match hc.cgroupns_mode {
+        Some(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE) => true,
+        Some(bollard_stubs::models::HostConfigCgroupnsModeEnum::HOST) => false,
+        _ => paths.cgroup_v2,
+    };
+    if private_cgroupns {
         namespaces.push(json!({"type": "cgroup"}));
     }
     let devices = security::devices(hc)?;
@@ -210,13 +255,22 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
             "cgroupsPath": format!("/berth/{}", rec.id),
             "resources": resources(hc, &devices.rules)?,
             "devices": devices.nodes,
-            "maskedPaths": if security.unmasked { &[][..] } else { MASKED },
-            "readonlyPaths": if security.unmasked { &[][..] } else { READONLY },
+            "maskedPaths": paths_or(&hc.masked_paths, security.unmasked, MASKED),
+            "readonlyPaths": paths_or(&hc.readonly_paths, security.unmasked, READONLY),
             "seccomp": security.seccomp,
             "sysctl": hc.sysctls.clone().unwrap_or_default(),
         },
     });
     serde_json::from_value(spec).map_err(|e| Error::internal("building the runtime spec", e))
+}
+
+/// Masked or read-only paths: the ones the API names, none when unmasked, Docker's otherwise.
+fn paths_or(given: &Option<Vec<String>>, unmasked: bool, default: &[&str]) -> Vec<String> {
+    match given {
+        Some(p) => p.clone(),
+        None if unmasked => Vec::new(),
+        None => default.iter().map(|s| s.to_string()).collect(),
+    }
 }
 
 /// One planned mount in the runtime spec's terms.

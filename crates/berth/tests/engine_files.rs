@@ -289,3 +289,39 @@ fn berth_cli_cp_diff_export() {
     let out = ok(&["export", "bc"]);
     assert_eq!(list_tar(&out.stdout), names);
 }
+
+#[test]
+fn docker_py_archives_and_limits() {
+    let d = Daemon::with_busybox();
+    let out = d.python(
+        r#"
+import io, tarfile
+c = client.containers.create("busybox", "cat /tmp/hello", mem_limit="32m", pids_limit=10)
+buf = io.BytesIO()
+with tarfile.open(fileobj=buf, mode="w") as t:
+    data = b"from python\n"
+    info = tarfile.TarInfo("hello")
+    info.size = len(data)
+    t.addfile(info, io.BytesIO(data))
+assert c.put_archive("/tmp", buf.getvalue()) is True
+stream, stat = c.get_archive("/tmp/hello")
+assert stat["name"] == "hello" and stat["size"] == 12, stat
+tar = tarfile.open(fileobj=io.BytesIO(b"".join(stream)))
+assert tar.extractfile("hello").read() == b"from python\n"
+c.start()
+assert c.wait()["StatusCode"] == 0
+assert c.logs() == b"from python\n"
+c.update(mem_limit="64m", memswap_limit="128m")
+c.reload()
+assert c.attrs["HostConfig"]["Memory"] == 64 << 20, c.attrs["HostConfig"]
+assert [x["Path"] for x in c.diff()] == ["/tmp", "/tmp/hello"], c.diff()
+try:
+    c.get_archive("/nope")
+    sys.exit("no error for a missing path")
+except docker.errors.NotFound:
+    pass
+print("ok")
+"#,
+    );
+    assert_eq!(text(&out.stdout).trim(), "ok", "{}", text(&out.stderr));
+}

@@ -550,3 +550,60 @@ fn berth_cli_volumes_and_mount_flags() {
     let out = berth_ok(&d, &["volume", "prune", "-f"]);
     assert!(out.starts_with("Deleted Volumes:\nstray\n"), "{out}");
 }
+
+#[test]
+fn volumes_and_mounts_survive_a_daemon_restart() {
+    let mut d = Daemon::with_busybox();
+    d.docker_ok(&[
+        "volume",
+        "create",
+        "-o",
+        "type=tmpfs",
+        "-o",
+        "device=tmpfs",
+        "kept-ram",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "--name",
+        "user",
+        "-v",
+        "kept:/k",
+        "-v",
+        "kept-ram:/r",
+        "busybox",
+        "sh",
+        "-c",
+        "echo 1 > /k/f; echo 2 > /r/f",
+    ]);
+    d.terminate();
+    d.launch();
+    let mounts = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Name}}:{{.Destination}} {{end}}",
+        "user",
+    ]);
+    assert_eq!(mounts.trim(), "kept:/k kept-ram:/r");
+    let out = d.docker(&["volume", "rm", "kept"]);
+    assert!(
+        text(&out.stderr).contains("volume is in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker_ok(&["start", "-a", "user"]);
+    assert_eq!(out, "");
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "-v",
+        "kept:/k",
+        "-v",
+        "kept-ram:/r",
+        "busybox",
+        "cat",
+        "/k/f",
+        "/r/f",
+    ]);
+    assert_eq!(out, "1\n2\n");
+}

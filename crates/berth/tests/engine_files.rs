@@ -325,3 +325,44 @@ print("ok")
     );
     assert_eq!(text(&out.stdout).trim(), "ok", "{}", text(&out.stderr));
 }
+
+#[test]
+fn cp_reaches_the_volumes_of_a_stopped_container() {
+    let d = Daemon::with_busybox();
+    let host = tempfile::tempdir().unwrap();
+    std::fs::write(host.path().join("in"), "into-volume\n").unwrap();
+    let bind = tempfile::tempdir().unwrap();
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "sv",
+        "-v",
+        "cpvol:/data",
+        "-v",
+        &format!("{}:/bound:ro", bind.path().display()),
+        "busybox",
+        "cat",
+        "/data/in",
+    ]);
+    d.docker_ok(&[
+        "cp",
+        host.path().join("in").to_str().unwrap(),
+        "sv:/data/in",
+    ]);
+    let mp = d.docker_ok(&["volume", "inspect", "-f", "{{.Mountpoint}}", "cpvol"]);
+    assert_eq!(
+        std::fs::read_to_string(format!("{}/in", mp.trim())).unwrap(),
+        "into-volume\n"
+    );
+    assert_eq!(d.docker_ok(&["start", "-a", "sv"]), "into-volume\n");
+    // A read-only bind stays read-only for cp too.
+    let out = d.docker(&[
+        "cp",
+        host.path().join("in").to_str().unwrap(),
+        "sv:/bound/in",
+    ]);
+    assert!(!out.status.success());
+    assert!(!bind.path().join("in").exists());
+    // And the copy's mounts are gone again: the container starts normally.
+    assert_eq!(d.docker_ok(&["start", "-a", "sv"]), "into-volume\n");
+}

@@ -1,7 +1,8 @@
 //! Reaching a container's root filesystem from the engine: a running container's through
 //! `/proc/<pid>/root` (its own mount namespace: volumes and binds included), a stopped one's
-//! by mounting its overlay privately for the duration (the container is marked busy so it
-//! cannot start meanwhile). Every path below is resolved with openat2(RESOLVE_IN_ROOT).
+//! by mounting its overlay for the duration, with its volumes and binds bound in place as at
+//! start (the container is marked busy so it cannot start meanwhile). Every path below is
+//! resolved with openat2(RESOLVE_IN_ROOT).
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::{Path, PathBuf};
@@ -12,6 +13,7 @@ use nix::fcntl::OFlag;
 use nix::mount::{MntFlags, MsFlags};
 use nix::sys::stat::Mode;
 
+use super::super::mounts::{MountKind, MountPlan};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -59,33 +61,70 @@ impl RootAccess {
     }
 }
 
+/// Binds a volume's or bind's source at its destination inside the mounted root (the
+/// target made inside the root, the mount made onto its fd), read-only when asked.
+fn bind_in_root(root: std::os::fd::BorrowedFd, m: &MountPlan) -> Result<()> {
+    use std::os::fd::AsRawFd;
+    let fail = |e: &dyn std::fmt::Display| {
+        Error::internal(format!("mount {} for the copy", m.destination), e)
+    };
+    let dest = Path::new(&m.destination);
+    let target = if Path::new(&m.source).is_dir() {
+        berth_runtime::rootfs::mkdir_all_in_root(root, dest, Mode::from_bits_truncate(0o755))
+    } else {
+        berth_runtime::rootfs::ensure_file_in_root(root, dest)
+    }
+    .map_err(|e| fail(&e))?;
+    let at = format!("/proc/self/fd/{}", target.as_raw_fd());
+    let bind = MsFlags::MS_BIND | MsFlags::MS_REC;
+    nix::mount::mount(
+        Some(m.source.as_str()),
+        at.as_str(),
+        None::<&str>,
+        bind,
+        None::<&str>,
+    )
+    .map_err(|e| fail(&e))?;
+    if m.read_only {
+        // The fd still names the directory under the new mount: reopen to reach the mount.
+        let mounted =
+            open_in_root(root, dest, OFlag::O_PATH, Mode::empty()).map_err(|e| fail(&e))?;
+        let at = format!("/proc/self/fd/{}", mounted.as_raw_fd());
+        nix::mount::mount(
+            None::<&str>,
+            at.as_str(),
+            None::<&str>,
+            bind | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+            None::<&str>,
+        )
+        .map_err(|e| fail(&e))?;
+    }
+    Ok(())
+}
+
 impl Engine {
     /// The container's root, running or not: as its processes see it (`live`: volumes and
     /// binds included), or the root filesystem alone (for `export`).
     pub(crate) fn open_root(&self, name: &str, live: bool) -> Result<(String, RootAccess)> {
-        let (id, pid, read_only, image_id) = {
+        let (id, pid, read_only, image_id, plans) = {
             let mut reg = self.registry.lock().expect("registry lock");
             let entry = reg.get_mut(name)?;
-            let rec = &entry.record;
-            let read_only = rec.host_config.readonly_rootfs == Some(true);
-            let out = (
-                rec.id.clone(),
-                rec.state.pid,
-                read_only,
-                rec.image_id.clone(),
-            );
-            if entry.running() {
-                (out.0, Some(out.1), out.2, out.3)
-            } else {
-                if entry.busy {
-                    return Err(Error::Conflict(format!(
-                        "container {} is being started, stopped or removed",
-                        rec.name
-                    )));
-                }
-                entry.busy = true;
-                (out.0, None, out.2, out.3)
+            let running = entry.running();
+            if !running && entry.busy {
+                return Err(Error::Conflict(format!(
+                    "container {} is being started, stopped or removed",
+                    entry.record.name
+                )));
             }
+            entry.busy |= !running;
+            let rec = &entry.record;
+            (
+                rec.id.clone(),
+                running.then_some(rec.state.pid),
+                rec.host_config.readonly_rootfs == Some(true),
+                rec.image_id.clone(),
+                rec.mounts.clone(),
+            )
         };
         if let Some(pid) = pid {
             let path = if live {
@@ -129,6 +168,12 @@ impl Engine {
         )
         .map_err(|e| Error::internal("mount the container's root", e))?;
         let root = std::fs::File::open(&dir).map_err(|e| Error::internal(dir.display(), e))?;
+        if live {
+            let prepared = super::super::mounts::prepare(&plans, &self.volumes, &dir)?;
+            for m in prepared.iter().filter(|m| m.kind != MountKind::Tmpfs) {
+                bind_in_root(root.as_fd(), m)?;
+            }
+        }
         Ok((
             id,
             RootAccess {

@@ -239,6 +239,17 @@ fn add(m: MountPlan, list: &mut Vec<MountPlan>) -> Result<()> {
     Ok(())
 }
 
+/// Records written before mounts were planned at create had host binds only (anything else
+/// was refused then): their `Binds` as plans.
+pub fn binds_of_older_record(hc: &HostConfig) -> Vec<MountPlan> {
+    hc.binds
+        .iter()
+        .flatten()
+        .filter(|b| b.starts_with('/'))
+        .filter_map(|b| parse_bind(b).ok())
+        .collect()
+}
+
 /// At start: volumes mounted (driver options), filled from the image if empty (copy-up),
 /// their host directories filled in as sources.
 pub fn prepare(plans: &[MountPlan], volumes: &Volumes, rootfs: &Path) -> Result<Vec<MountPlan>> {
@@ -524,6 +535,20 @@ mod tests {
         ] {
             assert!(parse_bind(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn older_records_keep_their_binds() {
+        let hc = HostConfig {
+            binds: Some(vec!["/tmp:/t:ro".into()]),
+            ..Default::default()
+        };
+        let plans = binds_of_older_record(&hc);
+        assert_eq!(plans.len(), 1);
+        assert_eq!(
+            (plans[0].source.as_str(), plans[0].read_only),
+            ("/tmp", true)
+        );
     }
 
     #[test]

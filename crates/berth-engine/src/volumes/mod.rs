@@ -169,6 +169,15 @@ impl Volumes {
         Ok(data)
     }
 
+    /// Unmounts the volume's own filesystem, if it has one (no container uses it any more).
+    pub fn release(&self, name: &str) {
+        if let Ok(rec) = self.get(name)
+            && driver::needs_mount(&rec.options)
+        {
+            driver::unmount(&self.data_dir(name));
+        }
+    }
+
     /// The record in Docker's shape.
     pub fn model(&self, rec: &VolumeRecord) -> Volume {
         Volume {

@@ -3,7 +3,7 @@
 use bollard_stubs::models::{Volume, VolumeCreateRequest, VolumeListResponse, VolumePruneResponse};
 
 use crate::api::Filters;
-use crate::containers::mounts::MountPlan;
+use crate::containers::mounts::{MountKind, MountPlan};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
@@ -166,6 +166,22 @@ fn filter_bool(key: &str, v: &str) -> Result<bool> {
 }
 
 impl Engine {
+    /// As Docker's local driver: a volume's own filesystem (`-o type=…`) is unmounted when the
+    /// last container using it stops (a tmpfs volume's data goes with it).
+    pub(crate) fn release_volumes(&self, mounts: &[MountPlan]) {
+        for m in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
+            let in_use = {
+                let reg = self.registry.lock().expect("registry lock");
+                reg.by_id.values().any(|e| {
+                    (e.running() || e.busy) && e.record.mounts.iter().any(|x| x.name == m.name)
+                })
+            };
+            if !in_use {
+                self.volumes.release(&m.name);
+            }
+        }
+    }
+
     /// `rm -v` (and `--rm`): the container's anonymous volumes go with it unless another
     /// container uses them too.
     pub(crate) fn remove_anonymous_volumes(&self, mounts: &[MountPlan]) {

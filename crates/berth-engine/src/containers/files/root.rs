@@ -28,16 +28,21 @@ struct TempMount {
     engine: Arc<Engine>,
     id: String,
     dir: PathBuf,
+    /// Volumes with a filesystem of their own are released again when nothing runs on them.
+    mounts: Vec<MountPlan>,
 }
 
 impl Drop for TempMount {
     fn drop(&mut self) {
         let _ = nix::mount::umount2(&self.dir, MntFlags::MNT_DETACH);
         let _ = std::fs::remove_dir(&self.dir);
-        let mut reg = self.engine.registry.lock().expect("registry lock");
-        if let Ok(e) = reg.get_mut(&self.id) {
-            e.busy = false;
+        {
+            let mut reg = self.engine.registry.lock().expect("registry lock");
+            if let Ok(e) = reg.get_mut(&self.id) {
+                e.busy = false;
+            }
         }
+        self.engine.release_volumes(&self.mounts);
     }
 }
 
@@ -152,6 +157,7 @@ impl Engine {
             engine: self.arc(),
             id: id.clone(),
             dir: dir.clone(),
+            mounts: plans.clone(),
         };
         let image = self.images.resolve(&image_id)?;
         let spec = self

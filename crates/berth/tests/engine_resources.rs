@@ -288,14 +288,16 @@ fn berth_cli_limits_and_update() {
         "nofile=64:64",
         "--shm-size",
         "4m",
+        "--oom-score-adj",
+        "300",
         "busybox",
         "sh",
         "-c",
-        "ulimit -n; df -k /dev/shm | tail -1",
+        "ulimit -n; df -k /dev/shm | tail -1; cat /proc/self/oom_score_adj",
     ]);
     let s = text(&out.stdout);
     assert!(
-        s.starts_with("64\n") && s.contains(" 4096 "),
+        s.starts_with("64\n") && s.contains(" 4096 ") && s.ends_with("\n300\n"),
         "{s}{}",
         text(&out.stderr)
     );

@@ -32,6 +32,16 @@ fn named_volume_outlives_its_containers() {
         "/data/f",
     ]);
     assert_eq!(out.trim(), "persisted");
+    assert_eq!(
+        d.docker_ok(&["volume", "ls", "-q", "-f", "dangling=true"])
+            .trim(),
+        "keep"
+    );
+    assert_eq!(
+        d.docker_ok(&["volume", "ls", "-q", "-f", "dangling=false"])
+            .trim(),
+        ""
+    );
     let ls = d.docker_ok(&["volume", "ls", "-q", "--filter", "label=team=a"]);
     assert_eq!(ls.trim(), "keep");
     let mp = d.docker_ok(&[

@@ -86,6 +86,12 @@ pub struct CreateLimitOpts {
     /// Size of /dev/shm.
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
+    /// Tune container memory swappiness (0 to 100).
+    #[arg(long = "memory-swappiness", allow_negative_numbers = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Tune host's OOM preferences (-1000 to 1000).
+    #[arg(long = "oom-score-adj", allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i64>,
 }
 
 /// Security and namespace flags of `run`/`create`.
@@ -384,6 +390,12 @@ impl CreateLimitOpts {
         }
         if let Some(s) = &self.shm_size {
             insert(o, "ShmSize", json!(parse_ram(s)?));
+        }
+        if let Some(s) = self.memory_swappiness {
+            insert(o, "MemorySwappiness", json!(s));
+        }
+        if let Some(s) = self.oom_score_adj {
+            insert(o, "OomScoreAdj", json!(s));
         }
         Ok(())
     }

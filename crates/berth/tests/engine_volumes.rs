@@ -198,6 +198,66 @@ fn bind_mounts_read_write_and_read_only() {
         "{}",
         text(&out.stderr)
     );
+    // Propagation: Docker's check that the source mount can propagate at all (this host's
+    // mounts are private) ...
+    let out = d.docker(&[
+        "run",
+        "--rm",
+        "-v",
+        &format!("{h}:/host:rshared"),
+        "busybox",
+        "true",
+    ]);
+    assert!(
+        text(&out.stderr).contains("is not a shared mount"),
+        "{}",
+        text(&out.stderr)
+    );
+    // ... and from a shared source, an rslave bind receives mounts made there later.
+    let shared = d.dir.path().join("shared-src");
+    std::fs::create_dir(&shared).unwrap();
+    use nix::mount::{MntFlags, MsFlags, mount, umount2};
+    mount(
+        Some("tmpfs"),
+        &shared,
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    mount(
+        None::<&str>,
+        &shared,
+        None::<&str>,
+        MsFlags::MS_SHARED,
+        None::<&str>,
+    )
+    .unwrap();
+    std::fs::create_dir(shared.join("later")).unwrap();
+    let spec = format!("{}:/host:rslave", shared.display());
+    d.docker_ok(&[
+        "run", "-d", "--name", "prop", "-v", &spec, "busybox", "sleep", "60",
+    ]);
+    let prop = d.docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{.Propagation}}{{end}}",
+        "prop",
+    ]);
+    assert_eq!(prop.trim(), "rslave");
+    mount(
+        Some("tmpfs"),
+        &shared.join("later"),
+        Some("tmpfs"),
+        MsFlags::empty(),
+        Some("size=1m"),
+    )
+    .unwrap();
+    let pid = d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "prop"]);
+    let seen = std::fs::read_to_string(format!("/proc/{}/mountinfo", pid.trim())).unwrap();
+    d.docker_ok(&["rm", "-f", "prop"]);
+    umount2(&shared, MntFlags::MNT_DETACH).unwrap();
+    assert!(seen.contains(" /host/later "), "{seen}");
     // As Docker, -v makes a missing host directory.
     let made = host.path().join("made/here");
     d.docker_ok(&[

@@ -276,8 +276,50 @@ pub fn prepare(plans: &[MountPlan], volumes: &Volumes, rootfs: &Path) -> Result<
             }
             MountKind::Bind | MountKind::Tmpfs => {}
         }
+        if m.kind == MountKind::Bind {
+            check_propagation(&m.source, &m.propagation)?;
+        }
     }
     Ok(out)
+}
+
+/// Docker's rule: a shared bind needs a shared source mount, a slave one a shared or slave
+/// source, or the propagation asked for could never happen.
+fn check_propagation(source: &str, propagation: &str) -> Result<()> {
+    let wants_shared = matches!(propagation, "shared" | "rshared");
+    let wants_slave = matches!(propagation, "slave" | "rslave");
+    if !wants_shared && !wants_slave {
+        return Ok(());
+    }
+    let info = std::fs::read_to_string("/proc/self/mountinfo")
+        .map_err(|e| Error::internal("read mountinfo", e))?;
+    let src = Path::new(source);
+    // The mount holding the source: the longest mount point that is a prefix of it.
+    let holder = info
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(' ').collect();
+            let mp = *f.get(4)?;
+            let optional = f.iter().skip(6).take_while(|x| **x != "-").copied();
+            let shared = optional.clone().any(|o| o.starts_with("shared:"));
+            let slave = optional.clone().any(|o| o.starts_with("master:"));
+            src.starts_with(mp).then(|| (mp.to_string(), shared, slave))
+        })
+        .max_by_key(|(mp, _, _)| mp.len());
+    let Some((mp, shared, slave)) = holder else {
+        return Ok(());
+    };
+    if wants_shared && !shared {
+        return Err(Error::InvalidArgument(format!(
+            "path {source} is mounted on {mp} but it is not a shared mount"
+        )));
+    }
+    if wants_slave && !shared && !slave {
+        return Err(Error::InvalidArgument(format!(
+            "path {source} is mounted on {mp} but it is not a shared or slave mount"
+        )));
+    }
+    Ok(())
 }
 
 /// Driver options carried by a `--mount type=volume,volume-opt=…` (kept in `options`).

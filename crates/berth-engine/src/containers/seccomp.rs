@@ -322,6 +322,7 @@ const ALLOWED: &[&str] = &[
     "munlock",
     "munlockall",
     "munmap",
+    "name_to_handle_at",
     "nanosleep",
     "newfstatat",
     "_newselect",
@@ -490,7 +491,11 @@ const ALLOWED: &[&str] = &[
     "waitpid",
     "write",
     "writev",
-    // x86-64 and arm specifics Docker allows everywhere.
+    // Safe under seccomp since Linux 4.8 (Docker allows them to everyone there).
+    "ptrace",
+    "process_vm_readv",
+    "process_vm_writev",
+    // Architecture-specific calls (names a filter's architecture lacks are skipped).
     "arch_prctl",
     "modify_ldt",
     "breakpoint",
@@ -516,7 +521,6 @@ const BY_CAPABILITY: &[(&str, &[&str])] = &[
             "fspick",
             "lookup_dcookie",
             "mount",
-            "name_to_handle_at",
             "mount_setattr",
             "move_mount",
             "open_tree",
@@ -612,6 +616,18 @@ pub fn default_profile() -> Profile {
         excludes: Filter {
             caps: vec!["CAP_SYS_ADMIN".into()],
             arches: vec!["s390x".into()],
+        },
+        ..rule(&["clone"], "SCMP_ACT_ALLOW")
+    });
+    syscalls.push(Rule {
+        args: vec![json!({"index": 1, "value": CLONE_NAMESPACE_FLAGS, "valueTwo": 0, "op": "SCMP_CMP_MASKED_EQ"})],
+        includes: Filter {
+            caps: Vec::new(),
+            arches: vec!["s390x".into()],
+        },
+        excludes: Filter {
+            caps: vec!["CAP_SYS_ADMIN".into()],
+            arches: Vec::new(),
         },
         ..rule(&["clone"], "SCMP_ACT_ALLOW")
     });

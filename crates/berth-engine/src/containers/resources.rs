@@ -223,12 +223,16 @@ pub fn linux_resources(hc: &HostConfig) -> Result<serde_json::Map<String, Value>
     let limit = hc.memory.filter(|m| *m > 0);
     if let Some(m) = limit {
         memory.insert("limit".into(), json!(m));
-        // Docker's default: as much swap as memory (memsw = twice the limit).
+        // Docker's default: as much swap as memory (memsw = twice the limit), where the
+        // kernel accounts swap at all.
         let swap = match hc.memory_swap.unwrap_or(0) {
-            0 => 2 * m,
-            s => s,
+            0 if swap_accounting() => Some(2 * m),
+            0 => None,
+            s => Some(s),
         };
-        memory.insert("swap".into(), json!(swap));
+        if let Some(s) = swap {
+            memory.insert("swap".into(), json!(s));
+        }
     }
     if let Some(m) = hc.memory_reservation.filter(|m| *m > 0) {
         memory.insert("reservation".into(), json!(m));
@@ -296,6 +300,12 @@ pub fn linux_resources(hc: &HostConfig) -> Result<serde_json::Map<String, Value>
         r.insert("blockIO".into(), Value::Object(blkio));
     }
     Ok(r)
+}
+
+/// Whether the memory controller accounts swap (v1: `memory.memsw.*`; always on v2).
+fn swap_accounting() -> bool {
+    std::path::Path::new("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes").exists()
+        || std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists()
 }
 
 fn throttles(list: &[ThrottleDevice]) -> Result<Vec<Value>> {

@@ -19,6 +19,7 @@ use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status}
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
 use crate::images::Images;
+use crate::volumes::Volumes;
 
 /// The Engine API version served.
 pub const API_VERSION: &str = "1.50";
@@ -29,6 +30,7 @@ pub const MIN_API_VERSION: &str = "1.24";
 pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) images: Images,
+    pub(crate) volumes: Volumes,
     pub(crate) registry: Mutex<Registry>,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
@@ -49,12 +51,14 @@ impl Engine {
             std::fs::create_dir_all(dir).map_err(|e| Error::internal(dir.display(), e))?;
         }
         let images = Images::open(&config.data_root)?;
+        let volumes = Volumes::open(&config.data_root)?;
         let registry = load_records(&layout)?;
         remove_leftover_layers(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {
             config,
             images,
+            volumes,
             registry: Mutex::new(registry),
             layout,
             cgroup_v2,

@@ -9,8 +9,10 @@ mod error;
 mod images;
 pub mod logs;
 pub mod monitor;
+mod volumes;
 
 pub use api::*;
+pub use containers::{PathStat, TarStream};
 pub use engine::{API_VERSION, Engine, MIN_API_VERSION};
 pub use error::{Error, Result};
 pub use images::{DiskUsage, SavePlan};

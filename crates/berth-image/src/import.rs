@@ -37,6 +37,8 @@ pub struct ConfigChanges {
     pub labels: HashMap<String, String>,
     /// `80`, `80/tcp`, `53/udp`; a bare port means tcp.
     pub exposed_ports: Vec<String>,
+    /// `VOLUME` paths: anonymous volumes for every container of the image.
+    pub volumes: Vec<String>,
 }
 
 /// The image's platform.
@@ -198,6 +200,9 @@ fn write_image(
             })
             .collect();
         cfg = cfg.exposed_ports(ports);
+    }
+    if !ch.volumes.is_empty() {
+        cfg = cfg.volumes(ch.volumes.clone());
     }
     let mut history = HistoryBuilder::default()
         .created(created.clone())

@@ -33,6 +33,7 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/containers/{id}/stop", post(stop))
         .route("/containers/{id}/restart", post(restart))
         .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/update", post(update))
         .route("/containers/{id}", delete(remove))
 }
 
@@ -213,6 +214,11 @@ async fn remove(
         .remove_container(container(&id), params.bool("force"), params.bool("v"))
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+async fn update(State(engine): Eng, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let body: bollard_stubs::models::ContainerUpdateBody = json_body(&body)?;
+    Ok(Json(engine.update_container(container(&id), body).await?).into_response())
 }
 
 async fn resize(

@@ -159,15 +159,15 @@ pub(super) async fn progress_stream<T: Send + 'static>(
 }
 
 /// A request body read, blocking, from a blocking task: one chunk at a time, never all of it.
-pub(super) struct BodyReader {
+pub(crate) struct BodyReader {
     body: BodyDataStream,
     current: Bytes,
     runtime: tokio::runtime::Handle,
 }
 
 impl BodyReader {
-    /// Reads `req`'s body; must be created on the runtime and read on a blocking thread.
-    pub(super) fn new(req: Request) -> BodyReader {
+    /// Must be made inside the runtime (it keeps its handle).
+    pub(crate) fn new(req: Request) -> BodyReader {
         BodyReader {
             body: req.into_body().into_data_stream(),
             current: Bytes::new(),

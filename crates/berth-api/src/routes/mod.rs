@@ -2,9 +2,11 @@
 
 mod auth;
 mod containers;
+mod files;
 mod image_archive;
 mod images;
 mod system;
+mod volumes;
 
 use std::sync::Arc;
 
@@ -21,6 +23,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(auth::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(volumes::routes())
+        .merge(files::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

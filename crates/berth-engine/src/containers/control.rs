@@ -136,7 +136,7 @@ impl Engine {
         self.start_container(name).await
     }
 
-    pub async fn remove_container(&self, name: &str, force: bool, _volumes: bool) -> Result<()> {
+    pub async fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
         let (id, running) = {
             let reg = self.registry.lock().expect("registry lock");
             let entry = reg.get(name)?;
@@ -173,6 +173,9 @@ impl Engine {
         tokio::task::spawn_blocking(move || me.remove_files(&owned))
             .await
             .map_err(|e| Error::internal("remove", e))??;
+        if volumes || entry.record.auto_remove() {
+            self.remove_anonymous_volumes(&entry.record.mounts);
+        }
         let mut waiters = entry.waiters;
         super::notify(&mut waiters, entry.record.state.exit_code, true);
         Ok(())

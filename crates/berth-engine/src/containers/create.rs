@@ -9,9 +9,9 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::logs::format_timestamp;
 
-use super::names;
 use super::record::{Record, State};
 use super::spec::check_supported;
+use super::{mounts, names};
 
 impl Engine {
     pub fn create_container(
@@ -27,6 +27,16 @@ impl Engine {
         let image = self.images.resolve(&image_name)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
+        super::resources::validate(&host_config)?;
+        super::security::resolve(&host_config)?;
+        super::security::devices(&host_config)?;
+        super::namespaces::validate(
+            &host_config,
+            body.hostname.as_deref().is_some_and(|h| !h.is_empty()),
+        )?;
+        if host_config.init == Some(true) {
+            super::init::binary()?;
+        }
         apply_host_defaults(&mut host_config);
         let id = random_id();
         let mut config = container_config(body);
@@ -69,7 +79,8 @@ impl Engine {
         labels.extend(config.labels.take().unwrap_or_default());
         config.labels = Some(labels);
         if config.hostname.as_deref().is_none_or(str::is_empty) {
-            config.hostname = Some(if host_network(&host_config) {
+            let host_uts = super::namespaces::uts_mode(&host_config) == "host";
+            config.hostname = Some(if host_network(&host_config) || host_uts {
                 nix::unistd::gethostname()
                     .map(|h| h.to_string_lossy().into_owned())
                     .unwrap_or_default()
@@ -78,17 +89,27 @@ impl Engine {
             });
         }
         config.image = Some(image_name.clone());
+        // The image's VOLUMEs join `-v /path`'s, as inspect shows them in Config.Volumes.
+        for v in defaults.volumes().iter().flatten() {
+            let vols = config.volumes.get_or_insert_with(Default::default);
+            if !vols.contains(v) {
+                vols.push(v.clone());
+            }
+        }
+        let mounts = mounts::plan(&host_config, &config, &self.volumes, &|from| {
+            let reg = self.registry.lock().expect("registry lock");
+            Ok(reg.get(from)?.record.mounts.clone())
+        })?;
         let mut registry = self.registry.lock().expect("registry lock");
         let name = match name.filter(|n| !n.is_empty()) {
-            Some(n) => {
-                let n = names::validate(n)?;
-                if let Some(other) = registry.names.get(&n) {
-                    return Err(Error::Conflict(format!(
-                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
-                    )));
+            Some(n) => match free_name(&registry, n) {
+                Ok(n) => n,
+                Err(e) => {
+                    drop(registry);
+                    self.remove_anonymous_volumes(&mounts);
+                    return Err(e);
                 }
-                n
-            }
+            },
             None => (0..)
                 .map(|attempt| names::generate(random_u64(), attempt))
                 .find(|n| !registry.names.contains_key(n))
@@ -106,14 +127,30 @@ impl Engine {
             host_config,
             state: State::default(),
             restart_count: 0,
+            mounts,
         };
-        record.create_dir(&self.layout.records)?;
+        if let Err(e) = record.create_dir(&self.layout.records) {
+            drop(registry);
+            self.remove_anonymous_volumes(&record.mounts);
+            return Err(e);
+        }
         registry.insert(record);
         Ok(ContainerCreateResponse {
             id,
             warnings: Vec::new(),
         })
     }
+}
+
+/// A requested name, valid and not taken.
+fn free_name(registry: &super::Registry, n: &str) -> Result<String> {
+    let n = names::validate(n)?;
+    if let Some(other) = registry.names.get(&n) {
+        return Err(Error::Conflict(format!(
+            "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+        )));
+    }
+    Ok(n)
 }
 
 /// What Docker fills in and clients (docker-py) rely on: the log driver and the network mode.

@@ -83,6 +83,9 @@ impl Engine {
         {
             tracing::error!(id, "saving the exit: {e}");
         }
+        let mounts = entry.record.mounts.clone();
+        drop(reg);
+        self.release_volumes(&mounts);
     }
 
     /// At start-up: watch the monitors of containers recorded as running (they kept running

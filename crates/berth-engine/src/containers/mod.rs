@@ -8,14 +8,22 @@ mod control;
 mod create;
 mod etc_files;
 mod exit;
+mod files;
+mod init;
 mod logs;
+pub(crate) mod mounts;
 mod names;
+mod namespaces;
 mod netns;
 mod overlay;
 pub(crate) mod record;
+mod resources;
+mod seccomp;
+mod security;
 mod signal;
 mod spec;
 mod start;
+mod update;
 mod user;
 mod view;
 
@@ -28,6 +36,8 @@ use tokio::sync::oneshot;
 use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
+pub(crate) use create::random_id;
+pub use files::{PathStat, TarStream};
 pub use record::{Record, Status};
 
 /// Where a container's files are.

@@ -72,6 +72,9 @@ pub struct Record {
     pub host_config: HostConfig,
     pub state: State,
     pub restart_count: i64,
+    /// Binds, volumes and tmpfs mounts, planned at create.
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountPlan>,
 }
 
 impl Record {
@@ -92,7 +95,12 @@ impl Record {
     pub fn load(dir: &Path) -> Result<Record> {
         let path = dir.join(RECORD_FILE);
         let bytes = std::fs::read(&path).map_err(|e| Error::internal(path.display(), e))?;
-        serde_json::from_slice(&bytes).map_err(|e| Error::internal(path.display(), e))
+        let mut rec: Record =
+            serde_json::from_slice(&bytes).map_err(|e| Error::internal(path.display(), e))?;
+        if rec.mounts.is_empty() {
+            rec.mounts = super::mounts::binds_of_older_record(&rec.host_config);
+        }
+        Ok(rec)
     }
 
     /// Creates `<containers>/<id>` holding the record, or nothing at all.

@@ -10,27 +10,14 @@ use serde_json::{Value, json};
 use crate::error::{Error, Result};
 
 use super::etc_files::{HOSTNAME, HOSTS, RESOLV_CONF};
+use super::init::{self, INIT_PATH};
+use super::mounts::{MountKind, MountPlan};
+use super::namespaces::{Namespaces, NsMode};
 use super::record::Record;
+use super::security;
 use super::user::User;
 
 pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-const DEFAULT_CAPS: &[&str] = &[
-    "CAP_CHOWN",
-    "CAP_DAC_OVERRIDE",
-    "CAP_FSETID",
-    "CAP_FOWNER",
-    "CAP_MKNOD",
-    "CAP_NET_RAW",
-    "CAP_SETGID",
-    "CAP_SETUID",
-    "CAP_SETFCAP",
-    "CAP_SETPCAP",
-    "CAP_NET_BIND_SERVICE",
-    "CAP_SYS_CHROOT",
-    "CAP_KILL",
-    "CAP_AUDIT_WRITE",
-];
 
 const MASKED: &[&str] = &[
     "/proc/asound",
@@ -63,6 +50,10 @@ pub struct SpecPaths<'a> {
     /// The pinned network namespace; `None` shares the host's.
     pub netns: Option<&'a Path>,
     pub cgroup_v2: bool,
+    /// The container's mounts, volumes' sources filled in.
+    pub mounts: &'a [MountPlan],
+    /// pid/ipc/uts namespaces, `container:` modes resolved.
+    pub namespaces: &'a Namespaces,
 }
 
 /// Features a Docker user may ask for that berth does not do yet: refused at create, by name,
@@ -73,20 +64,47 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
             "{what} is not supported by berth yet"
         )))
     };
-    if hc.privileged == Some(true) {
-        return refuse("--privileged");
-    }
-    if hc.init == Some(true) {
-        return refuse("--init");
-    }
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return refuse("publishing ports (-p)");
     }
-    if hc.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
-        return refuse("--mount");
-    }
-    if hc.volumes_from.as_ref().is_some_and(|v| !v.is_empty()) {
-        return refuse("--volumes-from");
+    let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
+    let unsupported_limits = [
+        (
+            "--cgroup-parent",
+            hc.cgroup_parent.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        (
+            "--cpu-rt-period/--cpu-rt-runtime",
+            set(hc.cpu_realtime_period) || set(hc.cpu_realtime_runtime),
+        ),
+        (
+            "--gpus (device requests)",
+            hc.device_requests.as_ref().is_some_and(|d| !d.is_empty()),
+        ),
+        (
+            "CpuCount/CpuPercent/IOMaximum* (Windows only)",
+            set(hc.cpu_count)
+                || set(hc.cpu_percent)
+                || set(hc.io_maximum_iops)
+                || set(hc.io_maximum_bandwidth),
+        ),
+        (
+            "--storage-opt",
+            hc.storage_opt.as_ref().is_some_and(|s| !s.is_empty()),
+        ),
+        (
+            "--cgroup (joining another container's cgroup)",
+            hc.cgroup.as_ref().is_some_and(|c| !c.is_empty()),
+        ),
+        (
+            "volume drivers other than local",
+            hc.volume_driver
+                .as_ref()
+                .is_some_and(|d| !d.is_empty() && d != "local"),
+        ),
+    ];
+    if let Some((what, _)) = unsupported_limits.iter().find(|(_, asked)| *asked) {
+        return refuse(what);
     }
     if hc
         .restart_policy
@@ -101,11 +119,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
         })
     {
         return refuse("restart policies");
-    }
-    for bind in hc.binds.iter().flatten() {
-        if !bind.starts_with('/') {
-            return refuse("named volumes");
-        }
     }
     if let Some(t) = hc.log_config.as_ref().and_then(|l| l.typ.as_deref())
         && !matches!(t, "" | "json-file")
@@ -151,45 +164,75 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
     {
         env.push(format!("HOME={home}"));
     }
-    let mut args = vec![rec.path.clone()];
+    let mut args = Vec::new();
+    let mut user_mounts = paths.mounts.to_vec();
+    if hc.init == Some(true) {
+        args.extend([INIT_PATH.to_string(), "--".to_string()]);
+        user_mounts.push(MountPlan::read_only_bind(
+            &init::binary()?.to_string_lossy(),
+            INIT_PATH,
+        ));
+    }
+    args.push(rec.path.clone());
     args.extend(rec.args.iter().cloned());
     let cwd = c
         .working_dir
         .as_deref()
         .filter(|w| !w.is_empty())
         .unwrap_or("/");
-    let caps = capabilities(hc)?;
+    let security = security::resolve(hc)?;
+    let caps = &security.caps;
+    let privileged = hc.privileged == Some(true);
+    let ns = paths.namespaces;
+    let covered = |dest: &str| user_mounts.iter().any(|m| m.destination == dest);
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
         json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
         json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts", "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
-        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", "ro"]}),
-        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": ["ro", "nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs", "options": ["nosuid", "noexec", "nodev", if privileged { "rw" } else { "ro" }]}),
+        json!({"destination": "/sys/fs/cgroup", "type": "cgroup", "source": "cgroup", "options": [if privileged { "rw" } else { "ro" }, "nosuid", "noexec", "nodev"]}),
     ];
+    mounts.push(json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue", "options": ["nosuid", "noexec", "nodev"]}));
+    if ns.ipc == NsMode::Host {
+        if !covered("/dev/shm") {
+            mounts.push(json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm", "options": ["rbind", "rprivate"]}));
+        }
+    } else {
+        if !covered("/dev/shm") && !ns.no_shm {
+            mounts.push(json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm", "options": ["nosuid", "noexec", "nodev", "mode=1777", format!("size={}", hc.shm_size.filter(|s| *s > 0).unwrap_or(64 << 20))]}));
+        }
+    }
     for (file, dest) in [
         (RESOLV_CONF, "/etc/resolv.conf"),
         (HOSTNAME, "/etc/hostname"),
         (HOSTS, "/etc/hosts"),
     ] {
-        mounts.push(json!({"destination": dest, "type": "bind", "source": paths.etc_dir.join(file), "options": ["rbind", "rprivate"]}));
+        if !covered(dest) {
+            mounts.push(json!({"destination": dest, "type": "bind", "source": paths.etc_dir.join(file), "options": ["rbind", "rprivate"]}));
+        }
     }
-    for bind in hc.binds.iter().flatten() {
-        mounts.push(bind_mount(bind)?);
+    mounts.extend(user_mounts.iter().map(oci_mount));
+    let mut namespaces = vec![json!({"type": "mount"})];
+    for (kind, mode) in [("pid", &ns.pid), ("ipc", &ns.ipc), ("uts", &ns.uts)] {
+        match mode {
+            NsMode::New => namespaces.push(json!({"type": kind})),
+            NsMode::Join(path) => namespaces.push(json!({"type": kind, "path": path})),
+            NsMode::Host => {}
+        }
     }
-    let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
-        json!({"type": "uts"}),
-        json!({"type": "mount"}),
-    ];
     if let Some(ns) = paths.netns {
         namespaces.push(json!({"type": "network", "path": ns}));
     }
-    if paths.cgroup_v2 {
+    // Docker's default: a private cgroup namespace on v2, the host's on v1.
+    let private_cgroupns = match hc.cgroupns_mode {
+        Some(bollard_stubs::models::HostConfigCgroupnsModeEnum::PRIVATE) => true,
+        Some(bollard_stubs::models::HostConfigCgroupnsModeEnum::HOST) => false,
+        _ => paths.cgroup_v2,
+    };
+    if private_cgroupns {
         namespaces.push(json!({"type": "cgroup"}));
     }
+    let devices = security::devices(hc)?;
     let spec = json!({
         "ociVersion": "1.2.0",
         "process": {
@@ -199,96 +242,65 @@ pub fn build(rec: &Record, user: &User, paths: &SpecPaths) -> Result<Spec> {
             "env": env,
             "cwd": cwd,
             "capabilities": {"bounding": caps, "effective": caps, "permitted": caps},
-            "noNewPrivileges": false,
+            "noNewPrivileges": security.no_new_privileges,
+            "rlimits": super::resources::rlimits(hc.ulimits.as_deref().unwrap_or_default())?,
+            "oomScoreAdj": hc.oom_score_adj,
         },
         "root": {"path": paths.rootfs, "readonly": hc.readonly_rootfs.unwrap_or(false)},
-        "hostname": c.hostname.clone().unwrap_or_default(),
+        "hostname": if ns.uts == NsMode::Host { None } else { c.hostname.clone() },
         "domainname": c.domainname.clone().unwrap_or_default(),
         "mounts": mounts,
         "linux": {
             "namespaces": namespaces,
             "cgroupsPath": format!("/berth/{}", rec.id),
-            "resources": resources(hc),
-            "maskedPaths": MASKED,
-            "readonlyPaths": READONLY,
+            "resources": resources(hc, &devices.rules)?,
+            "devices": devices.nodes,
+            "maskedPaths": paths_or(&hc.masked_paths, security.unmasked, MASKED),
+            "readonlyPaths": paths_or(&hc.readonly_paths, security.unmasked, READONLY),
+            "seccomp": security.seccomp,
             "sysctl": hc.sysctls.clone().unwrap_or_default(),
         },
     });
     serde_json::from_value(spec).map_err(|e| Error::internal("building the runtime spec", e))
 }
 
-fn capabilities(hc: &HostConfig) -> Result<Vec<String>> {
-    let norm = |c: &str| {
-        let up = c.to_ascii_uppercase();
-        if up.starts_with("CAP_") {
-            up
-        } else {
-            format!("CAP_{up}")
-        }
-    };
-    let mut caps: Vec<String> = DEFAULT_CAPS.iter().map(|c| c.to_string()).collect();
-    for c in hc.cap_add.iter().flatten() {
-        if c.eq_ignore_ascii_case("ALL") {
-            return Err(Error::InvalidArgument(
-                "--cap-add ALL is not supported by berth yet".into(),
-            ));
-        }
-        let c = norm(c);
-        if !caps.contains(&c) {
-            caps.push(c);
-        }
+/// Masked or read-only paths: the ones the API names, none when unmasked, Docker's otherwise.
+fn paths_or(given: &Option<Vec<String>>, unmasked: bool, default: &[&str]) -> Vec<String> {
+    match given {
+        Some(p) => p.clone(),
+        None if unmasked => Vec::new(),
+        None => default.iter().map(|s| s.to_string()).collect(),
     }
-    for c in hc.cap_drop.iter().flatten() {
-        if c.eq_ignore_ascii_case("ALL") {
-            caps.clear();
-        } else {
-            let c = norm(c);
-            caps.retain(|x| *x != c);
-        }
-    }
-    Ok(caps)
 }
 
-/// `SRC:DST[:ro|rw]` with an absolute host path.
-fn bind_mount(bind: &str) -> Result<Value> {
-    let parts: Vec<&str> = bind.split(':').collect();
-    let (src, dst, mode) = match parts.as_slice() {
-        [s, d] => (*s, *d, ""),
-        [s, d, m] => (*s, *d, *m),
-        _ => {
-            return Err(Error::InvalidArgument(format!(
-                "invalid bind mount spec {bind:?}"
-            )));
+/// One planned mount in the runtime spec's terms.
+fn oci_mount(m: &MountPlan) -> Value {
+    let mut options: Vec<String> = Vec::new();
+    let (typ, source) = match m.kind {
+        MountKind::Tmpfs => {
+            options.extend(["nosuid", "nodev", "noexec"].map(String::from));
+            options.extend(m.options.iter().cloned());
+            ("tmpfs", "tmpfs")
+        }
+        MountKind::Bind | MountKind::Volume => {
+            options.push("rbind".into());
+            options.push(if m.propagation.is_empty() {
+                "rprivate".into()
+            } else {
+                m.propagation.clone()
+            });
+            ("bind", m.source.as_str())
         }
     };
-    if !dst.starts_with('/') {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount config: {dst:?} is not an absolute path"
-        )));
+    if m.read_only && !options.iter().any(|o| o == "ro") {
+        options.push("ro".into());
     }
-    if !Path::new(src).exists() {
-        return Err(Error::InvalidArgument(format!(
-            "invalid mount config: bind source path does not exist: {src}"
-        )));
-    }
-    let mut options = vec!["rbind", "rprivate"];
-    for m in mode.split(',').filter(|m| !m.is_empty()) {
-        match m {
-            "ro" => options.push("ro"),
-            "rw" => {}
-            other => {
-                return Err(Error::InvalidArgument(format!(
-                    "invalid mode {other:?} in bind {bind:?}"
-                )));
-            }
-        }
-    }
-    Ok(json!({"destination": dst, "type": "bind", "source": src, "options": options}))
+    json!({"destination": m.destination, "type": typ, "source": source, "options": options})
 }
 
-/// The common limits; the rest of HostConfig's resources come with `docker update` support.
-fn resources(hc: &HostConfig) -> Value {
-    let mut r = serde_json::Map::new();
+/// The limits, Docker's default device rules and those of `--device`/`--privileged`.
+fn resources(hc: &HostConfig, device_rules: &[Value]) -> Result<Value> {
+    let mut r = super::resources::linux_resources(hc)?;
     r.insert(
         "devices".into(),
         json!([
@@ -307,45 +319,8 @@ fn resources(hc: &HostConfig) -> Value {
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
         ]),
     );
-    let mut memory = serde_json::Map::new();
-    if let Some(m) = hc.memory.filter(|m| *m > 0) {
-        memory.insert("limit".into(), json!(m));
+    if let Some(Value::Array(rules)) = r.get_mut("devices") {
+        rules.extend(device_rules.iter().cloned());
     }
-    if let Some(s) = hc.memory_swap.filter(|s| *s != 0) {
-        memory.insert("swap".into(), json!(s));
-    }
-    if let Some(m) = hc.memory_reservation.filter(|m| *m > 0) {
-        memory.insert("reservation".into(), json!(m));
-    }
-    if !memory.is_empty() {
-        r.insert("memory".into(), Value::Object(memory));
-    }
-    let mut cpu = serde_json::Map::new();
-    if let Some(s) = hc.cpu_shares.filter(|s| *s > 0) {
-        cpu.insert("shares".into(), json!(s));
-    }
-    if let Some(n) = hc.nano_cpus.filter(|n| *n > 0) {
-        cpu.insert("period".into(), json!(100_000));
-        cpu.insert("quota".into(), json!(n / 10_000));
-    } else {
-        if let Some(q) = hc.cpu_quota.filter(|q| *q > 0) {
-            cpu.insert("quota".into(), json!(q));
-        }
-        if let Some(p) = hc.cpu_period.filter(|p| *p > 0) {
-            cpu.insert("period".into(), json!(p));
-        }
-    }
-    if let Some(c) = hc.cpuset_cpus.as_deref().filter(|c| !c.is_empty()) {
-        cpu.insert("cpus".into(), json!(c));
-    }
-    if let Some(m) = hc.cpuset_mems.as_deref().filter(|m| !m.is_empty()) {
-        cpu.insert("mems".into(), json!(m));
-    }
-    if !cpu.is_empty() {
-        r.insert("cpu".into(), Value::Object(cpu));
-    }
-    if let Some(p) = hc.pids_limit.filter(|p| *p > 0) {
-        r.insert("pids".into(), json!({"limit": p}));
-    }
-    Value::Object(r)
+    Ok(Value::Object(r))
 }

@@ -13,7 +13,7 @@ use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
 
 use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
-use super::{Layout, PendingAttach, etc_files, netns, user};
+use super::{Layout, PendingAttach, etc_files, mounts, namespaces, netns, user};
 
 /// What a successful spawn hands back to the async half.
 struct Started {
@@ -113,7 +113,17 @@ impl Engine {
         mount_overlay(&rootfs, &mount)?;
         let result = (|| {
             phase("root mounted");
-            let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
+            let mounts = mounts::prepare(&rec.mounts, &self.volumes, &rootfs)?;
+            let mut user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
+            for gid in user::resolve_groups(
+                &rootfs,
+                rec.host_config.group_add.as_deref().unwrap_or_default(),
+            )? {
+                if !user.additional_gids.contains(&gid) {
+                    user.additional_gids.push(gid);
+                }
+            }
+            let namespaces = namespaces::parse(&rec.host_config, &|other| self.running_pid(other))?;
             let dir = l.dir(id);
             let host_net = super::create::host_network(&rec.host_config);
             etc_files::write_all(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
@@ -134,6 +144,8 @@ impl Engine {
                     etc_dir: &dir,
                     netns: ns.as_deref(),
                     cgroup_v2: self.cgroup_v2,
+                    mounts: &mounts,
+                    namespaces: &namespaces,
                 },
             )?;
             spec.save(bundle.join("config.json"))
@@ -200,6 +212,18 @@ impl Engine {
         if auto_remove {
             let _ = self.remove_container(id, true, false).await;
         }
+    }
+
+    /// The init pid of a running container, for `container:NAME` namespace modes.
+    fn running_pid(&self, name: &str) -> Result<i32> {
+        let reg = self.registry.lock().expect("registry lock");
+        let entry = reg.get(name)?;
+        if !entry.running() {
+            return Err(Error::Conflict(format!(
+                "cannot join the namespaces of container {name}: it is not running"
+            )));
+        }
+        Ok(entry.record.state.pid)
     }
 
     pub(crate) fn arc(&self) -> Arc<Engine> {

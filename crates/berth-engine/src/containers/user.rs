@@ -84,6 +84,32 @@ pub fn resolve(rootfs: &Path, spec: &str) -> Result<User> {
     Ok(out)
 }
 
+/// `--group-add` entries: numbers as they are, names looked up in the container's
+/// /etc/group.
+pub fn resolve_groups(rootfs: &Path, groups: &[String]) -> Result<Vec<u32>> {
+    let text = if groups.iter().all(|g| g.parse::<u32>().is_ok()) {
+        String::new()
+    } else {
+        read_in_root(rootfs, "etc/group")?
+    };
+    groups
+        .iter()
+        .map(|g| match g.parse::<u32>() {
+            Ok(gid) => Ok(gid),
+            Err(_) => text
+                .lines()
+                .map(|l| l.split(':').collect::<Vec<_>>())
+                .find(|f| f.len() >= 3 && f[0] == g)
+                .and_then(|f| f[2].parse().ok())
+                .ok_or_else(|| {
+                    Error::InvalidArgument(format!(
+                        "Unable to find group {g}: no matching entries in group file"
+                    ))
+                }),
+        })
+        .collect()
+}
+
 /// A file's text read with `openat2(RESOLVE_IN_ROOT)`; empty when it does not exist.
 fn read_in_root(rootfs: &Path, rel: &str) -> Result<String> {
     let fail = |e: std::io::Error| Error::internal(format!("read /{rel} in the container"), e);

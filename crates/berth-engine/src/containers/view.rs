@@ -64,7 +64,7 @@ impl Engine {
             process_label: Some(String::new()),
             app_armor_profile: Some(String::new()),
             host_config: Some(rec.host_config.clone()),
-            mounts: Some(Vec::new()),
+            mounts: Some(rec.mounts.iter().map(|m| m.model(&self.volumes)).collect()),
             config: Some(rec.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_key: (rec.state.status == Status::Running)

@@ -30,6 +30,7 @@ pub fn parse_changes(lines: &[String]) -> Result<ConfigChanges> {
             "EXPOSE" => changes
                 .exposed_ports
                 .extend(rest.split_whitespace().map(str::to_string)),
+            "VOLUME" => changes.volumes.extend(volume_paths(rest)?),
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "{other} is not a valid change command"
@@ -48,6 +49,20 @@ fn command(rest: &str) -> Result<Vec<String>> {
     } else {
         Ok(vec!["/bin/sh".into(), "-c".into(), rest.into()])
     }
+}
+
+/// `VOLUME ["/a", "/b"]` or `VOLUME /a /b`.
+fn volume_paths(rest: &str) -> Result<Vec<String>> {
+    let paths: Vec<String> = if rest.starts_with('[') {
+        serde_json::from_str(rest)
+            .map_err(|e| Error::InvalidArgument(format!("invalid JSON array {rest:?}: {e}")))?
+    } else {
+        rest.split_whitespace().map(str::to_string).collect()
+    };
+    if paths.is_empty() {
+        return Err(Error::InvalidArgument("VOLUME requires an argument".into()));
+    }
+    Ok(paths)
 }
 
 /// `K=V K2="v 2"` pairs, or the legacy `K V` form; values may be double-quoted.

@@ -23,7 +23,7 @@ use nix::mount::{MsFlags, mount};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::{Linux, LinuxNamespaceType, Mount, Spec};
 
-pub use resolve::{mkdir_all_in_root, open_in_root};
+pub use resolve::{ensure_file_in_root, mkdir_all_in_root, open_in_root};
 
 use crate::Result;
 use crate::error::SysContext;

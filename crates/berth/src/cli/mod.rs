@@ -5,7 +5,9 @@ mod archive;
 mod containers;
 mod credentials;
 mod disk;
+mod files;
 mod groups;
+mod host_opts;
 mod human;
 mod images;
 mod inspect;
@@ -18,6 +20,7 @@ mod stream;
 mod system;
 pub mod template;
 mod term;
+mod volume;
 
 use clap::Subcommand;
 
@@ -101,6 +104,16 @@ pub enum ClientCommand {
     Version(system::VersionArgs),
     /// Display system-wide information.
     Info(system::InfoArgs),
+    /// Manage volumes.
+    Volume(volume::VolumeArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(files::CpArgs),
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff(files::DiffArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export(files::ExportArgs),
+    /// Update configuration of one or more containers.
+    Update(volume::UpdateArgs),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
@@ -151,6 +164,11 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::System(g) => groups::system(&c, g),
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
+        ClientCommand::Volume(a) => volume::volume(&c, a),
+        ClientCommand::Cp(a) => files::cp(&c, a),
+        ClientCommand::Diff(a) => files::diff(&c, a),
+        ClientCommand::Export(a) => files::export(&c, a),
+        ClientCommand::Update(a) => volume::update(&c, a),
     };
     term::restore();
     match r {

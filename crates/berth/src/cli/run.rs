@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, Error, Result, enc};
 
+use super::host_opts::{CreateLimitOpts, MountOpts, ResourceOpts, SecurityOpts};
 use super::stream::{self, Streams};
 use super::{Exit, term};
 
@@ -62,6 +63,14 @@ pub struct CreateArgs {
     /// Timeout (in seconds) to stop a container.
     #[arg(long = "stop-timeout", allow_negative_numbers = true)]
     pub stop_timeout: Option<i64>,
+    #[command(flatten)]
+    pub mounts: MountOpts,
+    #[command(flatten)]
+    pub resources: ResourceOpts,
+    #[command(flatten)]
+    pub limits: CreateLimitOpts,
+    #[command(flatten)]
+    pub security: SecurityOpts,
     /// The image, then the command and its arguments (flags after the image are the command's).
     #[arg(
         required = true,
@@ -240,6 +249,11 @@ pub fn create_body(
     if let Some(t) = a.stop_timeout {
         o.insert("StopTimeout".into(), json!(t));
     }
+    a.mounts.apply(&mut config)?;
+    let hc = config["HostConfig"].as_object_mut().expect("HostConfig");
+    a.resources.apply(hc)?;
+    a.limits.apply(hc)?;
+    a.security.apply(hc)?;
     // As docker does: the pty has the terminal's size from the first byte on.
     if a.tty
         && let Some((h, w)) = term::size()

@@ -1,0 +1,127 @@
+//! A container's files from outside: `archive` (HEAD/GET/PUT: stat, copy out, copy in, what
+//! `docker cp` uses), `export` (the root filesystem as a tar) and `changes` (the writable
+//! layer against the image). Paths are resolved inside the container's root, never through
+//! a host path.
+
+mod changes;
+mod extract;
+mod root;
+mod stat;
+mod tar_out;
+
+use std::ffi::OsStr;
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::OFlag;
+
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+
+pub use stat::PathStat;
+
+/// A tar stream being written by a thread of its own.
+pub type TarStream = Box<dyn Read + Send>;
+
+/// `path` split into the directory to open inside the root and the entry in it (`.` for the
+/// directory itself, as `docker cp CTR:/dir/. …` asks).
+fn split(path: &str) -> (PathBuf, String) {
+    let p = Path::new(if path.is_empty() { "/" } else { path });
+    if path.ends_with("/.") || path == "." {
+        return (p.to_path_buf(), ".".into());
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(parent), Some(base)) => (parent.to_path_buf(), base.to_string_lossy().into_owned()),
+        _ => (PathBuf::from("/"), ".".into()),
+    }
+}
+
+impl Engine {
+    /// `HEAD /containers/{id}/archive?path=`.
+    pub fn container_path_stat(&self, name: &str, path: &str) -> Result<PathStat> {
+        let (_, access) = self.open_root(name, true)?;
+        let (dir, base) = split(path);
+        let dir = access.open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        stat::stat_at(dir.as_fd(), &base, &base).map_err(|e| not_found(path, e))
+    }
+
+    /// `GET /containers/{id}/archive?path=`: the stat, and the tar written on a thread.
+    pub fn container_archive(&self, name: &str, path: &str) -> Result<(PathStat, TarStream)> {
+        let (_, access) = self.open_root(name, true)?;
+        let (dir, base) = split(path);
+        let dir = access.open(&dir, OFlag::O_PATH | OFlag::O_DIRECTORY)?;
+        let st = stat::stat_at(dir.as_fd(), &base, &base).map_err(|e| not_found(path, e))?;
+        let stream = spawn_tar(move |b| {
+            let _keep = &access;
+            tar_out::append(b, dir.as_fd(), OsStr::new(&base), Path::new(&base))
+        })?;
+        Ok((st, stream))
+    }
+
+    /// `PUT /containers/{id}/archive?path=`. Blocking.
+    pub fn extract_to_container(
+        &self,
+        name: &str,
+        path: &str,
+        body: &mut dyn Read,
+        no_overwrite_dir_non_dir: bool,
+        copy_uid_gid: bool,
+    ) -> Result<()> {
+        if copy_uid_gid {
+            return Err(Error::InvalidArgument(
+                "copyUIDGID (docker cp -a) is not supported by berth yet".into(),
+            ));
+        }
+        let (_, access) = self.open_root(name, true)?;
+        extract::extract(&access, path, body, no_overwrite_dir_non_dir)
+    }
+
+    /// `GET /containers/{id}/export`: the root filesystem (volumes and binds excluded).
+    pub fn export_container(&self, name: &str) -> Result<TarStream> {
+        let (_, access) = self.open_root(name, false)?;
+        let root = access.open(Path::new("/"), OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
+        spawn_tar(move |b| {
+            let _keep = &access;
+            tar_out::append_children(b, root, Path::new(""))
+        })
+    }
+}
+
+fn not_found(path: &str, e: nix::errno::Errno) -> Error {
+    match e {
+        nix::errno::Errno::ENOENT | nix::errno::Errno::ENOTDIR => {
+            Error::NotFound(format!("Could not find the file {path} in container"))
+        }
+        e => Error::internal(format!("stat {path}"), e),
+    }
+}
+
+/// Runs `write` on a thread into a pipe and hands back the read end; a failure mid-way ends
+/// the stream early (the client sees a truncated tar), as Docker's does.
+fn spawn_tar(
+    write: impl FnOnce(&mut tar::Builder<std::io::PipeWriter>) -> std::io::Result<()> + Send + 'static,
+) -> Result<TarStream> {
+    let (reader, writer) = std::io::pipe().map_err(|e| Error::internal("pipe", e))?;
+    std::thread::spawn(move || {
+        let mut b = tar::Builder::new(writer);
+        b.mode(tar::HeaderMode::Complete);
+        if let Err(e) = write(&mut b).and_then(|()| b.finish()) {
+            tracing::warn!("writing a container archive: {e}");
+        }
+    });
+    Ok(Box::new(reader))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split;
+
+    #[test]
+    fn splits() {
+        assert_eq!(split("/etc/passwd"), ("/etc".into(), "passwd".into()));
+        assert_eq!(split("/etc/"), ("/".into(), "etc".into()));
+        assert_eq!(split("/etc/."), ("/etc/.".into(), ".".into()));
+        assert_eq!(split("/"), ("/".into(), ".".into()));
+    }
+}

@@ -12,6 +12,9 @@ pub enum Error {
     /// 400: a request the engine cannot act on as given.
     #[error("{0}")]
     InvalidArgument(String),
+    /// 403: an operation Docker forbids (removing a predefined network).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: start of a running container, stop of a stopped one.
     #[error("{0}")]
     NotModified(String),

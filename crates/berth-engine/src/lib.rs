@@ -9,6 +9,7 @@ mod error;
 mod images;
 pub mod logs;
 pub mod monitor;
+mod networks;
 
 pub use api::*;
 pub use engine::{API_VERSION, Engine, MIN_API_VERSION};

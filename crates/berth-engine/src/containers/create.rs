@@ -28,6 +28,10 @@ impl Engine {
         let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
         apply_host_defaults(&mut host_config);
+        for h in host_config.extra_hosts.iter().flatten() {
+            super::network::parse_extra_host(h)?;
+        }
+        let networks = self.plan_networks(&host_config, body.networking_config.as_ref())?;
         let id = random_id();
         let mut config = container_config(body);
         let defaults = image.config.config().clone().unwrap_or_default();
@@ -104,6 +108,7 @@ impl Engine {
             args: argv,
             config,
             host_config,
+            networks,
             state: State::default(),
             restart_count: 0,
         };

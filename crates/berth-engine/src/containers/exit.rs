@@ -58,12 +58,14 @@ impl Engine {
             let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
         }
         release_resources(l, id, &l.rootfs(id));
+        self.networks.release_owner(id);
         let mut reg = self.registry.lock().expect("registry lock");
         let Ok(entry) = reg.get_mut(id) else { return };
         let s = &mut entry.record.state;
         s.status = Status::Exited;
         s.pid = 0;
         s.monitor = None;
+        s.endpoints.clear();
         match exit {
             Some(r) => {
                 s.exit_code = r.exit_code;

@@ -11,6 +11,7 @@ mod exit;
 mod logs;
 mod names;
 mod netns;
+mod network;
 pub(crate) mod record;
 mod signal;
 mod spec;
@@ -27,6 +28,7 @@ use tokio::sync::oneshot;
 use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
+pub(crate) use create::random_id;
 pub use record::{Record, Status};
 
 /// Where a container's files are.

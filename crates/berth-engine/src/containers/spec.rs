@@ -82,6 +82,9 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
         return refuse("publishing ports (-p)");
     }
+    if hc.publish_all_ports == Some(true) {
+        return refuse("publishing all exposed ports (-P)");
+    }
     if hc.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
         return refuse("--mount");
     }
@@ -112,10 +115,7 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     {
         return refuse(&format!("the {t:?} logging driver"));
     }
-    match network_mode(hc) {
-        "default" | "bridge" | "none" | "host" => Ok(()),
-        other => refuse(&format!("network mode {other:?}")),
-    }
+    Ok(())
 }
 
 pub fn network_mode(hc: &HostConfig) -> &str {

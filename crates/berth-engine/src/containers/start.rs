@@ -1,10 +1,12 @@
 //! `POST /containers/{id}/start`: mount the root, write the bundle, have the zygote fork a
 //! monitor that creates the container, connect the attaches made beforehand, then start it.
 
+use std::collections::BTreeMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use berth_runtime::state::process_start_time;
+use bollard_stubs::models::EndpointSettings;
 use nix::mount::MsFlags;
 
 use crate::engine::Engine;
@@ -12,15 +14,18 @@ use crate::error::{Error, Result};
 use crate::logs::{LogOptions, format_timestamp};
 use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
 
+use super::network::NetnsPlan;
 use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
-use super::{Layout, PendingAttach, etc_files, netns, user};
+use super::{Layout, PendingAttach, netns, user};
 
 /// What a successful spawn hands back to the async half.
 struct Started {
     monitor: MonitorRef,
     init_pid: i32,
     pidfd: OwnedFd,
+    /// The networks wired, with their addresses.
+    endpoints: BTreeMap<String, EndpointSettings>,
 }
 
 impl Engine {
@@ -90,6 +95,7 @@ impl Engine {
             s.oom_killed = false;
             s.error.clear();
             s.monitor = Some(started.monitor);
+            s.endpoints = started.endpoints;
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
@@ -112,27 +118,33 @@ impl Engine {
             .prepare_container(id, &image.chain_ids()?)?;
         let rootfs = l.rootfs(id);
         mount_overlay(&rootfs, &mount.data)?;
+        let mut endpoints = BTreeMap::new();
         let result = (|| {
             phase("root mounted");
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
             let dir = l.dir(id);
-            let host_net = super::create::host_network(&rec.host_config);
-            etc_files::write_all(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
             let bundle = l.bundle(id);
             std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
             std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;
-            let ns = if host_net {
-                None
-            } else {
-                Some(netns::create(&l.netns(id))?)
+            let (ns, etc_dir) = match self.netns_plan(rec)? {
+                NetnsPlan::Host => (None, dir.clone()),
+                NetnsPlan::Joined { netns, etc_dir } => (Some(netns), etc_dir),
+                NetnsPlan::Own => {
+                    let ns = netns::create(&l.netns(id))?;
+                    endpoints = self.wire_networks(rec, &ns)?;
+                    (Some(ns), dir.clone())
+                }
             };
+            if etc_dir == dir {
+                self.write_etc_files(rec, &dir, &endpoints)?;
+            }
             phase("netns made");
             let spec = build(
                 rec,
                 &user,
                 &SpecPaths {
                     rootfs: &rootfs,
-                    etc_dir: &dir,
+                    etc_dir: &etc_dir,
                     netns: ns.as_deref(),
                     cgroup_v2: self.cgroup_v2,
                 },
@@ -175,10 +187,12 @@ impl Engine {
                 },
                 init_pid: spawned.init_pid,
                 pidfd,
+                endpoints: std::mem::take(&mut endpoints),
             })
         })();
         if result.is_err() {
             release_resources(l, id, &rootfs);
+            self.networks.release_owner(id);
         }
         result
     }

@@ -133,6 +133,13 @@ impl Daemon {
         self.dir.path().join("run")
     }
 
+    /// This daemon's default bridge (and nft table): unique per temp dir.
+    pub fn bridge_name(&self) -> String {
+        let tail = self.dir.path().file_name().unwrap().to_string_lossy();
+        let tail: String = tail.chars().filter(char::is_ascii_alphanumeric).collect();
+        format!("bt{}", &tail[tail.len().saturating_sub(10)..])
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
@@ -154,6 +161,8 @@ impl Daemon {
             .arg(self.exec_root())
             .arg("--pidfile")
             .arg(self.dir.path().join("d.pid"))
+            .arg("--bridge-name")
+            .arg(self.bridge_name())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -327,6 +336,16 @@ impl Drop for Daemon {
         let marker = self.dir.path().to_string_lossy().into_owned();
         kill_processes_mentioning(&marker);
         unmount_under(self.dir.path());
+        // A daemon that could not stop gracefully leaves its bridge and table: remove them.
+        let bridge = self.bridge_name();
+        let _ = Command::new("ip")
+            .args(["link", "del", &bridge])
+            .stderr(Stdio::null())
+            .status();
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &bridge])
+            .stderr(Stdio::null())
+            .status();
     }
 }
 

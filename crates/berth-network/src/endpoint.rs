@@ -68,7 +68,13 @@ pub fn attach(host: &mut Netlink, bridge: u32, ns: BorrowedFd<'_>, ep: &Endpoint
         nl.add_address(link.index, ep.address, ep.prefix)?;
         nl.set_up(link.index)?;
         if let Some(gw) = ep.gateway {
-            nl.add_default_route(gw)?;
+            match nl.add_default_route(gw) {
+                // Another network of the namespace already has the default route (as in
+                // Docker, the first one keeps it).
+                Err(Error::Netlink { source, .. })
+                    if source.raw_os_error() == Some(libc::EEXIST) => {}
+                other => other?,
+            }
         }
         Ok(())
     })();

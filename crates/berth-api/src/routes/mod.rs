@@ -2,6 +2,7 @@
 
 mod containers;
 mod images;
+mod networks;
 mod system;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

@@ -66,6 +66,7 @@ impl Engine {
         s.pid = 0;
         s.monitor = None;
         s.endpoints.clear();
+        s.slots.clear();
         match exit {
             Some(r) => {
                 s.exit_code = r.exit_code;

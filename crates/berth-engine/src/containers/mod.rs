@@ -29,6 +29,11 @@ use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
+
+/// A record's network mode as Docker names it (`bridge`, `host`, `container:ID`, ...).
+pub(crate) fn network_mode_of(rec: &Record) -> String {
+    spec::network_mode(&rec.host_config).to_string()
+}
 pub use record::{Record, Status};
 
 /// Where a container's files are.

@@ -149,58 +149,94 @@ impl Engine {
     }
 
     /// Wires every bridge network of the record into the namespace at `netns`; returns the
-    /// endpoint settings with their addresses. On failure what was wired is undone.
+    /// endpoint settings with their addresses and the interface number of each. On failure
+    /// what was wired is undone.
     pub(crate) fn wire_networks(
         &self,
         rec: &Record,
         netns: &Path,
-    ) -> Result<BTreeMap<String, EndpointSettings>> {
+    ) -> Result<(BTreeMap<String, EndpointSettings>, BTreeMap<String, usize>)> {
         let ns = std::fs::File::open(netns).map_err(|e| Error::internal(netns.display(), e))?;
-        let mut out = BTreeMap::new();
-        let mut slot = 0;
+        let (mut out, mut slots) = (BTreeMap::new(), BTreeMap::new());
         for (name, settings) in &rec.networks {
-            let Some(net_id) = settings.network_id.as_deref() else {
-                continue;
-            };
-            let def = match self.networks.find(net_id) {
-                Ok(d) => d,
+            let wired = self
+                .networks
+                .find(settings.network_id.as_deref().unwrap_or(name))
+                .map_err(|e| {
+                    Error::NotFound(format!("network {name} of the container is gone: {e}"))
+                })
+                .and_then(|def| {
+                    if def.driver != Driver::Bridge {
+                        return Ok(settings.clone());
+                    }
+                    let slot = slots.len();
+                    let ep = self.wire_one(&rec.id, &def, settings, slot, ns.as_fd())?;
+                    slots.insert(name.clone(), slot);
+                    Ok(ep)
+                });
+            match wired {
+                Ok(ep) => {
+                    out.insert(name.clone(), ep);
+                }
                 Err(e) => {
                     self.networks.release_owner(&rec.id);
-                    return Err(Error::NotFound(format!(
-                        "network {name} of the container is gone: {e}"
-                    )));
+                    return Err(e);
                 }
-            };
-            let mut filled = settings.clone();
-            if def.driver == Driver::Bridge {
-                let wired = requested_ip(settings).and_then(|ip| {
-                    let mac = settings
-                        .mac_address
-                        .as_deref()
-                        .filter(|m| !m.is_empty())
-                        .map(parse_mac)
-                        .transpose()?;
-                    self.networks
-                        .connect(&def.id, &rec.id, slot, ns.as_fd(), ip, mac)
-                });
-                let a = match wired {
-                    Ok(a) => a,
-                    Err(e) => {
-                        self.networks.release_owner(&rec.id);
-                        return Err(e);
-                    }
-                };
-                slot += 1;
-                filled.network_id = Some(a.network_id);
-                filled.endpoint_id = Some(super::create::random_id());
-                filled.ip_address = Some(a.address.to_string());
-                filled.ip_prefix_len = Some(a.prefix as i64);
-                filled.gateway = Some(a.gateway.map(|g| g.to_string()).unwrap_or_default());
-                filled.mac_address = Some(format_mac(&a.mac));
             }
-            out.insert(name.clone(), filled);
         }
-        Ok(out)
+        Ok((out, slots))
+    }
+
+    /// Wires a running container into one more network, as the first free `eth<N>`.
+    pub(crate) fn wire_running(
+        &self,
+        id: &str,
+        def: &NetworkDef,
+        settings: &EndpointSettings,
+    ) -> Result<(usize, EndpointSettings)> {
+        let used: Vec<usize> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(id)?.record.state.slots.values().copied().collect()
+        };
+        let slot = (0..).find(|s| !used.contains(s)).expect("a free slot");
+        let path = self.layout.netns(id);
+        let ns = std::fs::File::open(&path).map_err(|e| Error::internal(path.display(), e))?;
+        Ok((slot, self.wire_one(id, def, settings, slot, ns.as_fd())?))
+    }
+
+    /// One endpoint: the address (fixed or from the pool), MAC, veth; the filled settings.
+    fn wire_one(
+        &self,
+        owner: &str,
+        def: &NetworkDef,
+        settings: &EndpointSettings,
+        slot: usize,
+        ns: std::os::fd::BorrowedFd<'_>,
+    ) -> Result<EndpointSettings> {
+        let ip = requested_ip(settings)?;
+        let mac = settings
+            .mac_address
+            .as_deref()
+            .filter(|m| !m.is_empty())
+            .map(parse_mac)
+            .transpose()?;
+        let a = self.networks.connect(&def.id, owner, slot, ns, ip, mac)?;
+        let mut filled = settings.clone();
+        filled.network_id = Some(a.network_id);
+        filled.endpoint_id = Some(super::create::random_id());
+        filled.ip_address = Some(a.address.to_string());
+        filled.ip_prefix_len = Some(a.prefix as i64);
+        filled.gateway = Some(a.gateway.map(|g| g.to_string()).unwrap_or_default());
+        filled.mac_address = Some(format_mac(&a.mac));
+        Ok(filled)
+    }
+
+    /// Changes a container's record and saves it.
+    pub(crate) fn update_record(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<()> {
+        let mut reg = self.registry.lock().expect("registry lock");
+        let entry = reg.get_mut(id)?;
+        f(&mut entry.record);
+        entry.record.save(&self.layout.dir(id))
     }
 }
 

@@ -59,6 +59,9 @@ pub struct State {
     /// The endpoints wired at the last start, with their addresses (empty when not running).
     #[serde(default)]
     pub endpoints: BTreeMap<String, EndpointSettings>,
+    /// Network name → the interface number (`eth<N>`) it is wired as.
+    #[serde(default)]
+    pub slots: BTreeMap<String, usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -26,6 +26,7 @@ struct Started {
     pidfd: OwnedFd,
     /// The networks wired, with their addresses.
     endpoints: BTreeMap<String, EndpointSettings>,
+    slots: BTreeMap<String, usize>,
 }
 
 impl Engine {
@@ -96,6 +97,7 @@ impl Engine {
             s.error.clear();
             s.monitor = Some(started.monitor);
             s.endpoints = started.endpoints;
+            s.slots = started.slots;
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
@@ -118,7 +120,7 @@ impl Engine {
             .prepare_container(id, &image.chain_ids()?)?;
         let rootfs = l.rootfs(id);
         mount_overlay(&rootfs, &mount.data)?;
-        let mut endpoints = BTreeMap::new();
+        let (mut endpoints, mut slots) = (BTreeMap::new(), BTreeMap::new());
         let result = (|| {
             phase("root mounted");
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
@@ -131,7 +133,7 @@ impl Engine {
                 NetnsPlan::Joined { netns, etc_dir } => (Some(netns), etc_dir),
                 NetnsPlan::Own => {
                     let ns = netns::create(&l.netns(id))?;
-                    endpoints = self.wire_networks(rec, &ns)?;
+                    (endpoints, slots) = self.wire_networks(rec, &ns)?;
                     (Some(ns), dir.clone())
                 }
             };
@@ -188,6 +190,7 @@ impl Engine {
                 init_pid: spawned.init_pid,
                 pidfd,
                 endpoints: std::mem::take(&mut endpoints),
+                slots: std::mem::take(&mut slots),
             })
         })();
         if result.is_err() {

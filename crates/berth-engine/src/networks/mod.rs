@@ -6,8 +6,9 @@
 //! Locking: one mutex over the definitions, pools and the netlink socket, taken only on
 //! blocking threads (it is held across netlink requests and `nft`).
 
+mod ops;
 mod store;
-pub(crate) mod view;
+mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::Ipv4Addr;

@@ -152,10 +152,20 @@ fn init_logging(args: &DaemonArgs) {
             _ => tracing::Level::INFO,
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
+    // netlink-packet-route warns about every kernel attribute newer than itself (IPv6
+    // link settings on each link lookup): noise, not a problem of ours.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("netlink_packet_route", tracing::Level::ERROR);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .init();
 }
 

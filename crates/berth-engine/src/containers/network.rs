@@ -39,8 +39,14 @@ impl Engine {
         let requested = nc
             .and_then(|n| n.endpoints_config.clone())
             .unwrap_or_default();
+        // Unknown networks and containers are a 400 here, not Docker's 404: the docker CLI
+        // takes a 404 from create for a missing image and would go and pull it.
+        let as_bad_request = |e: Error| match e {
+            Error::NotFound(m) => Error::InvalidArgument(m),
+            e => e,
+        };
         if let Some(target) = mode.strip_prefix("container:") {
-            self.joined_container_id(target)?;
+            self.joined_container_id(target).map_err(as_bad_request)?;
             if !requested.is_empty() {
                 return Err(Error::InvalidArgument(
                     "conflicting options: networks cannot be given with --network container:"
@@ -63,7 +69,7 @@ impl Engine {
             wanted.insert(0, (main.to_string(), EndpointSettings::default()));
         }
         for (key, mut settings) in wanted {
-            let def = self.networks.find(&key)?;
+            let def = self.networks.find(&key).map_err(as_bad_request)?;
             self.check_endpoint(&def, &settings)?;
             settings.network_id = Some(def.id.clone());
             planned.insert(def.name.clone(), settings);

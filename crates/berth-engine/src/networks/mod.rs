@@ -355,9 +355,11 @@ impl Networks {
         }
     }
 
-    /// `POST /networks/create`: a user-defined bridge network (not brought up until used).
+    /// `POST /networks/create`: a user-defined bridge network, its bridge made at once (as
+    /// Docker does), so that the host's routes show its subnet to the next daemon that picks.
     pub fn create(&self, req: CreateRequest) -> Result<NetworkDef> {
         let mut inner = self.inner.lock().expect("networks lock");
+        let _lock = host_lock()?;
         if inner.defs.values().any(|d| d.name == req.name) {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
@@ -427,7 +429,17 @@ impl Networks {
             return Err(e);
         }
         inner.pools.insert(id.clone(), pool);
-        inner.defs.insert(id, def.clone());
+        inner.defs.insert(id.clone(), def.clone());
+        if let Err(e) = self.bring_up(&mut inner, &id) {
+            let _ = self.defs_store.remove(&id);
+            let _ = self.pool_store.remove(&id);
+            inner.defs.remove(&id);
+            inner.pools.remove(&id);
+            if let Ok(nl) = inner.netlink() {
+                let _ = bridge::remove(nl, &def.bridge);
+            }
+            return Err(e);
+        }
         Ok(def)
     }
 
@@ -456,12 +468,18 @@ impl Networks {
         Ok(())
     }
 
-    /// Brings a bridge network up (idempotent): subnet chosen if it has none yet, bridge
-    /// made with the gateway address, pool loaded, firewall rules rewritten.
+    /// Brings a bridge network up (idempotent), under the host-wide lock.
     fn ensure_up(&self, inner: &mut Inner, id: &str) -> Result<u32> {
         if let Some(index) = inner.up.get(id) {
             return Ok(*index);
         }
+        let _lock = host_lock()?;
+        self.bring_up(inner, id)
+    }
+
+    /// Brings a bridge network up, the host-wide lock held: subnet chosen if it has none
+    /// yet, bridge made with the gateway address, pool loaded, firewall rules rewritten.
+    fn bring_up(&self, inner: &mut Inner, id: &str) -> Result<u32> {
         let mut def = inner
             .defs
             .get(id)
@@ -473,7 +491,6 @@ impl Networks {
                 def.name
             )));
         }
-        let _lock = host_lock()?;
         let nl = inner.netlink()?;
         let (gateway, subnet) = match (def.gateway, def.subnet) {
             (Some(g), Some(s)) => (g, s),

@@ -612,3 +612,75 @@ print("ok")
         text(&out.stderr)
     );
 }
+
+#[test]
+fn berth_cli_network_verbs() {
+    let d = Daemon::with_busybox();
+    let ok = |args: &[&str]| {
+        let out = d.berth(args);
+        assert!(
+            out.status.success(),
+            "berth {args:?}: {}",
+            text(&out.stderr)
+        );
+        text(&out.stdout)
+    };
+    let (subnet, prefix) = random_subnet();
+    let id = ok(&[
+        "network", "create", "--subnet", &subnet, "--label", "k=v", "bc-net",
+    ]);
+    assert_eq!(id.trim().len(), 64, "{id}");
+    let ls = ok(&[
+        "network",
+        "ls",
+        "--filter",
+        "label=k=v",
+        "--format",
+        "{{.Name}} {{.Driver}}",
+    ]);
+    assert_eq!(ls, "bc-net bridge\n");
+    let table = ok(&["network", "ls"]);
+    assert!(table.starts_with("NETWORK ID"), "{table}");
+    let fixed = format!("{prefix}.9");
+    let out = ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "bc-net",
+        "--ip",
+        &fixed,
+        "--mac-address",
+        "02:00:00:00:00:09",
+        "--add-host",
+        "bc-extra:10.3.3.3",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; cat /sys/class/net/eth0/address; grep bc-extra /etc/hosts",
+    ]);
+    assert!(out.contains(&format!("{fixed}/24")), "{out}");
+    assert!(out.contains("02:00:00:00:00:09"), "{out}");
+    assert!(out.contains("10.3.3.3\tbc-extra"), "{out}");
+    ok(&["run", "-d", "--name", "bc-c", "busybox", "sleep", "60"]);
+    ok(&[
+        "network", "connect", "--alias", "bc-alias", "bc-net", "bc-c",
+    ]);
+    let members = ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{range .Containers}}{{.Name}}{{end}}",
+        "bc-net",
+    ]);
+    assert_eq!(members.trim(), "bc-c");
+    let full = ok(&["network", "inspect", "bc-net"]);
+    assert!(
+        full.starts_with("[\n    {\n        \"Name\": \"bc-net\""),
+        "{full}"
+    );
+    ok(&["network", "disconnect", "bc-net", "bc-c"]);
+    let rm = ok(&["network", "rm", "bc-net"]);
+    assert_eq!(rm, "bc-net\n");
+    let missing = d.berth(&["network", "inspect", "bc-net"]);
+    assert!(!missing.status.success());
+}

@@ -5,6 +5,7 @@ mod containers;
 mod human;
 mod images;
 mod inspect;
+mod network;
 mod ps;
 mod pull;
 mod run;
@@ -77,6 +78,8 @@ pub enum ClientCommand {
     Version(system::VersionArgs),
     /// Display system-wide information.
     Info(system::InfoArgs),
+    /// Manage networks.
+    Network(network::NetworkArgs),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
@@ -119,6 +122,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
+        ClientCommand::Network(a) => network::network(&c, a),
     };
     term::restore();
     match r {

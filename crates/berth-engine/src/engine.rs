@@ -63,6 +63,7 @@ impl Engine {
             networks,
             me: me.clone(),
         });
+        engine.republish();
         engine.readopt();
         Ok(engine)
     }

@@ -24,6 +24,9 @@ pub fn ensure(nl: &mut Netlink, name: &str, gateway: Ipv4Addr, prefix: u8) -> Re
     }
     nl.set_up(link.index)?;
     enable_forwarding()?;
+    // Published ports answer on 127.0.0.1: DNAT'ed loopback traffic may leave by the bridge.
+    let localnet = format!("/proc/sys/net/ipv4/conf/{name}/route_localnet");
+    std::fs::write(&localnet, "1").map_err(|e| Error::io(&localnet, e))?;
     Ok(link.index)
 }
 

@@ -8,6 +8,7 @@ pub mod error;
 pub mod firewall;
 pub mod ipam;
 pub mod netlink;
+pub mod ports;
 pub mod subnet;
 
 pub use error::{Error, Result};

@@ -177,6 +177,7 @@ fn nft_table_applied_and_removed() {
             subnet,
             internal: false,
         }],
+        &[],
     )
     .unwrap();
     let listed = Command::new("nft")
@@ -192,7 +193,7 @@ fn nft_table_applied_and_removed() {
         "{text}"
     );
     // Applying again replaces, never duplicates.
-    firewall::apply(&br.name, &[]).unwrap();
+    firewall::apply(&br.name, &[], &[]).unwrap();
     let listed = Command::new("nft")
         .args(["list", "table", "ip", &br.name])
         .output()
@@ -214,6 +215,7 @@ fn nft_table_applied_and_removed() {
             subnet,
             internal: false,
         }],
+        &[],
     )
     .unwrap_err();
     assert!(bad.to_string().starts_with("nftables:"), "{bad}");

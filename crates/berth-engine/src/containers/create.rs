@@ -81,6 +81,21 @@ impl Engine {
                 id[..12].to_string()
             });
         }
+        let mut exposed = defaults.exposed_ports().clone().unwrap_or_default();
+        for p in config.exposed_ports.take().unwrap_or_default() {
+            if !exposed.contains(&p) {
+                exposed.push(p);
+            }
+        }
+        let ports = super::ports::requests(&host_config, &exposed)?;
+        let mode = super::spec::network_mode(&host_config);
+        if !ports.is_empty() && (mode == "host" || mode == "none" || mode.starts_with("container:"))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "conflicting options: port publishing and the network mode {mode:?}"
+            )));
+        }
+        config.exposed_ports = (!exposed.is_empty()).then_some(exposed);
         config.image = Some(image_name.clone());
         let mut registry = self.registry.lock().expect("registry lock");
         let name = match name.filter(|n| !n.is_empty()) {

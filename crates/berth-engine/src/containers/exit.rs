@@ -67,6 +67,7 @@ impl Engine {
         s.monitor = None;
         s.endpoints.clear();
         s.slots.clear();
+        s.ports.clear();
         match exit {
             Some(r) => {
                 s.exit_code = r.exit_code;
@@ -85,6 +86,28 @@ impl Engine {
             && let Err(e) = entry.record.save(&l.dir(id))
         {
             tracing::error!(id, "saving the exit: {e}");
+        }
+    }
+
+    /// At start-up: the ports of running containers are held and routed again (a daemon
+    /// that stopped took its reservations with it).
+    pub(crate) fn republish(&self) {
+        let running: Vec<(String, Vec<crate::networks::Published>)> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id
+                .values()
+                .filter(|e| {
+                    e.record.state.status == Status::Running && !e.record.state.ports.is_empty()
+                })
+                .map(|e| (e.record.id.clone(), e.record.state.ports.clone()))
+                .collect()
+        };
+        for (id, ports) in running {
+            let again = crate::networks::republish(&ports)
+                .and_then(|req| self.networks.publish(&id, ports[0].dest, &req));
+            if let Err(e) = again {
+                tracing::warn!(id, "publishing its ports again: {e}");
+            }
         }
     }
 

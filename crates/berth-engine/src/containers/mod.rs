@@ -12,6 +12,7 @@ mod logs;
 mod names;
 mod netns;
 mod network;
+mod ports;
 pub(crate) mod record;
 mod signal;
 mod spec;

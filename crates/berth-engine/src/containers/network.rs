@@ -12,7 +12,7 @@ use bollard_stubs::models::{EndpointSettings, HostConfig, NetworkingConfig};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::networks::{Driver, NetworkDef};
+use crate::networks::{Driver, NetworkDef, Published};
 
 use super::etc_files::{self, EtcOptions};
 use super::record::Record;
@@ -235,6 +235,30 @@ impl Engine {
         filled.gateway = Some(a.gateway.map(|g| g.to_string()).unwrap_or_default());
         filled.mac_address = Some(format_mac(&a.mac));
         Ok(filled)
+    }
+
+    /// Publishes the record's ports to its address on its first network (`eth0`).
+    pub(crate) fn publish_ports(
+        &self,
+        rec: &Record,
+        endpoints: &BTreeMap<String, EndpointSettings>,
+        slots: &BTreeMap<String, usize>,
+    ) -> Result<Vec<Published>> {
+        let exposed = rec.config.exposed_ports.clone().unwrap_or_default();
+        let requests = super::ports::requests(&rec.host_config, &exposed)?;
+        if requests.is_empty() {
+            return Ok(Vec::new());
+        }
+        let dest = slots
+            .iter()
+            .find(|(_, s)| **s == 0)
+            .and_then(|(name, _)| endpoints.get(name)?.ip_address.as_deref()?.parse().ok())
+            .ok_or_else(|| {
+                Error::InvalidArgument(
+                    "published ports need the container on a bridge network".into(),
+                )
+            })?;
+        self.networks.publish(&rec.id, dest, &requests)
     }
 
     /// Changes a container's record and saves it.

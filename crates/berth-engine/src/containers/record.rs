@@ -62,6 +62,9 @@ pub struct State {
     /// Network name → the interface number (`eth<N>`) it is wired as.
     #[serde(default)]
     pub slots: BTreeMap<String, usize>,
+    /// The ports published at the last start (empty when not running).
+    #[serde(default)]
+    pub ports: Vec<crate::networks::Published>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

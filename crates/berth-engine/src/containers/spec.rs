@@ -79,12 +79,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if hc.init == Some(true) {
         return refuse("--init");
     }
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
-        return refuse("publishing ports (-p)");
-    }
-    if hc.publish_all_ports == Some(true) {
-        return refuse("publishing all exposed ports (-P)");
-    }
     if hc.mounts.as_ref().is_some_and(|m| !m.is_empty()) {
         return refuse("--mount");
     }

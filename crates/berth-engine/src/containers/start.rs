@@ -27,6 +27,7 @@ struct Started {
     /// The networks wired, with their addresses.
     endpoints: BTreeMap<String, EndpointSettings>,
     slots: BTreeMap<String, usize>,
+    published: Vec<crate::networks::Published>,
 }
 
 impl Engine {
@@ -98,6 +99,7 @@ impl Engine {
             s.monitor = Some(started.monitor);
             s.endpoints = started.endpoints;
             s.slots = started.slots;
+            s.ports = started.published;
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
@@ -121,6 +123,7 @@ impl Engine {
         let rootfs = l.rootfs(id);
         mount_overlay(&rootfs, &mount.data)?;
         let (mut endpoints, mut slots) = (BTreeMap::new(), BTreeMap::new());
+        let mut published = Vec::new();
         let result = (|| {
             phase("root mounted");
             let user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
@@ -134,6 +137,7 @@ impl Engine {
                 NetnsPlan::Own => {
                     let ns = netns::create(&l.netns(id))?;
                     (endpoints, slots) = self.wire_networks(rec, &ns)?;
+                    published = self.publish_ports(rec, &endpoints, &slots)?;
                     (Some(ns), dir.clone())
                 }
             };
@@ -191,6 +195,7 @@ impl Engine {
                 pidfd,
                 endpoints: std::mem::take(&mut endpoints),
                 slots: std::mem::take(&mut slots),
+                published: std::mem::take(&mut published),
             })
         })();
         if result.is_err() {

@@ -71,7 +71,11 @@ impl Engine {
                 sandbox_key: (rec.state.status == Status::Running)
                     .then(|| self.layout.netns(&rec.id).to_string_lossy().into_owned()),
                 networks: Some(endpoints(rec)),
-                ports: Some(Default::default()),
+                ports: Some(super::ports::port_map(
+                    rec.config.exposed_ports.as_deref().unwrap_or_default(),
+                    &rec.host_config,
+                    &rec.state.ports,
+                )),
                 ..Default::default()
             }),
             ..Default::default()
@@ -117,7 +121,7 @@ fn summary(rec: &Record) -> ContainerSummary {
         image_id: Some(rec.image_id.clone()),
         command: Some(command),
         created: Some(unix(&rec.created)),
-        ports: Some(Vec::new()),
+        ports: Some(super::ports::summaries(&rec.state.ports)),
         labels: rec.config.labels.clone(),
         state: Some(state),
         status: Some(status_text(rec)),

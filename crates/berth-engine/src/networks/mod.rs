@@ -7,6 +7,7 @@
 //! blocking threads (it is held across netlink requests and `nft`).
 
 mod ops;
+mod publish;
 mod store;
 mod view;
 
@@ -17,7 +18,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use berth_network::endpoint::{self, Endpoint};
-use berth_network::firewall::{self, BridgeRules};
+use berth_network::firewall::{self, BridgeRules, PortRule};
 use berth_network::ipam::{Pool, PoolStore};
 use berth_network::netlink::Netlink;
 use berth_network::{Ipv4Net, bridge, subnet};
@@ -26,6 +27,7 @@ use crate::api::NetworkOptions;
 use crate::error::{Error, Result};
 use crate::logs::format_timestamp;
 
+pub(crate) use publish::{PortRequest, Published, again as republish};
 use store::DefStore;
 pub(crate) use store::{Driver, NetworkDef};
 
@@ -84,6 +86,8 @@ struct Inner {
     up: HashMap<String, u32>,
     pools: HashMap<String, Pool>,
     nl: Option<Netlink>,
+    /// Published ports by container: the host port held and its rule.
+    published: HashMap<String, Vec<(berth_network::ports::Reservation, PortRule)>>,
 }
 
 impl Inner {
@@ -261,9 +265,15 @@ impl Networks {
         }
     }
 
-    /// Gives back every address `owner` holds (its veths went with its namespace).
+    /// Gives back every address and published port `owner` holds (its veths went with its
+    /// namespace).
     pub fn release_owner(&self, owner: &str) {
         let mut inner = self.inner.lock().expect("networks lock");
+        if self.unpublish(&mut inner, owner)
+            && let Err(e) = self.apply_firewall(&inner)
+        {
+            tracing::warn!("removing the published ports of {owner}: {e}");
+        }
         let inner = &mut *inner;
         for (id, pool) in inner.pools.iter_mut() {
             if pool.allocated.values().any(|o| o == owner) {
@@ -320,7 +330,7 @@ impl Networks {
                 bridge::remove(nl, &name)?;
             }
         }
-        if inner.up.is_empty() {
+        if inner.up.is_empty() && inner.published.is_empty() {
             firewall::delete_table(&self.table)?;
         }
         Ok(())
@@ -555,10 +565,16 @@ impl Networks {
                 })
             })
             .collect();
-        if rules.is_empty() {
+        let ports: Vec<PortRule> = inner
+            .published
+            .values()
+            .flatten()
+            .map(|(_, rule)| rule.clone())
+            .collect();
+        if rules.is_empty() && ports.is_empty() {
             firewall::delete_table(&self.table)?;
         } else {
-            firewall::apply(&self.table, &rules)?;
+            firewall::apply(&self.table, &rules, &ports)?;
         }
         Ok(())
     }

@@ -6,6 +6,7 @@ mod human;
 mod images;
 mod inspect;
 mod network;
+mod ports;
 mod ps;
 mod pull;
 mod run;
@@ -80,6 +81,8 @@ pub enum ClientCommand {
     Info(system::InfoArgs),
     /// Manage networks.
     Network(network::NetworkArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(ports::PortArgs),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
@@ -123,6 +126,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Version(a) => system::version(&c, a),
         ClientCommand::Info(a) => system::info(&c, a),
         ClientCommand::Network(a) => network::network(&c, a),
+        ClientCommand::Port(a) => ports::port(&c, a),
     };
     term::restore();
     match r {

@@ -74,6 +74,15 @@ pub struct CreateArgs {
     /// Set custom DNS search domains.
     #[arg(long = "dns-search", value_name = "list")]
     pub dns_search: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
     /// Set DNS options.
     #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
     pub dns_option: Vec<String>,
@@ -246,6 +255,10 @@ pub fn create_body(
         },
     });
     network_fields(a, &mut config);
+    super::ports::publish_fields(&a.publish, &a.expose, &mut config)?;
+    if a.publish_all {
+        config["HostConfig"]["PublishAllPorts"] = json!(true);
+    }
     let o = config.as_object_mut().expect("object");
     if let Some(e) = &a.entrypoint {
         o.insert("Entrypoint".into(), json!([e]));

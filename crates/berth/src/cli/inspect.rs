@@ -100,13 +100,13 @@ pub fn inspect(c: &Client, a: &InspectArgs) -> Res {
     let mut errors: Vec<String> = Vec::new();
     for n in &a.names {
         let mut paths = Vec::new();
-        if kind == "" || kind == "container" {
+        if kind.is_empty() || kind == "container" {
             paths.push(format!("/containers/{}/json?size={}", enc(n), a.size as u8));
         }
-        if kind == "" || kind == "image" {
+        if kind.is_empty() || kind == "image" {
             paths.push(format!("/images/{}/json", enc(n)));
         }
-        if kind == "" || kind == "network" {
+        if kind.is_empty() || kind == "network" {
             paths.push(format!("/networks/{}", enc(n)));
         }
         let mut got = None;

@@ -17,7 +17,7 @@ use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status}
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
 use crate::images::Images;
-use crate::networks::Networks;
+use crate::networks::{DnsServers, Networks};
 
 /// The Engine API version served.
 pub const API_VERSION: &str = "1.50";
@@ -32,6 +32,7 @@ pub struct Engine {
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
     pub(crate) networks: Networks,
+    pub(crate) dns: DnsServers,
     pub(crate) me: Weak<Engine>,
 }
 
@@ -61,6 +62,7 @@ impl Engine {
             layout,
             cgroup_v2,
             networks,
+            dns: DnsServers::default(),
             me: me.clone(),
         });
         engine.republish();

@@ -3,6 +3,7 @@
 //! nftables table.
 
 pub mod bridge;
+pub mod dns;
 pub mod endpoint;
 pub mod error;
 pub mod firewall;

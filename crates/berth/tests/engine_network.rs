@@ -684,3 +684,117 @@ fn berth_cli_network_verbs() {
     let missing = d.berth(&["network", "inspect", "bc-net"]);
     assert!(!missing.status.success());
 }
+
+/// A fake upstream name server on a loopback address of its own: answers every A query
+/// with 10.7.7.7, and counts them. Ends with the test process.
+fn fake_upstream() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let (a, b) = {
+        let mut r = [0u8; 2];
+        // SAFETY: fills our buffer.
+        unsafe { libc::getrandom(r.as_mut_ptr().cast(), 2, 0) };
+        (r[0], r[1].max(2))
+    };
+    let ip = format!("127.{}.{a}.{b}", 100 + a % 100);
+    let sock = std::net::UdpSocket::bind((ip.as_str(), 53)).unwrap();
+    let count = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let seen = count.clone();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let q = &buf[..n];
+            let mut r = q[..2].to_vec();
+            r.extend_from_slice(&[0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0]);
+            r.extend_from_slice(&q[12..]);
+            r.extend_from_slice(&[0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 7, 7, 7]);
+            let _ = sock.send_to(&r, from);
+        }
+    });
+    (ip, count)
+}
+
+#[test]
+fn embedded_dns_answers_names_aliases_and_short_ids_on_user_networks() {
+    let d = Daemon::with_busybox();
+    let (upstream, asked) = fake_upstream();
+    d.docker_ok(&["network", "create", "nd-net"]);
+    d.docker_ok(&["network", "create", "nd-other"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nd-srv",
+        "--network",
+        "nd-net",
+        "--network-alias",
+        "nd-alias",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let ip = inspect(
+        &d,
+        "nd-srv",
+        "{{(index .NetworkSettings.Networks \"nd-net\").IPAddress}}",
+    );
+    let short = &inspect(&d, "nd-srv", "{{.Id}}")[..12];
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "nd-net",
+        "--dns",
+        &upstream,
+        "busybox",
+        "sh",
+        "-c",
+        &format!(
+            "cat /etc/resolv.conf; for n in nd-srv ND-ALIAS {short}; do nslookup $n; done; \
+             ping -c1 -W2 nd-srv; nslookup elsewhere.test"
+        ),
+    ]);
+    assert!(out.starts_with("nameserver 127.0.0.11\n"), "{out}");
+    assert_eq!(out.matches(&format!("Address: {ip}")).count(), 3, "{out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    // Other names go to the container's --dns server, from the daemon's side.
+    assert!(out.contains("Address: 10.7.7.7"), "{out}");
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    // A container on another network does not learn the name (the upstream answers).
+    let other = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "nd-other",
+        "--dns",
+        &upstream,
+        "busybox",
+        "nslookup",
+        "nd-srv",
+    ]);
+    assert!(!other.contains(&ip), "{other}");
+    // After a daemon restart the resolver of a running container answers again.
+    let mut d = d;
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nd-cli",
+        "--network",
+        "nd-net",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    d.kill9();
+    d.launch();
+    let sandbox = inspect(&d, "nd-cli", "{{.NetworkSettings.SandboxKey}}");
+    let again = Command::new("nsenter")
+        .arg(format!("--net={sandbox}"))
+        .args(["busybox", "nslookup", "nd-alias", "127.0.0.11"])
+        .output()
+        .unwrap();
+    assert!(
+        text(&again.stdout).contains(&format!("Address: {ip}")),
+        "{again:?}"
+    );
+}

@@ -24,6 +24,8 @@ pub struct EtcOptions<'a> {
     pub dns: &'a [String],
     pub dns_search: &'a [String],
     pub dns_options: &'a [String],
+    /// On a user-defined network: the embedded resolver at 127.0.0.11 answers.
+    pub embedded_dns: bool,
 }
 
 /// Writes the three files into `dir` (not durably: they are written again at every start).
@@ -77,7 +79,9 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
             .flatten()
             .collect()
     };
-    let mut servers: Vec<String> = if o.dns.is_empty() {
+    let mut servers: Vec<String> = if o.embedded_dns {
+        vec!["127.0.0.11".into()]
+    } else if o.dns.is_empty() {
         lines_of("nameserver")
             .into_iter()
             .filter(|a| o.host_network || !(a.starts_with("127.") || a == "::1"))
@@ -97,11 +101,15 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
             .cloned()
             .collect()
     };
-    let options = if o.dns_options.is_empty() {
+    let mut options = if o.dns_options.is_empty() {
         lines_of("options")
     } else {
         o.dns_options.to_vec()
     };
+    // As Docker: names without dots go to the embedded resolver first.
+    if o.embedded_dns && !options.iter().any(|x| x.starts_with("ndots:")) {
+        options.push("ndots:0".into());
+    }
     let mut out = String::new();
     for s in servers {
         out += &format!("nameserver {s}\n");
@@ -142,6 +150,20 @@ mod tests {
             out,
             "nameserver 8.8.8.8\nnameserver 8.8.4.4\noptions edns0\n"
         );
+    }
+
+    #[test]
+    fn embedded_resolver() {
+        let dns = ["10.9.9.9".to_string()];
+        let out = resolv_conf(
+            "nameserver 10.0.0.2\nsearch x\n",
+            &EtcOptions {
+                dns: &dns,
+                embedded_dns: true,
+                ..Default::default()
+            },
+        );
+        assert_eq!(out, "nameserver 127.0.0.11\nsearch x\noptions ndots:0\n");
     }
 
     #[test]

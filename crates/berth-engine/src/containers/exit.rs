@@ -59,6 +59,7 @@ impl Engine {
         }
         release_resources(l, id, &l.rootfs(id));
         self.networks.release_owner(id);
+        self.stop_dns(id);
         let mut reg = self.registry.lock().expect("registry lock");
         let Ok(entry) = reg.get_mut(id) else { return };
         let s = &mut entry.record.state;
@@ -89,24 +90,32 @@ impl Engine {
         }
     }
 
-    /// At start-up: the ports of running containers are held and routed again (a daemon
-    /// that stopped took its reservations with it).
+    /// At start-up: the ports of running containers are held and routed again, and their
+    /// resolvers served again (a daemon that stopped took both with it).
     pub(crate) fn republish(&self) {
-        let running: Vec<(String, Vec<crate::networks::Published>)> = {
+        let running: Vec<super::Record> = {
             let reg = self.registry.lock().expect("registry lock");
             reg.by_id
                 .values()
-                .filter(|e| {
-                    e.record.state.status == Status::Running && !e.record.state.ports.is_empty()
-                })
-                .map(|e| (e.record.id.clone(), e.record.state.ports.clone()))
+                .filter(|e| e.record.state.status == Status::Running)
+                .map(|e| e.record.clone())
                 .collect()
         };
-        for (id, ports) in running {
-            let again = crate::networks::republish(&ports)
-                .and_then(|req| self.networks.publish(&id, ports[0].dest, &req));
+        for rec in running {
+            let netns = self.layout.netns(&rec.id);
+            if netns.exists()
+                && let Err(e) = self.start_dns_for(&rec, &netns, &rec.state.endpoints)
+            {
+                tracing::warn!(id = rec.id, "serving its resolver again: {e}");
+            }
+            let ports = &rec.state.ports;
+            if ports.is_empty() {
+                continue;
+            }
+            let again = crate::networks::republish(ports)
+                .and_then(|req| self.networks.publish(&rec.id, ports[0].dest, &req));
             if let Err(e) = again {
-                tracing::warn!(id, "publishing its ports again: {e}");
+                tracing::warn!(id = rec.id, "publishing its ports again: {e}");
             }
         }
     }

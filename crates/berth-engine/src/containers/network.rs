@@ -117,6 +117,12 @@ impl Engine {
                 )));
             }
         }
+        if s.aliases.as_ref().is_some_and(|a| !a.is_empty()) && !def.user_defined {
+            return Err(Error::InvalidArgument(
+                "network-scoped alias is supported only for containers in user defined networks"
+                    .into(),
+            ));
+        }
         if let Some(mac) = s.mac_address.as_deref().filter(|m| !m.is_empty()) {
             parse_mac(mac)?;
         }
@@ -261,6 +267,43 @@ impl Engine {
         self.networks.publish(&rec.id, dest, &requests)
     }
 
+    /// Whether a container with these endpoints gets the embedded resolver: it is on a
+    /// user-defined network (Docker's default bridge has no name resolution).
+    pub(crate) fn embedded_dns(&self, endpoints: &BTreeMap<String, EndpointSettings>) -> bool {
+        endpoints
+            .values()
+            .filter_map(|e| e.network_id.as_deref())
+            .any(|id| self.networks.find(id).is_ok_and(|d| d.user_defined))
+    }
+
+    /// Starts the embedded resolver of a container that needs one; it forwards to the
+    /// container's `--dns` servers, else to the host's.
+    pub(crate) fn start_dns_for(
+        &self,
+        rec: &Record,
+        netns: &Path,
+        endpoints: &BTreeMap<String, EndpointSettings>,
+    ) -> Result<()> {
+        if !self.embedded_dns(endpoints) {
+            return Ok(());
+        }
+        let own: Vec<Ipv4Addr> = rec
+            .host_config
+            .dns
+            .iter()
+            .flatten()
+            .filter_map(|s| s.parse().ok())
+            .collect();
+        let upstreams = if own.is_empty() {
+            berth_network::dns::nameservers(
+                &std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default(),
+            )
+        } else {
+            own
+        };
+        self.start_dns(&rec.id, netns, upstreams)
+    }
+
     /// Changes a container's record and saves it.
     pub(crate) fn update_record(&self, id: &str, f: impl FnOnce(&mut Record)) -> Result<()> {
         let mut reg = self.registry.lock().expect("registry lock");
@@ -308,6 +351,7 @@ impl Engine {
                 dns: hc.dns.as_deref().unwrap_or(none),
                 dns_search: hc.dns_search.as_deref().unwrap_or(none),
                 dns_options: hc.dns_options.as_deref().unwrap_or(none),
+                embedded_dns: self.embedded_dns(endpoints),
             },
         )
     }

@@ -76,6 +76,9 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if hc.privileged == Some(true) {
         return refuse("--privileged");
     }
+    if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return refuse("--link (legacy container links; use a user-defined network)");
+    }
     if hc.init == Some(true) {
         return refuse("--init");
     }

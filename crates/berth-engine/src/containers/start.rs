@@ -138,6 +138,7 @@ impl Engine {
                     let ns = netns::create(&l.netns(id))?;
                     (endpoints, slots) = self.wire_networks(rec, &ns)?;
                     published = self.publish_ports(rec, &endpoints, &slots)?;
+                    self.start_dns_for(rec, &ns, &endpoints)?;
                     (Some(ns), dir.clone())
                 }
             };
@@ -201,6 +202,7 @@ impl Engine {
         if result.is_err() {
             release_resources(l, id, &rootfs);
             self.networks.release_owner(id);
+            self.stop_dns(id);
         }
         result
     }

@@ -6,6 +6,7 @@
 //! Locking: one mutex over the definitions, pools and the netlink socket, taken only on
 //! blocking threads (it is held across netlink requests and `nft`).
 
+mod dns;
 mod ops;
 mod publish;
 mod store;
@@ -27,6 +28,7 @@ use crate::api::NetworkOptions;
 use crate::error::{Error, Result};
 use crate::logs::format_timestamp;
 
+pub(crate) use dns::DnsServers;
 pub(crate) use publish::{PortRequest, Published, again as republish};
 use store::DefStore;
 pub(crate) use store::{Driver, NetworkDef};

@@ -798,3 +798,76 @@ fn embedded_dns_answers_names_aliases_and_short_ids_on_user_networks() {
         "{again:?}"
     );
 }
+
+#[test]
+fn daemon_flags_choose_the_subnets() {
+    let (_, prefix) = random_subnet();
+    let d = Daemon::start_with_args(&["--bip", &format!("{prefix}.1/24")]);
+    d.import_busybox("busybox:latest");
+    d.docker_ok(&["run", "-d", "--name", "nbip", "busybox", "sleep", "30"]);
+    assert_eq!(
+        inspect(&d, "nbip", "{{.NetworkSettings.Gateway}}"),
+        format!("{prefix}.1")
+    );
+    assert!(
+        inspect(&d, "nbip", "{{.NetworkSettings.IPAddress}}").starts_with(&format!("{prefix}."))
+    );
+    let subnet = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "bridge",
+    ]);
+    assert_eq!(subnet.trim(), format!("{prefix}.0/24"));
+    drop(d);
+
+    let (_, other) = random_subnet();
+    let base = other.rsplit_once('.').unwrap().0.to_string();
+    let d = Daemon::start_with_args(&[
+        "--default-address-pool",
+        &format!("base={base}.0.0/16,size=24"),
+    ]);
+    d.docker_ok(&["network", "create", "npool"]);
+    let got = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{(index .IPAM.Config 0).Subnet}}",
+        "npool",
+    ]);
+    assert!(
+        got.trim().starts_with(&format!("{base}.")) && got.trim().ends_with(".0/24"),
+        "{got}"
+    );
+    drop(d);
+
+    // Bad flags stop the daemon with a message naming them.
+    let dir = tempfile::tempdir().unwrap();
+    for (flag, value, want) in [
+        ("--bip", "10.1.2.0/24", "--bip"),
+        (
+            "--default-address-pool",
+            "base=10.0.0.0/8",
+            "base=CIDR,size=N",
+        ),
+        ("--bridge-name", "a-name-far-too-long", "bridge name"),
+    ] {
+        let out = Command::new(daemon_support::BERTH)
+            .args(["daemon", "-H"])
+            .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+            .arg("--data-root")
+            .arg(dir.path().join("lib"))
+            .arg("--exec-root")
+            .arg(dir.path().join("run"))
+            .args([flag, value])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{flag} {value}");
+        assert!(
+            text(&out.stderr).contains(want),
+            "{flag} {value}: {}",
+            text(&out.stderr)
+        );
+    }
+}

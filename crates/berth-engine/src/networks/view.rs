@@ -74,7 +74,7 @@ fn ipam(def: &NetworkDef) -> Ipam {
 }
 
 /// Docker's network filters: `name` (substring), `id` (prefix), `driver`, `label`,
-/// `type` (`custom` or `builtin`), `dangling` (handled by the caller).
+/// `type` (`custom` or `builtin`).
 pub(crate) fn matches(def: &NetworkDef, filters: &Filters) -> Result<bool> {
     for (key, values) in filters {
         let ok = match key.as_str() {
@@ -90,7 +90,11 @@ pub(crate) fn matches(def: &NetworkDef, filters: &Filters) -> Result<bool> {
                 "builtin" => !def.user_defined,
                 _ => false,
             }),
-            "dangling" | "until" => true,
+            "dangling" | "until" => {
+                return Err(Error::InvalidArgument(format!(
+                    "the network filter '{key}' is not supported by berth yet"
+                )));
+            }
             other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
         };
         if !ok {

@@ -67,11 +67,18 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// More `berth daemon` flags, given at every launch.
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// A daemon on fresh roots.
     pub fn start() -> Daemon {
+        Daemon::start_with_args(&[])
+    }
+
+    /// A daemon on fresh roots, with more flags.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bt")
             .tempdir_in("/tmp")
@@ -81,6 +88,7 @@ impl Daemon {
             dir,
             socket,
             child: None,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.launch();
         d
@@ -107,6 +115,7 @@ impl Daemon {
                 dir,
                 socket,
                 child: None,
+                extra_args: Vec::new(),
             },
             out,
         )
@@ -163,6 +172,7 @@ impl Daemon {
             .arg(self.dir.path().join("d.pid"))
             .arg("--bridge-name")
             .arg(self.bridge_name())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)

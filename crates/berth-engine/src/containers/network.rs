@@ -12,7 +12,7 @@ use bollard_stubs::models::{EndpointSettings, HostConfig, NetworkingConfig};
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
-use crate::networks::{Driver, NetworkDef, Published};
+use crate::networks::{Driver, NetworkDef, Published, Scope};
 
 use super::etc_files::{self, EtcOptions};
 use super::record::Record;
@@ -267,13 +267,14 @@ impl Engine {
         self.networks.publish(&rec.id, dest, &requests)
     }
 
-    /// Whether a container with these endpoints gets the embedded resolver: it is on a
-    /// user-defined network (Docker's default bridge has no name resolution).
-    pub(crate) fn embedded_dns(&self, endpoints: &BTreeMap<String, EndpointSettings>) -> bool {
+    /// The user-defined networks among these endpoints' (Docker's default bridge has no
+    /// name resolution): a container on one gets the embedded resolver.
+    fn user_networks(&self, endpoints: &BTreeMap<String, EndpointSettings>) -> Vec<String> {
         endpoints
             .values()
-            .filter_map(|e| e.network_id.as_deref())
-            .any(|id| self.networks.find(id).is_ok_and(|d| d.user_defined))
+            .filter_map(|e| e.network_id.clone())
+            .filter(|id| self.networks.find(id).is_ok_and(|d| d.user_defined))
+            .collect()
     }
 
     /// Starts the embedded resolver of a container that needs one; it forwards to the
@@ -284,7 +285,8 @@ impl Engine {
         netns: &Path,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
-        if !self.embedded_dns(endpoints) {
+        let networks = self.user_networks(endpoints);
+        if networks.is_empty() {
             return Ok(());
         }
         let own: Vec<Ipv4Addr> = rec
@@ -301,7 +303,14 @@ impl Engine {
         } else {
             own
         };
-        self.start_dns(&rec.id, netns, upstreams)
+        self.start_dns(
+            &rec.id,
+            netns,
+            Scope {
+                networks,
+                upstreams,
+            },
+        )
     }
 
     /// Changes a container's record and saves it.
@@ -351,7 +360,7 @@ impl Engine {
                 dns: hc.dns.as_deref().unwrap_or(none),
                 dns_search: hc.dns_search.as_deref().unwrap_or(none),
                 dns_options: hc.dns_options.as_deref().unwrap_or(none),
-                embedded_dns: self.embedded_dns(endpoints),
+                embedded_dns: !self.user_networks(endpoints).is_empty(),
             },
         )
     }

@@ -1,7 +1,7 @@
 //! The embedded DNS server: each container on a user-defined network gets a resolver at
 //! 127.0.0.11:53 (UDP and TCP) in its own namespace. The sockets are bound there by a
 //! short-lived thread that enters the namespace, and served by the daemon's runtime:
-//! names, aliases and short ids of running containers on a network shared with the asker
+//! names, aliases and short ids of running containers on a user network of the asker's
 //! are answered; everything else is relayed to the container's `--dns` servers or the
 //! host's. The servers end with the container (and come back after a daemon restart).
 
@@ -32,7 +32,7 @@ pub(crate) struct DnsServers {
 impl Engine {
     /// Binds the resolver's sockets in the namespace at `netns` and serves them. Blocking
     /// (called on a blocking thread of the daemon's runtime).
-    pub(crate) fn start_dns(&self, id: &str, netns: &Path, upstreams: Vec<Ipv4Addr>) -> Result<()> {
+    pub(crate) fn start_dns(&self, id: &str, netns: &Path, scope: Scope) -> Result<()> {
         let ns = std::fs::File::open(netns).map_err(|e| Error::internal(netns.display(), e))?;
         let (udp, tcp) = std::thread::spawn(move || -> std::io::Result<_> {
             nix::sched::setns(ns.as_fd(), nix::sched::CloneFlags::CLONE_NEWNET)?;
@@ -51,18 +51,13 @@ impl Engine {
             tokio::net::UdpSocket::from_std(udp).map_err(|e| Error::internal("resolver", e))?;
         let tcp =
             tokio::net::TcpListener::from_std(tcp).map_err(|e| Error::internal("resolver", e))?;
-        let upstreams = Arc::new(upstreams);
+        let scope = Arc::new(scope);
         let tasks = vec![
             handle
-                .spawn(serve_udp(
-                    self.arc(),
-                    id.to_string(),
-                    udp,
-                    upstreams.clone(),
-                ))
+                .spawn(serve_udp(self.arc(), udp, scope.clone()))
                 .abort_handle(),
             handle
-                .spawn(serve_tcp(self.arc(), id.to_string(), tcp, upstreams))
+                .spawn(serve_tcp(self.arc(), tcp, scope))
                 .abort_handle(),
         ];
         if let Some(old) = self
@@ -85,35 +80,16 @@ impl Engine {
         }
     }
 
-    /// The addresses `name` has for the container `asker`: running containers that share a
-    /// user-defined network with it, by name, alias or short id.
-    fn dns_lookup(&self, asker: &str, name: &str) -> Vec<Ipv4Addr> {
-        let default_bridge = self
-            .networks
-            .find("bridge")
-            .map(|d| d.id)
-            .unwrap_or_default();
+    /// The addresses `name` has on the networks of `scope`: running containers on them, by
+    /// name, alias or short id.
+    fn dns_lookup(&self, scope: &Scope, name: &str) -> Vec<Ipv4Addr> {
+        let shared = &scope.networks;
         let reg = self.registry.lock().expect("registry lock");
-        let Some(me) = reg.by_id.get(asker) else {
-            return Vec::new();
-        };
-        let shared: Vec<&str> = me
-            .record
-            .state
-            .endpoints
-            .values()
-            .filter_map(|e| e.network_id.as_deref())
-            .filter(|n| *n != default_bridge)
-            .collect();
         let mut out = Vec::new();
         for e in reg.by_id.values().filter(|e| e.running()) {
             let rec = &e.record;
             for ep in rec.state.endpoints.values() {
-                if !ep
-                    .network_id
-                    .as_deref()
-                    .is_some_and(|n| shared.contains(&n))
-                {
+                if !ep.network_id.as_ref().is_some_and(|n| shared.contains(n)) {
                     continue;
                 }
                 let known = rec.name.eq_ignore_ascii_case(name)
@@ -135,19 +111,22 @@ impl Engine {
     }
 }
 
+/// What one container's resolver answers for: the user-defined networks it is on (fixed at
+/// its start: its record is written only after its program runs, which may ask at once), and
+/// where it relays the rest.
+pub(crate) struct Scope {
+    pub networks: Vec<String>,
+    pub upstreams: Vec<Ipv4Addr>,
+}
+
 /// The reply to one query: ours, an upstream's, or SERVFAIL.
-async fn reply(
-    engine: &Engine,
-    asker: &str,
-    query: &[u8],
-    upstreams: &[Ipv4Addr],
-) -> Option<Vec<u8>> {
+async fn reply(engine: &Engine, scope: &Scope, query: &[u8]) -> Option<Vec<u8>> {
     let q = dns::parse_question(query)?;
-    let ips = engine.dns_lookup(asker, &q.name);
+    let ips = engine.dns_lookup(scope, &q.name);
     if !ips.is_empty() {
         return Some(dns::answer(query, &q, &ips));
     }
-    for up in upstreams {
+    for up in &scope.upstreams {
         if let Some(r) = forward(query, SocketAddr::from((*up, 53))).await {
             return Some(r);
         }
@@ -168,12 +147,7 @@ async fn forward(query: &[u8], to: SocketAddr) -> Option<Vec<u8>> {
     Some(buf)
 }
 
-async fn serve_udp(
-    engine: Arc<Engine>,
-    asker: String,
-    sock: tokio::net::UdpSocket,
-    upstreams: Arc<Vec<Ipv4Addr>>,
-) {
+async fn serve_udp(engine: Arc<Engine>, sock: tokio::net::UdpSocket, scope: Arc<Scope>) {
     let sock = Arc::new(sock);
     let mut buf = vec![0u8; 4096];
     loop {
@@ -181,31 +155,21 @@ async fn serve_udp(
             return;
         };
         let query = buf[..n].to_vec();
-        let (engine, asker, sock, upstreams) = (
-            engine.clone(),
-            asker.clone(),
-            sock.clone(),
-            upstreams.clone(),
-        );
+        let (engine, sock, scope) = (engine.clone(), sock.clone(), scope.clone());
         tokio::spawn(async move {
-            if let Some(r) = reply(&engine, &asker, &query, &upstreams).await {
+            if let Some(r) = reply(&engine, &scope, &query).await {
                 let _ = sock.send_to(&r, from).await;
             }
         });
     }
 }
 
-async fn serve_tcp(
-    engine: Arc<Engine>,
-    asker: String,
-    listener: tokio::net::TcpListener,
-    upstreams: Arc<Vec<Ipv4Addr>>,
-) {
+async fn serve_tcp(engine: Arc<Engine>, listener: tokio::net::TcpListener, scope: Arc<Scope>) {
     loop {
         let Ok((mut conn, _)) = listener.accept().await else {
             return;
         };
-        let (engine, asker, upstreams) = (engine.clone(), asker.clone(), upstreams.clone());
+        let (engine, scope) = (engine.clone(), scope.clone());
         tokio::spawn(async move {
             // Length-prefixed messages, one after another, until the client closes.
             loop {
@@ -216,7 +180,7 @@ async fn serve_tcp(
                 if conn.read_exact(&mut query).await.is_err() {
                     return;
                 }
-                let Some(r) = reply(&engine, &asker, &query, &upstreams).await else {
+                let Some(r) = reply(&engine, &scope, &query).await else {
                     return;
                 };
                 let mut framed = (r.len() as u16).to_be_bytes().to_vec();

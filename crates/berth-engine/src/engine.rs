@@ -52,7 +52,11 @@ impl Engine {
         let images = Images::open(&config.data_root)?;
         let registry = load_records(&layout)?;
         let networks = Networks::open(&config.data_root, &config.network)?;
-        networks.reconcile(&running_ids(&registry))?;
+        // A host without nftables (or netlink trouble) must not keep the daemon from serving:
+        // containers without networks still run, and wiring one reports the error itself.
+        if let Err(e) = networks.reconcile(&running_ids(&registry)) {
+            tracing::warn!("reconciling networks: {e}");
+        }
         remove_leftover_layers(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {

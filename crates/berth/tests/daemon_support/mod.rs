@@ -144,9 +144,7 @@ impl Daemon {
 
     /// This daemon's default bridge (and nft table): unique per temp dir.
     pub fn bridge_name(&self) -> String {
-        let tail = self.dir.path().file_name().unwrap().to_string_lossy();
-        let tail: String = tail.chars().filter(char::is_ascii_alphanumeric).collect();
-        format!("bt{}", &tail[tail.len().saturating_sub(10)..])
+        test_bridge_name(self.dir.path())
     }
 
     pub fn host(&self) -> String {
@@ -347,16 +345,28 @@ impl Drop for Daemon {
         kill_processes_mentioning(&marker);
         unmount_under(self.dir.path());
         // A daemon that could not stop gracefully leaves its bridge and table: remove them.
-        let bridge = self.bridge_name();
-        let _ = Command::new("ip")
-            .args(["link", "del", &bridge])
-            .stderr(Stdio::null())
-            .status();
-        let _ = Command::new("nft")
-            .args(["delete", "table", "ip", &bridge])
-            .stderr(Stdio::null())
-            .status();
+        remove_test_bridge(&self.bridge_name());
     }
+}
+
+/// A bridge (and nft table) name for a test daemon whose files are under `dir` (`bt` and
+/// the end of the temp dir's name: unique while the dir exists, at most 12 characters).
+pub fn test_bridge_name(dir: &Path) -> String {
+    let tail = dir.file_name().unwrap().to_string_lossy();
+    let tail: String = tail.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("bt{}", &tail[tail.len().saturating_sub(10)..])
+}
+
+/// Deletes a test daemon's bridge and nft table; absent is fine.
+pub fn remove_test_bridge(name: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "del", name])
+        .stderr(Stdio::null())
+        .status();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", name])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// SIGKILLs every process whose command line mentions `marker` (the daemon, the zygote and

@@ -397,6 +397,17 @@ impl Networks {
                 let mut in_use: Vec<Ipv4Net> =
                     inner.defs.values().filter_map(|d| d.subnet).collect();
                 in_use.extend(host_routes(inner.netlink()?)?);
+                // The default bridge, not up yet, keeps the subnet it will take (172.17/16
+                // on a quiet host), as Docker's always has it.
+                let default_unset = inner
+                    .defs
+                    .values()
+                    .any(|d| d.driver == Driver::Bridge && !d.user_defined && d.subnet.is_none());
+                if default_unset
+                    && let Some(reserved) = subnet::first_free(&self.candidates, &in_use)
+                {
+                    in_use.push(reserved);
+                }
                 subnet::first_free(&self.candidates, &in_use).ok_or_else(|| {
                     Error::Internal(
                         "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network".into(),

@@ -781,6 +781,8 @@ fn embedded_dns_answers_names_aliases_and_short_ids_on_user_networks() {
         "nd-cli",
         "--network",
         "nd-net",
+        "--dns",
+        &upstream,
         "busybox",
         "sleep",
         "60",
@@ -796,6 +798,45 @@ fn embedded_dns_answers_names_aliases_and_short_ids_on_user_networks() {
     assert!(
         text(&again.stdout).contains(&format!("Address: {ip}")),
         "{again:?}"
+    );
+    // Connected to another user network, its resolver learns that network's names; and
+    // forgets them when disconnected (the name then goes upstream).
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nd-o",
+        "--network",
+        "nd-other",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let o_ip = inspect(
+        &d,
+        "nd-o",
+        "{{(index .NetworkSettings.Networks \"nd-other\").IPAddress}}",
+    );
+    let lookup = || {
+        let out = Command::new("nsenter")
+            .arg(format!("--net={sandbox}"))
+            .args(["busybox", "nslookup", "nd-o", "127.0.0.11"])
+            .output()
+            .unwrap();
+        text(&out.stdout)
+    };
+    assert!(!lookup().contains(&o_ip));
+    d.docker_ok(&["network", "connect", "nd-other", "nd-cli"]);
+    assert!(
+        lookup().contains(&format!("Address: {o_ip}")),
+        "{}",
+        lookup()
+    );
+    d.docker_ok(&["network", "disconnect", "nd-other", "nd-cli"]);
+    let after = lookup();
+    assert!(
+        !after.contains(&o_ip) && after.contains("10.7.7.7"),
+        "{after}"
     );
 }
 

@@ -307,7 +307,7 @@ impl Engine {
             &rec.id,
             netns,
             Scope {
-                networks,
+                networks: std::sync::Mutex::new(networks),
                 upstreams,
             },
         )

@@ -23,10 +23,10 @@ use crate::error::{Error, Result};
 pub(crate) const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// The serving tasks of each container's resolver.
+/// Each container's resolver: its serving tasks and what it answers for.
 #[derive(Default)]
 pub(crate) struct DnsServers {
-    running: Mutex<HashMap<String, Vec<AbortHandle>>>,
+    running: Mutex<HashMap<String, (Vec<AbortHandle>, Arc<Scope>)>>,
 }
 
 impl Engine {
@@ -57,15 +57,15 @@ impl Engine {
                 .spawn(serve_udp(self.arc(), udp, scope.clone()))
                 .abort_handle(),
             handle
-                .spawn(serve_tcp(self.arc(), tcp, scope))
+                .spawn(serve_tcp(self.arc(), tcp, scope.clone()))
                 .abort_handle(),
         ];
-        if let Some(old) = self
+        if let Some((old, _)) = self
             .dns
             .running
             .lock()
             .expect("dns lock")
-            .insert(id.to_string(), tasks)
+            .insert(id.to_string(), (tasks, scope))
         {
             old.iter().for_each(AbortHandle::abort);
         }
@@ -75,15 +75,28 @@ impl Engine {
 
     /// Stops a container's resolver (its sockets close with the tasks).
     pub(crate) fn stop_dns(&self, id: &str) {
-        if let Some(tasks) = self.dns.running.lock().expect("dns lock").remove(id) {
+        if let Some((tasks, _)) = self.dns.running.lock().expect("dns lock").remove(id) {
             tasks.iter().for_each(AbortHandle::abort);
+        }
+    }
+
+    /// A running container joined or left a user network: its resolver follows (if it has
+    /// one; a container started without one keeps the resolv.conf it was given, as in
+    /// Docker).
+    pub(crate) fn dns_scope_changed(&self, id: &str, network: &str, joined: bool) {
+        if let Some((_, scope)) = self.dns.running.lock().expect("dns lock").get(id) {
+            let mut nets = scope.networks.lock().expect("scope lock");
+            nets.retain(|n| n != network);
+            if joined {
+                nets.push(network.to_string());
+            }
         }
     }
 
     /// The addresses `name` has on the networks of `scope`: running containers on them, by
     /// name, alias or short id.
     fn dns_lookup(&self, scope: &Scope, name: &str) -> Vec<Ipv4Addr> {
-        let shared = &scope.networks;
+        let shared = scope.networks.lock().expect("scope lock").clone();
         let reg = self.registry.lock().expect("registry lock");
         let mut out = Vec::new();
         for e in reg.by_id.values().filter(|e| e.running()) {
@@ -111,11 +124,12 @@ impl Engine {
     }
 }
 
-/// What one container's resolver answers for: the user-defined networks it is on (fixed at
-/// its start: its record is written only after its program runs, which may ask at once), and
-/// where it relays the rest.
+/// What one container's resolver answers for: the user-defined networks it is on (given at
+/// its start, not read from its record, which is written only after its program runs and
+/// may ask at once; then kept up to date by connect and disconnect), and where it relays
+/// the rest.
 pub(crate) struct Scope {
-    pub networks: Vec<String>,
+    pub networks: Mutex<Vec<String>>,
     pub upstreams: Vec<Ipv4Addr>,
 }
 

@@ -189,6 +189,9 @@ impl Engine {
         } else {
             None
         };
+        if wired.is_some() && def.user_defined {
+            self.dns_scope_changed(&id, &def.id, true);
+        }
         self.update_record(&id, |rec| {
             rec.networks.insert(def.name.clone(), settings.clone());
             if let Some((slot, ep)) = &wired {
@@ -230,6 +233,7 @@ impl Engine {
         }
         if let Some(slot) = slot {
             self.networks.disconnect(&def.id, &id, slot);
+            self.dns_scope_changed(&id, &def.id, false);
         }
         self.update_record(&id, |rec| {
             rec.networks.remove(&name);

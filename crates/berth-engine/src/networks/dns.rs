@@ -23,10 +23,13 @@ use crate::error::{Error, Result};
 pub(crate) const RESOLVER: Ipv4Addr = Ipv4Addr::new(127, 0, 0, 11);
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Each container's resolver: its serving tasks and what it answers for.
+/// A running resolver: its serving tasks and what it answers for.
+type Resolver = (Vec<AbortHandle>, Arc<Scope>);
+
+/// Each container's resolver.
 #[derive(Default)]
 pub(crate) struct DnsServers {
-    running: Mutex<HashMap<String, (Vec<AbortHandle>, Arc<Scope>)>>,
+    running: Mutex<HashMap<String, Resolver>>,
 }
 
 impl Engine {

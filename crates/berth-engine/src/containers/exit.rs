@@ -57,6 +57,13 @@ impl Engine {
         if exit.is_none() {
             let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
         }
+        let slots: Vec<usize> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(id)
+                .map(|e| e.record.state.slots.values().copied().collect())
+                .unwrap_or_default()
+        };
+        self.networks.detach_veths(id, slots);
         release_resources(l, id, &l.rootfs(id));
         self.networks.release_owner(id);
         self.stop_dns(id);

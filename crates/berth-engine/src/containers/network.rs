@@ -117,6 +117,23 @@ impl Engine {
                 )));
             }
         }
+        let refuse = |what: &str| {
+            Err(Error::InvalidArgument(format!(
+                "{what} is not supported by berth yet"
+            )))
+        };
+        if s.driver_opts.as_ref().is_some_and(|o| !o.is_empty()) {
+            return refuse("endpoint driver options (--driver-opt)");
+        }
+        if s.links.as_ref().is_some_and(|l| !l.is_empty()) {
+            return refuse("--link");
+        }
+        if let Some(c) = &s.ipam_config
+            && (c.ipv6_address.as_deref().is_some_and(|a| !a.is_empty())
+                || c.link_local_ips.as_ref().is_some_and(|l| !l.is_empty()))
+        {
+            return refuse("IPv6 and link-local endpoint addresses");
+        }
         if s.aliases.as_ref().is_some_and(|a| !a.is_empty()) && !def.user_defined {
             return Err(Error::InvalidArgument(
                 "network-scoped alias is supported only for containers in user defined networks"
@@ -191,6 +208,7 @@ impl Engine {
                     out.insert(name.clone(), ep);
                 }
                 Err(e) => {
+                    self.networks.detach_veths(&rec.id, slots.values().copied());
                     self.networks.release_owner(&rec.id);
                     return Err(e);
                 }

@@ -200,6 +200,7 @@ impl Engine {
             })
         })();
         if result.is_err() {
+            self.networks.detach_veths(id, slots.values().copied());
             release_resources(l, id, &rootfs);
             self.networks.release_owner(id);
             self.stop_dns(id);

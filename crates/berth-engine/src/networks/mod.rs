@@ -267,6 +267,17 @@ impl Networks {
         }
     }
 
+    /// Deletes `owner`'s veth pairs now, rather than when the kernel gets round to tearing
+    /// its namespace down: when a container is gone, so are its interfaces.
+    pub fn detach_veths(&self, owner: &str, slots: impl IntoIterator<Item = usize>) {
+        let mut inner = self.inner.lock().expect("networks lock");
+        if let Ok(nl) = inner.netlink() {
+            for slot in slots {
+                endpoint::detach(nl, &veth_name(owner, slot));
+            }
+        }
+    }
+
     /// Gives back every address and published port `owner` holds (its veths went with its
     /// namespace).
     pub fn release_owner(&self, owner: &str) {

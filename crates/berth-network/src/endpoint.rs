@@ -59,7 +59,14 @@ pub fn parse_mac(s: &str) -> Result<[u8; 6]> {
 /// Wires `ep` between the bridge `bridge` (an index in `host`'s namespace) and the
 /// namespace `ns`. On failure nothing is left: the veth pair is deleted.
 pub fn attach(host: &mut Netlink, bridge: u32, ns: BorrowedFd<'_>, ep: &Endpoint) -> Result<()> {
-    host.add_veth(&ep.host_veth, bridge, &ep.ifname, ns, ep.mac)?;
+    match host.add_veth(&ep.host_veth, bridge, &ep.ifname, ns, ep.mac) {
+        // The same container's previous veth, its namespace not torn down yet: replace it.
+        Err(Error::Netlink { source, .. }) if source.raw_os_error() == Some(libc::EEXIST) => {
+            detach(host, &ep.host_veth);
+            host.add_veth(&ep.host_veth, bridge, &ep.ifname, ns, ep.mac)?;
+        }
+        other => other?,
+    }
     let inside = (|| {
         let mut nl = Netlink::open_in(ns)?;
         let link = nl.link_by_name(&ep.ifname)?.ok_or_else(|| {

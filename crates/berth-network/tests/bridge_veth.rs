@@ -220,3 +220,31 @@ fn nft_table_applied_and_removed() {
     .unwrap_err();
     assert!(bad.to_string().starts_with("nftables:"), "{bad}");
 }
+
+#[test]
+fn a_leftover_veth_of_the_same_name_is_replaced() {
+    let br = Bridge {
+        name: unique("bnb"),
+    };
+    let subnet = test_subnet();
+    let gw = Ipv4Addr::from(u32::from(subnet.network()) + 1);
+    let ip = Ipv4Addr::from(u32::from(subnet.network()) + 2);
+    let mut nl = Netlink::open().unwrap();
+    let index = bridge::ensure(&mut nl, &br.name, gw, 24).unwrap();
+    let ep = Endpoint {
+        host_veth: unique("vbt"),
+        ifname: "eth0".into(),
+        address: ip,
+        prefix: 24,
+        gateway: Some(gw),
+        mac: endpoint::mac_for(ip),
+    };
+    // The first namespace still holds the pair (as one not torn down yet would).
+    let (old, new) = (Ns::new(), Ns::new());
+    endpoint::attach(&mut nl, index, old.file().as_fd(), &ep).unwrap();
+    endpoint::attach(&mut nl, index, new.file().as_fd(), &ep).unwrap();
+    assert!(!old.run(&["ip", "link", "show", "eth0"]).status.success());
+    let addr = new.run(&["ip", "-o", "-4", "addr", "show", "eth0"]);
+    assert!(String::from_utf8_lossy(&addr.stdout).contains(&format!("{ip}/24")));
+    endpoint::detach(&mut nl, &ep.host_veth);
+}

@@ -57,13 +57,8 @@ impl Engine {
         if exit.is_none() {
             let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
         }
-        let slots: Vec<usize> = {
-            let reg = self.registry.lock().expect("registry lock");
-            reg.get(id)
-                .map(|e| e.record.state.slots.values().copied().collect())
-                .unwrap_or_default()
-        };
-        self.networks.detach_veths(id, slots);
+        // The veths go with the namespace (the kernel tears it down in the background; a
+        // quick restart replaces a veth still there).
         release_resources(l, id, &l.rootfs(id));
         self.networks.release_owner(id);
         self.stop_dns(id);

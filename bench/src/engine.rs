@@ -1,6 +1,7 @@
 //! The engine benchmark: berth's daemon against Docker's (Debian's docker.io) in one run.
 //! - `run --rm --network none busybox true` through the berth CLI and through the docker CLI
-//!   (both against berth), and through the docker CLI against dockerd: median ratios;
+//!   (both against berth), and through the docker CLI against dockerd: median ratios; the
+//!   same on berth's default bridge, and what the bridge adds;
 //! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
 //! - memory per running container (berth's monitors vs containerd's shims), as USS and Pss.
 //!
@@ -232,6 +233,23 @@ impl EngineBench {
             );
         }
         println!("  berth CLI median {berth_cli:.2} ms (goal <= 8 ms)");
+        // The default bridge (berth only: dockerd runs with --bridge none here, to leave the
+        // host's docker0 and firewall alone).
+        let bridged = report(
+            "berth CLI -> berth, bridge",
+            &time_runs(self.warmup, self.runs, |_| {
+                check(
+                    Command::new(&self.berth)
+                        .arg("-H")
+                        .arg(berth.host())
+                        .args(["run", "--rm", "busybox", "true"]),
+                )
+            })?,
+        );
+        println!(
+            "  the bridge adds {:.2} ms to `run --rm` (goal <= 3 ms; Docker adds ~80 ms)",
+            bridged - berth_cli
+        );
 
         println!();
         std::thread::sleep(Duration::from_millis(500));

@@ -68,6 +68,7 @@ impl From<berth_engine::Error> for ApiError {
             E::InvalidArgument(_) => StatusCode::BAD_REQUEST,
             E::NotModified(_) => StatusCode::NOT_MODIFIED,
             E::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError::new(status, e.to_string())
@@ -103,6 +104,7 @@ mod tests {
             (E::InvalidArgument("x".into()), 400),
             (E::NotModified("x".into()), 304),
             (E::Internal("x".into()), 500),
+            (E::Forbidden("x".into()), 403),
         ];
         for (e, code) in cases {
             assert_eq!(ApiError::from(e).status.as_u16(), code);

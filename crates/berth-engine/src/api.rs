@@ -16,6 +16,32 @@ pub struct EngineConfig {
     pub berth_binary: PathBuf,
     /// Registries reached over plain HTTP (`--insecure-registry`); loopback ones always are.
     pub insecure_registries: Vec<String>,
+    /// The default bridge network and berth's firewall table.
+    pub network: NetworkOptions,
+}
+
+/// The daemon's network flags.
+#[derive(Debug, Clone)]
+pub struct NetworkOptions {
+    /// The default network's Linux bridge (`berth0`; parallel daemons need their own).
+    pub bridge_name: String,
+    /// berth's nftables table (`table ip <name>`).
+    pub nft_table: String,
+    /// `--bip`: the default bridge's gateway address and subnet, e.g. `172.30.0.1/16`.
+    pub bip: Option<String>,
+    /// `--default-address-pool base=CIDR,size=N`, in order; Docker's pools when empty.
+    pub default_address_pools: Vec<(String, u8)>,
+}
+
+impl Default for NetworkOptions {
+    fn default() -> NetworkOptions {
+        NetworkOptions {
+            bridge_name: "berth0".into(),
+            nft_table: "berth".into(),
+            bip: None,
+            default_address_pools: Vec::new(),
+        }
+    }
 }
 
 /// `POST /images/create?fromImage=`.

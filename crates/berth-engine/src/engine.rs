@@ -19,6 +19,7 @@ use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status}
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
 use crate::images::Images;
+use crate::networks::{DnsServers, Networks};
 use crate::volumes::Volumes;
 
 /// The Engine API version served.
@@ -34,6 +35,8 @@ pub struct Engine {
     pub(crate) registry: Mutex<Registry>,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
+    pub(crate) networks: Networks,
+    pub(crate) dns: DnsServers,
     pub(crate) me: Weak<Engine>,
 }
 
@@ -53,6 +56,12 @@ impl Engine {
         let images = Images::open(&config.data_root)?;
         let volumes = Volumes::open(&config.data_root)?;
         let registry = load_records(&layout)?;
+        let networks = Networks::open(&config.data_root, &config.network)?;
+        // A host without nftables (or netlink trouble) must not keep the daemon from serving:
+        // containers without networks still run, and wiring one reports the error itself.
+        if let Err(e) = networks.reconcile(&running_ids(&registry)) {
+            tracing::warn!("reconciling networks: {e}");
+        }
         remove_leftover_layers(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {
@@ -62,8 +71,11 @@ impl Engine {
             registry: Mutex::new(registry),
             layout,
             cgroup_v2,
+            networks,
+            dns: DnsServers::default(),
             me: me.clone(),
         });
+        engine.republish();
         engine.readopt();
         Ok(engine)
     }
@@ -71,6 +83,8 @@ impl Engine {
     /// On a graceful daemon stop: running containers stay up under their monitors; the
     /// zygote exits once its last monitor has (a new daemon starts a new one).
     pub fn shutdown(&self) {
+        let running = running_ids(&self.registry.lock().expect("registry lock"));
+        self.networks.shutdown(&running);
         if let Err(e) = crate::monitor::shutdown_zygote(&self.layout.zygote) {
             tracing::debug!("zygote shutdown: {e}");
         }
@@ -145,9 +159,7 @@ impl Engine {
             mem_total: Some(mem_total()),
             name: Some(host),
             server_version: Some(env!("CARGO_PKG_VERSION").into()),
-            warnings: Some(vec![
-                "berth: containers on the default network have loopback only until bridge networking lands".into(),
-            ]),
+            warnings: Some(Vec::new()),
             ..Default::default()
         }
     }
@@ -247,6 +259,15 @@ fn load_records(layout: &Layout) -> Result<Registry> {
         }
     }
     Ok(registry)
+}
+
+/// The ids of the containers recorded as running.
+fn running_ids(reg: &Registry) -> std::collections::HashSet<String> {
+    reg.by_id
+        .values()
+        .filter(|e| e.record.state.status == Status::Running)
+        .map(|e| e.record.id.clone())
+        .collect()
 }
 
 /// Writable layers of containers whose removal a crash interrupted.

@@ -15,6 +15,9 @@ pub enum Error {
     /// 401: a registry refused the credentials (`docker login`).
     #[error("{0}")]
     Unauthorized(String),
+    /// 403: an operation Docker forbids (removing a predefined network).
+    #[error("{0}")]
+    Forbidden(String),
     /// 304: start of a running container, stop of a stopped one.
     #[error("{0}")]
     NotModified(String),

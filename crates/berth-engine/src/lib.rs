@@ -9,6 +9,7 @@ mod error;
 mod images;
 pub mod logs;
 pub mod monitor;
+mod networks;
 mod volumes;
 
 pub use api::*;

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_api::{Listener, TlsConfig};
-use berth_engine::{Engine, EngineConfig};
+use berth_engine::{Engine, EngineConfig, NetworkOptions};
 use clap::Args;
 
 const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -51,6 +51,80 @@ pub struct DaemonArgs {
     /// Debug logging (as --log-level=debug).
     #[arg(short = 'D', long)]
     debug: bool,
+    /// The default network's gateway address and subnet (e.g. 172.30.0.1/16); by default
+    /// the first free subnet of the address pools.
+    #[arg(long, value_name = "CIDR")]
+    bip: Option<String>,
+    /// `base=CIDR,size=N`: where subnets for networks come from (repeatable; Docker's
+    /// 172.17-31.0.0/16 and 192.168.0.0/16 in /20s by default).
+    #[arg(long = "default-address-pool", value_name = "base=CIDR,size=N", value_parser = parse_address_pool)]
+    default_address_pools: Vec<(String, u8)>,
+    /// The default network's Linux bridge: `berth0` with the default --data-root, else a
+    /// name derived from the data root, so that daemons side by side never share one.
+    #[arg(long, value_name = "NAME", value_parser = parse_bridge_name)]
+    bridge_name: Option<String>,
+}
+
+/// `base=172.80.0.0/16,size=24`.
+fn parse_address_pool(s: &str) -> Result<(String, u8), String> {
+    let (mut base, mut size) = (None, None);
+    for part in s.split(',') {
+        match part.split_once('=') {
+            Some(("base", v)) => base = Some(v.to_string()),
+            Some(("size", v)) => {
+                size = Some(v.parse::<u8>().map_err(|_| format!("invalid size {v:?}"))?)
+            }
+            _ => return Err(format!("invalid pool part {part:?}: want base=CIDR,size=N")),
+        }
+    }
+    match (base, size) {
+        (Some(b), Some(n)) if n <= 30 => Ok((b, n)),
+        _ => Err("want base=CIDR,size=N (size at most 30)".into()),
+    }
+}
+
+fn parse_bridge_name(s: &str) -> Result<String, String> {
+    if s.is_empty()
+        || s.len() > 15
+        || !s
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err("a bridge name has 1 to 15 letters, digits, '-' or '_'".into());
+    }
+    Ok(s.to_string())
+}
+
+/// The network flags as the engine takes them; the nft table is `berth` for `berth0`, else
+/// named after the bridge.
+fn network_options(args: &DaemonArgs) -> NetworkOptions {
+    let bridge_name = args.bridge_name.clone().unwrap_or_else(|| {
+        if args.data_root == Path::new("/var/lib/berth") {
+            "berth0".into()
+        } else {
+            // FNV-1a of the data root: stable across restarts, distinct per root.
+            let h = args
+                .data_root
+                .as_os_str()
+                .as_encoded_bytes()
+                .iter()
+                .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+                    (h ^ *b as u64).wrapping_mul(0x0100_0000_01b3)
+                });
+            format!("bth{:010x}", h & 0xff_ffff_ffff)
+        }
+    });
+    let nft_table = if bridge_name == "berth0" {
+        "berth".into()
+    } else {
+        bridge_name.replace('-', "_")
+    };
+    NetworkOptions {
+        bridge_name,
+        nft_table,
+        bip: args.bip.clone(),
+        default_address_pools: args.default_address_pools.clone(),
+    }
 }
 
 pub fn main(args: DaemonArgs) -> i32 {
@@ -78,10 +152,20 @@ fn init_logging(args: &DaemonArgs) {
             _ => tracing::Level::INFO,
         }
     };
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_max_level(level)
-        .with_target(false)
+    // netlink-packet-route warns about every kernel attribute newer than itself (IPv6
+    // link settings on each link lookup): noise, not a problem of ours.
+    let filter = tracing_subscriber::filter::Targets::new()
+        .with_default(level)
+        .with_target("netlink_packet_route", tracing::Level::ERROR);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                .with_target(false),
+        )
+        .with(filter)
         .init();
 }
 
@@ -111,6 +195,7 @@ fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
             data_root: args.data_root.clone(),
             exec_root: args.exec_root.clone(),
             insecure_registries: args.insecure_registries.clone(),
+            network: network_options(args),
             berth_binary: std::env::current_exe()
                 .map_err(|e| format!("finding the berth executable: {e}"))?,
         };

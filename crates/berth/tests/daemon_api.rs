@@ -111,6 +111,7 @@ impl Drop for Daemon {
         let marker = self.dir.path().to_string_lossy().into_owned();
         daemon_support::kill_processes_mentioning(&marker);
         daemon_support::unmount_under(self.dir.path());
+        daemon_support::remove_test_bridge(&daemon_support::test_bridge_name(self.dir.path()));
     }
 }
 
@@ -125,6 +126,8 @@ fn daemon_command(dir: &Path, socket: &Path, extra: &[&str]) -> Command {
         .arg("--exec-root")
         .arg(dir.join("exec"))
         .arg("--log-level=debug")
+        .arg("--bridge-name")
+        .arg(daemon_support::test_bridge_name(dir))
         .args(extra)
         .env("RUST_BACKTRACE", "0")
         .stdin(Stdio::null())

@@ -62,7 +62,44 @@ async fn list(State(engine): Eng, params: Params) -> ApiResult<Response> {
 }
 
 async fn inspect(State(engine): Eng, Path(id): Path<String>) -> ApiResult<Response> {
-    Ok(Json(engine.inspect_container(container(&id))?).into_response())
+    let info = engine.inspect_container(container(&id))?;
+    let mut value = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
+    legacy_network_fields(&mut value);
+    Ok(Json(value).into_response())
+}
+
+/// The top-level `NetworkSettings` fields API 1.50 still shows for the default bridge
+/// (`IPAddress`, `Gateway`, `MacAddress`, ...), which the pinned models no longer have.
+fn legacy_network_fields(inspect: &mut serde_json::Value) {
+    let Some(ns) = inspect
+        .get_mut("NetworkSettings")
+        .and_then(|n| n.as_object_mut())
+    else {
+        return;
+    };
+    let bridge = ns
+        .get("Networks")
+        .and_then(|n| n.get("bridge"))
+        .cloned()
+        .unwrap_or_default();
+    let field = |k: &str, empty: serde_json::Value| bridge.get(k).cloned().unwrap_or(empty);
+    let s = || serde_json::Value::String(String::new());
+    for (key, value) in [
+        ("Bridge", s()),
+        ("EndpointID", field("EndpointID", s())),
+        ("Gateway", field("Gateway", s())),
+        ("IPAddress", field("IPAddress", s())),
+        ("IPPrefixLen", field("IPPrefixLen", 0.into())),
+        ("MacAddress", field("MacAddress", s())),
+        ("GlobalIPv6Address", s()),
+        ("GlobalIPv6PrefixLen", 0.into()),
+        ("IPv6Gateway", s()),
+        ("HairpinMode", false.into()),
+        ("LinkLocalIPv6Address", s()),
+        ("LinkLocalIPv6PrefixLen", 0.into()),
+    ] {
+        ns.entry(key).or_insert(value);
+    }
 }
 
 async fn start(State(engine): Eng, Path(id): Path<String>) -> ApiResult<StatusCode> {

@@ -5,6 +5,7 @@ mod containers;
 mod files;
 mod image_archive;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -25,6 +26,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(volumes::routes())
         .merge(files::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

@@ -38,6 +38,10 @@ impl Engine {
             super::init::binary()?;
         }
         apply_host_defaults(&mut host_config);
+        for h in host_config.extra_hosts.iter().flatten() {
+            super::network::parse_extra_host(h)?;
+        }
+        let networks = self.plan_networks(&host_config, body.networking_config.as_ref())?;
         let id = random_id();
         let mut config = container_config(body);
         let defaults = image.config.config().clone().unwrap_or_default();
@@ -88,6 +92,21 @@ impl Engine {
                 id[..12].to_string()
             });
         }
+        let mut exposed = defaults.exposed_ports().clone().unwrap_or_default();
+        for p in config.exposed_ports.take().unwrap_or_default() {
+            if !exposed.contains(&p) {
+                exposed.push(p);
+            }
+        }
+        let ports = super::ports::requests(&host_config, &exposed)?;
+        let mode = super::spec::network_mode(&host_config);
+        if !ports.is_empty() && (mode == "host" || mode == "none" || mode.starts_with("container:"))
+        {
+            return Err(Error::InvalidArgument(format!(
+                "conflicting options: port publishing and the network mode {mode:?}"
+            )));
+        }
+        config.exposed_ports = (!exposed.is_empty()).then_some(exposed);
         config.image = Some(image_name.clone());
         // The image's VOLUMEs join `-v /path`'s, as inspect shows them in Config.Volumes.
         for v in defaults.volumes().iter().flatten() {
@@ -125,6 +144,7 @@ impl Engine {
             args: argv,
             config,
             host_config,
+            networks,
             state: State::default(),
             restart_count: 0,
             mounts,

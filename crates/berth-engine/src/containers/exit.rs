@@ -57,13 +57,20 @@ impl Engine {
         if exit.is_none() {
             let _ = berth_runtime::container::delete(&StateRoot::new(&l.runtime_root), id, true);
         }
+        // The veths go with the namespace (the kernel tears it down in the background; a
+        // quick restart replaces a veth still there).
         release_resources(l, id, &l.rootfs(id));
+        self.networks.release_owner(id);
+        self.stop_dns(id);
         let mut reg = self.registry.lock().expect("registry lock");
         let Ok(entry) = reg.get_mut(id) else { return };
         let s = &mut entry.record.state;
         s.status = Status::Exited;
         s.pid = 0;
         s.monitor = None;
+        s.endpoints.clear();
+        s.slots.clear();
+        s.ports.clear();
         match exit {
             Some(r) => {
                 s.exit_code = r.exit_code;
@@ -86,6 +93,36 @@ impl Engine {
         let mounts = entry.record.mounts.clone();
         drop(reg);
         self.release_volumes(&mounts);
+    }
+
+    /// At start-up: the ports of running containers are held and routed again, and their
+    /// resolvers served again (a daemon that stopped took both with it).
+    pub(crate) fn republish(&self) {
+        let running: Vec<super::Record> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id
+                .values()
+                .filter(|e| e.record.state.status == Status::Running)
+                .map(|e| e.record.clone())
+                .collect()
+        };
+        for rec in running {
+            let netns = self.layout.netns(&rec.id);
+            if netns.exists()
+                && let Err(e) = self.start_dns_for(&rec, &netns, &rec.state.endpoints)
+            {
+                tracing::warn!(id = rec.id, "serving its resolver again: {e}");
+            }
+            let ports = &rec.state.ports;
+            if ports.is_empty() {
+                continue;
+            }
+            let again = crate::networks::republish(ports)
+                .and_then(|req| self.networks.publish(&rec.id, ports[0].dest, &req));
+            if let Err(e) = again {
+                tracing::warn!(id = rec.id, "publishing its ports again: {e}");
+            }
+        }
     }
 
     /// At start-up: watch the monitors of containers recorded as running (they kept running

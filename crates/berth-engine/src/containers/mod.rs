@@ -15,7 +15,9 @@ pub(crate) mod mounts;
 mod names;
 mod namespaces;
 mod netns;
+mod network;
 mod overlay;
+mod ports;
 pub(crate) mod record;
 mod resources;
 mod seccomp;
@@ -38,6 +40,11 @@ use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
 pub use files::{PathStat, TarStream};
+
+/// A record's network mode as Docker names it (`bridge`, `host`, `container:ID`, ...).
+pub(crate) fn network_mode_of(rec: &Record) -> String {
+    spec::network_mode(&rec.host_config).to_string()
+}
 pub use record::{Record, Status};
 
 /// Where a container's files are.

@@ -5,7 +5,9 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use bollard_stubs::models::{ContainerConfig, HostConfig};
+use std::collections::BTreeMap;
+
+use bollard_stubs::models::{ContainerConfig, EndpointSettings, HostConfig};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -54,6 +56,15 @@ pub struct State {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub monitor: Option<MonitorRef>,
+    /// The endpoints wired at the last start, with their addresses (empty when not running).
+    #[serde(default)]
+    pub endpoints: BTreeMap<String, EndpointSettings>,
+    /// Network name → the interface number (`eth<N>`) it is wired as.
+    #[serde(default)]
+    pub slots: BTreeMap<String, usize>,
+    /// The ports published at the last start (empty when not running).
+    #[serde(default)]
+    pub ports: Vec<crate::networks::Published>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -70,6 +81,9 @@ pub struct Record {
     /// The container's config with the image's defaults applied, as inspect shows it.
     pub config: ContainerConfig,
     pub host_config: HostConfig,
+    /// The networks asked for, by name (`NetworkingConfig.EndpointsConfig` and the mode).
+    #[serde(default)]
+    pub networks: BTreeMap<String, EndpointSettings>,
     pub state: State,
     pub restart_count: i64,
     /// Binds, volumes and tmpfs mounts, planned at create.

@@ -64,8 +64,8 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
             "{what} is not supported by berth yet"
         )))
     };
-    if hc.port_bindings.as_ref().is_some_and(|p| !p.is_empty()) {
-        return refuse("publishing ports (-p)");
+    if hc.links.as_ref().is_some_and(|l| !l.is_empty()) {
+        return refuse("--link (legacy container links; use a user-defined network)");
     }
     let set = |v: Option<i64>| v.is_some_and(|v| v != 0);
     let unsupported_limits = [
@@ -125,10 +125,7 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     {
         return refuse(&format!("the {t:?} logging driver"));
     }
-    match network_mode(hc) {
-        "default" | "bridge" | "none" | "host" => Ok(()),
-        other => refuse(&format!("network mode {other:?}")),
-    }
+    Ok(())
 }
 
 pub fn network_mode(hc: &HostConfig) -> &str {

@@ -1,25 +1,32 @@
 //! `POST /containers/{id}/start`: mount the root, write the bundle, have the zygote fork a
 //! monitor that creates the container, connect the attaches made beforehand, then start it.
 
+use std::collections::BTreeMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
 
 use berth_runtime::state::process_start_time;
+use bollard_stubs::models::EndpointSettings;
 
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::logs::{LogOptions, format_timestamp};
 use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
 
+use super::network::NetnsPlan;
 use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
-use super::{Layout, PendingAttach, etc_files, mounts, namespaces, netns, user};
+use super::{Layout, PendingAttach, mounts, namespaces, netns, user};
 
 /// What a successful spawn hands back to the async half.
 struct Started {
     monitor: MonitorRef,
     init_pid: i32,
     pidfd: OwnedFd,
+    /// The networks wired, with their addresses.
+    endpoints: BTreeMap<String, EndpointSettings>,
+    slots: BTreeMap<String, usize>,
+    published: Vec<crate::networks::Published>,
 }
 
 impl Engine {
@@ -89,6 +96,9 @@ impl Engine {
             s.oom_killed = false;
             s.error.clear();
             s.monitor = Some(started.monitor);
+            s.endpoints = started.endpoints;
+            s.slots = started.slots;
+            s.ports = started.published;
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
@@ -111,6 +121,8 @@ impl Engine {
             .prepare_container(id, &image.chain_ids()?)?;
         let rootfs = l.rootfs(id);
         mount_overlay(&rootfs, &mount)?;
+        let (mut endpoints, mut slots) = (BTreeMap::new(), BTreeMap::new());
+        let mut published = Vec::new();
         let result = (|| {
             phase("root mounted");
             let mounts = mounts::prepare(&rec.mounts, &self.volumes, &rootfs)?;
@@ -125,23 +137,30 @@ impl Engine {
             }
             let namespaces = namespaces::parse(&rec.host_config, &|other| self.running_pid(other))?;
             let dir = l.dir(id);
-            let host_net = super::create::host_network(&rec.host_config);
-            etc_files::write_all(&dir, rec.config.hostname.as_deref().unwrap_or(""), host_net)?;
             let bundle = l.bundle(id);
             std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
             std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;
-            let ns = if host_net {
-                None
-            } else {
-                Some(netns::create(&l.netns(id))?)
+            let (ns, etc_dir) = match self.netns_plan(rec)? {
+                NetnsPlan::Host => (None, dir.clone()),
+                NetnsPlan::Joined { netns, etc_dir } => (Some(netns), etc_dir),
+                NetnsPlan::Own => {
+                    let ns = netns::create(&l.netns(id))?;
+                    (endpoints, slots) = self.wire_networks(rec, &ns)?;
+                    published = self.publish_ports(rec, &endpoints, &slots)?;
+                    self.start_dns_for(rec, &ns, &endpoints)?;
+                    (Some(ns), dir.clone())
+                }
             };
+            if etc_dir == dir {
+                self.write_etc_files(rec, &dir, &endpoints)?;
+            }
             phase("netns made");
             let spec = build(
                 rec,
                 &user,
                 &SpecPaths {
                     rootfs: &rootfs,
-                    etc_dir: &dir,
+                    etc_dir: &etc_dir,
                     netns: ns.as_deref(),
                     cgroup_v2: self.cgroup_v2,
                     mounts: &mounts,
@@ -186,10 +205,16 @@ impl Engine {
                 },
                 init_pid: spawned.init_pid,
                 pidfd,
+                endpoints: std::mem::take(&mut endpoints),
+                slots: std::mem::take(&mut slots),
+                published: std::mem::take(&mut published),
             })
         })();
         if result.is_err() {
+            self.networks.detach_veths(id, slots.values().copied());
             release_resources(l, id, &rootfs);
+            self.networks.release_owner(id);
+            self.stop_dns(id);
         }
         result
     }

@@ -1,11 +1,12 @@
 //! Containers in Docker's JSON shapes (`inspect`, `ps`) and `ps --filter`.
 
+use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    NetworkSettings,
+    EndpointSettings, NetworkSettings,
 };
 
 use crate::api::{ContainerListOptions, Filters};
@@ -69,6 +70,12 @@ impl Engine {
             network_settings: Some(NetworkSettings {
                 sandbox_key: (rec.state.status == Status::Running)
                     .then(|| self.layout.netns(&rec.id).to_string_lossy().into_owned()),
+                networks: Some(endpoints(rec)),
+                ports: Some(super::ports::port_map(
+                    rec.config.exposed_ports.as_deref().unwrap_or_default(),
+                    &rec.host_config,
+                    &rec.state.ports,
+                )),
                 ..Default::default()
             }),
             ..Default::default()
@@ -114,7 +121,7 @@ fn summary(rec: &Record) -> ContainerSummary {
         image_id: Some(rec.image_id.clone()),
         command: Some(command),
         created: Some(unix(&rec.created)),
-        ports: Some(Vec::new()),
+        ports: Some(super::ports::summaries(&rec.state.ports)),
         labels: rec.config.labels.clone(),
         state: Some(state),
         status: Some(status_text(rec)),
@@ -123,11 +130,31 @@ fn summary(rec: &Record) -> ContainerSummary {
             ..Default::default()
         }),
         network_settings: Some(ContainerSummaryNetworkSettings {
-            networks: Some(Default::default()),
+            networks: Some(endpoints(rec)),
         }),
         mounts: Some(Vec::new()),
         ..Default::default()
     }
+}
+
+/// `NetworkSettings.Networks`: the wired endpoints of a running container; for others the
+/// networks it asked for, with the addresses empty (as Docker shows a stopped container).
+fn endpoints(rec: &Record) -> HashMap<String, EndpointSettings> {
+    if rec.state.status == Status::Running {
+        return rec.state.endpoints.clone().into_iter().collect();
+    }
+    rec.networks
+        .iter()
+        .map(|(name, s)| {
+            let mut s = s.clone();
+            s.endpoint_id = Some(String::new());
+            s.ip_address = Some(String::new());
+            s.ip_prefix_len = Some(0);
+            s.gateway = Some(String::new());
+            s.mac_address.get_or_insert_with(String::new);
+            (name.clone(), s)
+        })
+        .collect()
 }
 
 fn shell_quote(s: &str) -> String {

@@ -91,7 +91,7 @@ pub fn inspect(c: &Client, a: &InspectArgs) -> Res {
         None => None,
     };
     let kind = a.kind.as_deref().unwrap_or("");
-    if !matches!(kind, "" | "container" | "image") {
+    if !matches!(kind, "" | "container" | "image" | "network") {
         return Err(Exit::one(format!(
             "\"{kind}\" is not a valid value for --type"
         )));
@@ -100,11 +100,14 @@ pub fn inspect(c: &Client, a: &InspectArgs) -> Res {
     let mut errors: Vec<String> = Vec::new();
     for n in &a.names {
         let mut paths = Vec::new();
-        if kind != "image" {
+        if kind.is_empty() || kind == "container" {
             paths.push(format!("/containers/{}/json?size={}", enc(n), a.size as u8));
         }
-        if kind != "container" {
+        if kind.is_empty() || kind == "image" {
             paths.push(format!("/images/{}/json", enc(n)));
+        }
+        if kind.is_empty() || kind == "network" {
+            paths.push(format!("/networks/{}", enc(n)));
         }
         let mut got = None;
         let mut last_err = None;
@@ -130,6 +133,7 @@ pub fn inspect(c: &Client, a: &InspectArgs) -> Res {
             (None, None) => errors.push(match kind {
                 "" => format!("Error: No such object: {n}"),
                 "container" => format!("Error: No such container: {n}"),
+                "network" => format!("Error: No such network: {n}"),
                 _ => format!("Error: No such image: {n}"),
             }),
         }

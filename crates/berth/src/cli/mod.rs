@@ -12,6 +12,8 @@ mod human;
 mod images;
 mod inspect;
 mod login;
+mod network;
+mod ports;
 mod ps;
 mod pull;
 mod push;
@@ -114,6 +116,10 @@ pub enum ClientCommand {
     Export(files::ExportArgs),
     /// Update configuration of one or more containers.
     Update(volume::UpdateArgs),
+    /// Manage networks.
+    Network(network::NetworkArgs),
+    /// List port mappings or a specific mapping for the container.
+    Port(ports::PortArgs),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the
@@ -169,6 +175,8 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Diff(a) => files::diff(&c, a),
         ClientCommand::Export(a) => files::export(&c, a),
         ClientCommand::Update(a) => volume::update(&c, a),
+        ClientCommand::Network(a) => network::network(&c, a),
+        ClientCommand::Port(a) => ports::port(&c, a),
     };
     term::restore();
     match r {

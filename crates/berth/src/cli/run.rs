@@ -55,8 +55,38 @@ pub struct CreateArgs {
     #[arg(short, long = "label", value_name = "list")]
     pub label: Vec<String>,
     /// Connect a container to a network.
-    #[arg(long)]
+    #[arg(long, alias = "net")]
     pub network: Option<String>,
+    /// IPv4 address (e.g., 172.30.100.104).
+    #[arg(long)]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g., 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Add network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host", value_name = "list")]
+    pub add_host: Vec<String>,
+    /// Set custom DNS servers.
+    #[arg(long, value_name = "list")]
+    pub dns: Vec<String>,
+    /// Set custom DNS search domains.
+    #[arg(long = "dns-search", value_name = "list")]
+    pub dns_search: Vec<String>,
+    /// Publish a container's port(s) to the host.
+    #[arg(short = 'p', long = "publish", value_name = "list")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long, value_name = "list")]
+    pub expose: Vec<String>,
+    /// Set DNS options.
+    #[arg(long = "dns-option", alias = "dns-opt", value_name = "list")]
+    pub dns_option: Vec<String>,
     /// Signal to stop the container.
     #[arg(long = "stop-signal")]
     pub stop_signal: Option<String>,
@@ -233,6 +263,11 @@ pub fn create_body(
             "NetworkMode": a.network.as_deref().unwrap_or(""),
         },
     });
+    network_fields(a, &mut config);
+    super::ports::publish_fields(&a.publish, &a.expose, &mut config)?;
+    if a.publish_all {
+        config["HostConfig"]["PublishAllPorts"] = json!(true);
+    }
     let o = config.as_object_mut().expect("object");
     if let Some(e) = &a.entrypoint {
         o.insert("Entrypoint".into(), json!([e]));
@@ -261,6 +296,36 @@ pub fn create_body(
         config["HostConfig"]["ConsoleSize"] = json!([h, w]);
     }
     Ok(config)
+}
+
+/// `--add-host`, `--dns*` into the host config; `--ip`, `--mac-address`, `--network-alias`
+/// into the endpoint of the network the container joins, as docker sends them.
+fn network_fields(a: &CreateArgs, config: &mut Value) {
+    let hc = &mut config["HostConfig"];
+    for (key, list) in [
+        ("ExtraHosts", &a.add_host),
+        ("Dns", &a.dns),
+        ("DnsSearch", &a.dns_search),
+        ("DnsOptions", &a.dns_option),
+    ] {
+        if !list.is_empty() {
+            hc[key] = json!(list);
+        }
+    }
+    let mut endpoint = serde_json::Map::new();
+    if let Some(ip) = &a.ip {
+        endpoint.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+    }
+    if let Some(mac) = &a.mac_address {
+        endpoint.insert("MacAddress".into(), json!(mac));
+    }
+    if !a.network_alias.is_empty() {
+        endpoint.insert("Aliases".into(), json!(a.network_alias));
+    }
+    if !endpoint.is_empty() {
+        let net = a.network.as_deref().unwrap_or("default");
+        config["NetworkingConfig"] = json!({"EndpointsConfig": {net: endpoint}});
+    }
 }
 
 /// Docker's exit code for a container that failed to start.

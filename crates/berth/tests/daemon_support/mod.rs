@@ -67,11 +67,18 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub socket: PathBuf,
     child: Option<Child>,
+    /// More `berth daemon` flags, given at every launch.
+    extra_args: Vec<String>,
 }
 
 impl Daemon {
     /// A daemon on fresh roots.
     pub fn start() -> Daemon {
+        Daemon::start_with_args(&[])
+    }
+
+    /// A daemon on fresh roots, with more flags.
+    pub fn start_with_args(args: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new()
             .prefix("bt")
             .tempdir_in("/tmp")
@@ -81,6 +88,7 @@ impl Daemon {
             dir,
             socket,
             child: None,
+            extra_args: args.iter().map(|a| a.to_string()).collect(),
         };
         d.launch();
         d
@@ -107,6 +115,7 @@ impl Daemon {
                 dir,
                 socket,
                 child: None,
+                extra_args: Vec::new(),
             },
             out,
         )
@@ -133,6 +142,11 @@ impl Daemon {
         self.dir.path().join("run")
     }
 
+    /// This daemon's default bridge (and nft table): unique per temp dir.
+    pub fn bridge_name(&self) -> String {
+        test_bridge_name(self.dir.path())
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
@@ -154,6 +168,9 @@ impl Daemon {
             .arg(self.exec_root())
             .arg("--pidfile")
             .arg(self.dir.path().join("d.pid"))
+            .arg("--bridge-name")
+            .arg(self.bridge_name())
+            .args(&self.extra_args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
@@ -327,7 +344,29 @@ impl Drop for Daemon {
         let marker = self.dir.path().to_string_lossy().into_owned();
         kill_processes_mentioning(&marker);
         unmount_under(self.dir.path());
+        // A daemon that could not stop gracefully leaves its bridge and table: remove them.
+        remove_test_bridge(&self.bridge_name());
     }
+}
+
+/// A bridge (and nft table) name for a test daemon whose files are under `dir` (`bt` and
+/// the end of the temp dir's name: unique while the dir exists, at most 12 characters).
+pub fn test_bridge_name(dir: &Path) -> String {
+    let tail = dir.file_name().unwrap().to_string_lossy();
+    let tail: String = tail.chars().filter(char::is_ascii_alphanumeric).collect();
+    format!("bt{}", &tail[tail.len().saturating_sub(10)..])
+}
+
+/// Deletes a test daemon's bridge and nft table; absent is fine.
+pub fn remove_test_bridge(name: &str) {
+    let _ = Command::new("ip")
+        .args(["link", "del", name])
+        .stderr(Stdio::null())
+        .status();
+    let _ = Command::new("nft")
+        .args(["delete", "table", "ip", name])
+        .stderr(Stdio::null())
+        .status();
 }
 
 /// SIGKILLs every process whose command line mentions `marker` (the daemon, the zygote and

@@ -79,6 +79,15 @@ pub struct AttachStream {
     pub stream: tokio::net::UnixStream,
 }
 
+/// `POST /exec/{id}/start`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecStartOptions {
+    /// Run without attaching (the answer comes once the process runs).
+    pub detach: bool,
+    /// `[height, width]` of the terminal.
+    pub console_size: Option<Vec<usize>>,
+}
+
 /// `POST /containers/{id}/wait?condition=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitCondition {

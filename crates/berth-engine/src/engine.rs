@@ -28,6 +28,8 @@ pub struct Engine {
     pub(crate) config: EngineConfig,
     pub(crate) images: Images,
     pub(crate) registry: Mutex<Registry>,
+    /// Exec records (never held with `registry`).
+    pub(crate) execs: Mutex<crate::containers::exec::Execs>,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
     pub(crate) me: Weak<Engine>,
@@ -54,6 +56,7 @@ impl Engine {
             config,
             images,
             registry: Mutex::new(registry),
+            execs: Mutex::default(),
             layout,
             cgroup_v2,
             me: me.clone(),

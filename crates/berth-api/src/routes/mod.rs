@@ -1,6 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod containers;
+mod exec;
 mod images;
 mod system;
 
@@ -18,6 +19,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(exec::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

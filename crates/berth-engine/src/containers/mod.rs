@@ -7,6 +7,7 @@ mod attach;
 mod control;
 mod create;
 mod etc_files;
+pub(crate) mod exec;
 mod exit;
 mod logs;
 mod names;
@@ -42,6 +43,8 @@ pub(crate) struct Layout {
     pub zygote: PathBuf,
     /// `<data-root>/overlay/containers`: writable layers and root mount points.
     pub layers: PathBuf,
+    /// `<exec-root>/e`: exec monitors' sockets and exit records.
+    pub execs: PathBuf,
 }
 
 impl Layout {
@@ -53,6 +56,7 @@ impl Layout {
             runtime_root: exec_root.join("runtime"),
             zygote: exec_root.join("zygote.sock"),
             layers: data_root.join("overlay").join("containers"),
+            execs: exec_root.join("e"),
         }
     }
 

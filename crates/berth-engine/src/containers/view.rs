@@ -65,6 +65,7 @@ impl Engine {
             app_armor_profile: Some(String::new()),
             host_config: Some(rec.host_config.clone()),
             mounts: Some(Vec::new()),
+            exec_ids: self.exec_ids(&rec.id),
             config: Some(rec.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_key: (rec.state.status == Status::Running)

@@ -29,9 +29,9 @@ use crate::logs::{LogWriter, Stream, encode_frame};
 
 /// Bytes read from the container or a client at a time. Small: every page the monitor touches
 /// is its own.
-const CHUNK: usize = 8 * 1024;
+pub(super) const CHUNK: usize = 8 * 1024;
 /// The longest request line a monitor accepts.
-const MAX_REQUEST: usize = 4096;
+pub(super) const MAX_REQUEST: usize = 4096;
 
 /// Runs in the zygote's child: creates the container, replies on `conn`, serves until the
 /// container has ended, and exits. `zygote_fds` are the zygote's own descriptors, closed here.
@@ -67,7 +67,7 @@ pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! 
 }
 
 /// The lowest address of the main thread's stack mapping, from /proc/self/maps.
-fn stack_bottom() -> Option<usize> {
+pub(super) fn stack_bottom() -> Option<usize> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
@@ -88,7 +88,7 @@ fn stack_bottom() -> Option<usize> {
 /// the spec again) dirty stack pages that would stay private to this monitor for its whole
 /// life. Gives back those below the caller's frame; they are zero-filled if ever touched again.
 #[inline(never)]
-fn release_stack_below_here(bottom: Option<usize>) {
+pub(super) fn release_stack_below_here(bottom: Option<usize>) {
     /// Left alone below this frame: room for the call made from here.
     const MARGIN: usize = 8 * 1024;
     let Some(bottom) = bottom else { return };
@@ -170,11 +170,11 @@ enum Slot {
     Stdin,
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe for the container's stdio"))
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+pub(super) fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(sys("F_GETFL"))?;
     fcntl(
         fd,
@@ -188,7 +188,7 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
     fd.try_clone().map_err(io("dup the pty master"))
 }
 
-fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
+pub(super) fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
     let size = libc::winsize {
         ws_row: height,
         ws_col: width,
@@ -203,7 +203,7 @@ fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
 }
 
 /// Receives the pty master the container's init sends over the console socket.
-fn receive_master(socket: OwnedFd) -> Result<OwnedFd> {
+pub(super) fn receive_master(socket: OwnedFd) -> Result<OwnedFd> {
     let stream = UnixStream::from(socket);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut name = [0u8; 64];
@@ -662,7 +662,7 @@ impl<'a> Monitor<'a> {
 }
 
 /// Writes all of `bytes` to a (blocking) client; a slow client blocks us, as in Docker.
-fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> Result<()> {
+pub(super) fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match nix::sys::socket::send(stream.as_fd().as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
             Ok(n) => bytes = &bytes[n..],

@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod containers;
+mod exec;
 mod human;
 mod images;
 mod inspect;
@@ -45,6 +46,8 @@ pub enum ClientCommand {
     Create(run::CreateArgs),
     /// Start one or more stopped containers.
     Start(run::StartArgs),
+    /// Execute a command in a running container.
+    Exec(exec::ExecArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(run::AttachArgs),
     /// List containers.
@@ -104,6 +107,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Create(a) => run::create_cmd(&c, a),
         ClientCommand::Start(a) => run::start(&c, a),
         ClientCommand::Attach(a) => run::attach(&c, a),
+        ClientCommand::Exec(a) => exec::exec(&c, a),
         ClientCommand::Ps(a) => ps::ps(&c, a),
         ClientCommand::Logs(a) => containers::logs(&c, a),
         ClientCommand::Stop(a) => containers::stop(&c, a, "stop"),

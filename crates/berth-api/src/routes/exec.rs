@@ -1,0 +1,83 @@
+//! `docker exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked unless
+//! detached), `GET /exec/{id}/json`, `POST /exec/{id}/resize`.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use berth_engine::{Engine, ExecStartOptions};
+use bollard_stubs::models::{ExecConfig, ExecStartConfig};
+
+use super::json_body;
+use crate::error::{ApiError, ApiResult};
+use crate::hijack;
+use crate::query::Params;
+
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/json", get(inspect))
+        .route("/exec/{id}/resize", post(resize))
+}
+
+type Eng = State<Arc<Engine>>;
+
+async fn create(State(engine): Eng, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
+    let config: ExecConfig = json_body(&body)?;
+    let name = id.strip_prefix('/').unwrap_or(&id);
+    let exec_id = engine.create_exec(name, config)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(serde_json::json!({ "Id": exec_id })),
+    )
+        .into_response())
+}
+
+async fn start(State(engine): Eng, Path(id): Path<String>, req: Request) -> ApiResult<Response> {
+    let (parts, body) = req.into_parts();
+    let bytes = axum::body::to_bytes(body, 64 * 1024)
+        .await
+        .map_err(|e| ApiError::bad_request(format!("read the request body: {e}")))?;
+    // docker-py sends an empty body for a plain start.
+    let config: ExecStartConfig = if bytes.iter().all(u8::is_ascii_whitespace) {
+        ExecStartConfig::default()
+    } else {
+        json_body(&bytes)?
+    };
+    let opts = ExecStartOptions {
+        detach: config.detach.unwrap_or(false),
+        console_size: config.console_size,
+    };
+    match engine.start_exec(&id, opts).await? {
+        None => Ok(StatusCode::OK.into_response()),
+        Some(attached) => Ok(hijack::attach_response(
+            Request::from_parts(parts, axum::body::Body::empty()),
+            attached,
+        )),
+    }
+}
+
+async fn inspect(State(engine): Eng, Path(id): Path<String>) -> ApiResult<Response> {
+    Ok(Json(engine.inspect_exec(&id)?).into_response())
+}
+
+async fn resize(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    params: Params,
+) -> ApiResult<StatusCode> {
+    let height = params
+        .num::<u16>("h")?
+        .ok_or_else(|| ApiError::bad_request("h is required"))?;
+    let width = params
+        .num::<u16>("w")?
+        .ok_or_else(|| ApiError::bad_request("w is required"))?;
+    engine.resize_exec(&id, height, width).await?;
+    Ok(StatusCode::OK)
+}

@@ -1,0 +1,392 @@
+//! `docker exec`: `POST /containers/{id}/exec` records the request, `POST /exec/{id}/start` has
+//! the zygote fork an exec monitor that runs it in the container (see [`crate::monitor`]) and
+//! hands back the monitor's connection as the attach stream, `GET /exec/{id}/json` reports it,
+//! `POST /exec/{id}/resize` sizes its terminal. Exec records live in memory, as Docker's do.
+
+use std::collections::HashMap;
+use std::os::fd::OwnedFd;
+
+use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
+use oci_spec::runtime::{Process, Spec};
+use tokio::io::AsyncWriteExt;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
+
+use crate::api::{AttachStream, ExecStartOptions};
+use crate::engine::Engine;
+use crate::error::{Error, Result};
+use crate::logs::{Stream, encode_frame};
+use crate::monitor::{self, ExecRequest, ExitRecord, SpawnErrorKind};
+
+use super::create::random_id;
+use super::start::pidfd_open;
+use super::user;
+
+/// Exec records by id.
+pub(crate) type Execs = HashMap<String, ExecEntry>;
+
+/// One exec: what was asked, and how far it got.
+pub(crate) struct ExecEntry {
+    container_id: String,
+    config: ExecConfig,
+    started: bool,
+    running: bool,
+    pid: i32,
+    exit_code: Option<i32>,
+}
+
+fn no_such_exec(id: &str) -> Error {
+    Error::NotFound(format!("No such exec instance: {id}"))
+}
+
+fn not_running(id: &str) -> Error {
+    Error::Conflict(format!("container {id} is not running"))
+}
+
+impl Engine {
+    /// `POST /containers/{id}/exec`: checks and records the request; nothing runs yet.
+    pub fn create_exec(&self, name: &str, config: ExecConfig) -> Result<String> {
+        if config.cmd.as_ref().is_none_or(Vec::is_empty) {
+            return Err(Error::InvalidArgument("No exec command specified".into()));
+        }
+        if config.privileged == Some(true) {
+            return Err(Error::InvalidArgument(
+                "exec --privileged is not supported by berth yet".into(),
+            ));
+        }
+        let container_id = {
+            let reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get(name)?;
+            if !entry.running() {
+                return Err(not_running(&entry.record.id));
+            }
+            entry.record.id.clone()
+        };
+        let id = random_id();
+        let live: std::collections::HashSet<String> = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id.keys().cloned().collect()
+        };
+        let mut execs = self.execs.lock().expect("exec lock");
+        // Execs of containers that are gone are of no more use.
+        execs.retain(|_, e| live.contains(&e.container_id));
+        execs.insert(
+            id.clone(),
+            ExecEntry {
+                container_id,
+                config,
+                started: false,
+                running: false,
+                pid: 0,
+                exit_code: None,
+            },
+        );
+        Ok(id)
+    }
+
+    /// The ids of a container's execs (`ExecIDs` in its inspect), or `None`.
+    pub(crate) fn exec_ids(&self, container_id: &str) -> Option<Vec<String>> {
+        let execs = self.execs.lock().expect("exec lock");
+        let ids: Vec<String> = execs
+            .iter()
+            .filter(|(_, e)| e.container_id == container_id && e.running)
+            .map(|(id, _)| id.clone())
+            .collect();
+        (!ids.is_empty()).then_some(ids)
+    }
+
+    /// `POST /exec/{id}/start`: runs the process. Attached, the stream carries Docker's attach
+    /// bytes until the process ends; a program that is missing or not executable is reported
+    /// on that stream (exit code 127/126), as Docker does. Detached, `None` once it runs.
+    pub async fn start_exec(
+        &self,
+        exec_id: &str,
+        opts: ExecStartOptions,
+    ) -> Result<Option<AttachStream>> {
+        let (container_id, mut config) = {
+            let mut execs = self.execs.lock().expect("exec lock");
+            let e = execs
+                .get_mut(exec_id)
+                .ok_or_else(|| no_such_exec(exec_id))?;
+            if e.started {
+                return Err(Error::Conflict(format!(
+                    "Exec command {exec_id} has already run"
+                )));
+            }
+            e.started = true;
+            (e.container_id.clone(), e.config.clone())
+        };
+        if opts.detach {
+            config.attach_stdin = Some(false);
+            config.attach_stdout = Some(false);
+            config.attach_stderr = Some(false);
+        }
+        if opts.console_size.is_some() {
+            config.console_size = opts.console_size.clone();
+        }
+        let tty = config.tty.unwrap_or(false);
+        let req = match self.exec_request(exec_id, &container_id, &config) {
+            Ok(r) => r,
+            Err(e) => {
+                self.exec_ended(exec_id, 126);
+                if opts.detach {
+                    return Err(e);
+                }
+                return failure_stream(tty, &e.to_string()).await.map(Some);
+            }
+        };
+        let zygote = self.layout.zygote.clone();
+        let binary = self.config.berth_binary.clone();
+        let spawned = tokio::task::spawn_blocking(move || {
+            monitor::ensure_zygote(&zygote, &binary)?;
+            monitor::exec(&zygote, &req).map(|(s, conn)| (s, conn, req.detached()))
+        })
+        .await
+        .map_err(|e| Error::internal("exec", e))?;
+        let (spawned, conn, detached) = match spawned {
+            Ok(s) => s,
+            Err(monitor::Error::Spawn { kind, message }) if kind != SpawnErrorKind::Other => {
+                self.exec_ended(exec_id, kind.exit_code());
+                let message = format!("OCI runtime exec failed: {message}");
+                if opts.detach {
+                    return Err(Error::InvalidArgument(message));
+                }
+                return failure_stream(tty, &message).await.map(Some);
+            }
+            Err(e) => {
+                self.exec_ended(exec_id, 126);
+                return Err(Error::internal("exec", e));
+            }
+        };
+        {
+            let mut execs = self.execs.lock().expect("exec lock");
+            if let Some(e) = execs.get_mut(exec_id) {
+                e.running = true;
+                e.pid = spawned.init_pid;
+            }
+        }
+        self.watch_exec(exec_id.to_string(), pidfd_open(spawned.monitor_pid).ok());
+        if detached {
+            return Ok(None);
+        }
+        conn.set_nonblocking(true)
+            .map_err(|e| Error::internal("exec", e))?;
+        let stream =
+            tokio::net::UnixStream::from_std(conn).map_err(|e| Error::internal("exec", e))?;
+        Ok(Some(AttachStream { tty, stream }))
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn inspect_exec(&self, exec_id: &str) -> Result<ExecInspectResponse> {
+        self.collect_exec_exit(exec_id);
+        let execs = self.execs.lock().expect("exec lock");
+        let e = execs.get(exec_id).ok_or_else(|| no_such_exec(exec_id))?;
+        let c = &e.config;
+        let mut args = c.cmd.clone().unwrap_or_default();
+        let entrypoint = if args.is_empty() {
+            String::new()
+        } else {
+            args.remove(0)
+        };
+        Ok(ExecInspectResponse {
+            can_remove: Some(false),
+            detach_keys: Some(c.detach_keys.clone().unwrap_or_default()),
+            id: Some(exec_id.to_string()),
+            running: Some(e.running),
+            exit_code: e.exit_code.map(i64::from),
+            process_config: Some(ProcessConfig {
+                privileged: Some(c.privileged.unwrap_or(false)),
+                user: Some(c.user.clone().unwrap_or_default()),
+                tty: Some(c.tty.unwrap_or(false)),
+                entrypoint: Some(entrypoint),
+                arguments: Some(args),
+            }),
+            open_stdin: Some(c.attach_stdin.unwrap_or(false)),
+            open_stderr: Some(c.attach_stderr.unwrap_or(false)),
+            open_stdout: Some(c.attach_stdout.unwrap_or(false)),
+            container_id: Some(e.container_id.clone()),
+            pid: Some(i64::from(e.pid)),
+        })
+    }
+
+    /// `POST /exec/{id}/resize`.
+    pub async fn resize_exec(&self, exec_id: &str, height: u16, width: u16) -> Result<()> {
+        {
+            let execs = self.execs.lock().expect("exec lock");
+            let e = execs.get(exec_id).ok_or_else(|| no_such_exec(exec_id))?;
+            if !e.running {
+                return Err(Error::Conflict(format!("exec {exec_id} is not running")));
+            }
+            if e.config.tty != Some(true) {
+                return Err(Error::Conflict(format!("exec {exec_id} has no terminal")));
+            }
+        }
+        let socket = self.exec_socket(exec_id);
+        tokio::task::spawn_blocking(move || monitor::resize(&socket, height, width))
+            .await
+            .map_err(|e| Error::internal("resize", e))?
+            .map_err(|e| Error::internal("resize the exec's terminal", e))
+    }
+
+    /// The process with the container's own security settings (capabilities, seccomp,
+    /// no_new_privs, rlimits) and the exec's command, environment, directory and user.
+    fn exec_request(
+        &self,
+        exec_id: &str,
+        container_id: &str,
+        config: &ExecConfig,
+    ) -> Result<ExecRequest> {
+        let bundle = self.layout.bundle(container_id);
+        let spec = Spec::load(bundle.join("config.json")).map_err(|_| not_running(container_id))?;
+        let mut process: Process = spec.process().clone().unwrap_or_default();
+        process.set_args(config.cmd.clone());
+        process.set_env(Some(merge_env(
+            process.env().as_deref().unwrap_or(&[]),
+            config.env.as_deref().unwrap_or(&[]),
+        )));
+        if let Some(dir) = config.working_dir.as_deref().filter(|d| !d.is_empty()) {
+            if !dir.starts_with('/') {
+                return Err(Error::InvalidArgument(format!(
+                    "the working directory '{dir}' is invalid, it needs to be an absolute path"
+                )));
+            }
+            process.set_cwd(dir.into());
+        }
+        if let Some(spec_user) = config.user.as_deref().filter(|u| !u.is_empty()) {
+            let resolved = user::resolve(&self.layout.rootfs(container_id), spec_user)?;
+            let u = process.user_mut();
+            u.set_uid(resolved.uid);
+            u.set_gid(resolved.gid);
+            u.set_additional_gids(
+                (!resolved.additional_gids.is_empty()).then_some(resolved.additional_gids),
+            );
+        }
+        let tty = config.tty.unwrap_or(false);
+        process.set_terminal(Some(tty));
+        process.set_console_size(None);
+        let attach = |f: Option<bool>| f.unwrap_or(false);
+        std::fs::create_dir_all(&self.layout.execs)
+            .map_err(|e| Error::internal(self.layout.execs.display(), e))?;
+        Ok(ExecRequest {
+            container_id: container_id.to_string(),
+            state_root: self.layout.runtime_root.clone(),
+            process,
+            attach_stdin: attach(config.attach_stdin),
+            attach_stdout: attach(config.attach_stdout),
+            attach_stderr: attach(config.attach_stderr),
+            exit_file: self.exec_exit_file(exec_id),
+            socket: tty.then(|| self.exec_socket(exec_id)),
+            console_size: match config.console_size.as_deref() {
+                Some(&[h, w]) if h > 0 && w > 0 => Some((
+                    h.min(u16::MAX as usize) as u16,
+                    w.min(u16::MAX as usize) as u16,
+                )),
+                _ => None,
+            },
+        })
+    }
+
+    fn exec_exit_file(&self, exec_id: &str) -> std::path::PathBuf {
+        self.layout.execs.join(format!("{exec_id}.exit"))
+    }
+
+    fn exec_socket(&self, exec_id: &str) -> std::path::PathBuf {
+        self.layout.execs.join(format!("{exec_id}.sock"))
+    }
+
+    /// Waits (in a task) for the exec monitor to exit, then records the exit code.
+    fn watch_exec(&self, exec_id: String, pidfd: Option<OwnedFd>) {
+        let me = self.arc();
+        tokio::spawn(async move {
+            if let Some(pidfd) = pidfd
+                // SAFETY: the AsyncFd owns the pidfd, which lives until it is dropped.
+                && let Ok(fd) = unsafe { AsyncFd::register_with_interest(pidfd, Interest::READABLE) }
+            {
+                let _ = fd.readable().await;
+            }
+            if !me.collect_exec_exit(&exec_id) {
+                // The monitor died without a record.
+                me.exec_ended(&exec_id, 255);
+            }
+        });
+    }
+
+    /// Reads the exit record of a running exec if the monitor has written it; true if the exec
+    /// has ended (now or before). Under the lock, so that two readers cannot race on the file.
+    fn collect_exec_exit(&self, exec_id: &str) -> bool {
+        let mut execs = self.execs.lock().expect("exec lock");
+        let Some(e) = execs.get_mut(exec_id).filter(|e| e.running) else {
+            return true;
+        };
+        let path = self.exec_exit_file(exec_id);
+        match ExitRecord::read(&path) {
+            Ok(record) => {
+                let _ = std::fs::remove_file(&path);
+                e.running = false;
+                e.exit_code = Some(record.exit_code);
+                true
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn exec_ended(&self, exec_id: &str, code: i32) {
+        let mut execs = self.execs.lock().expect("exec lock");
+        if let Some(e) = execs.get_mut(exec_id)
+            && e.exit_code.is_none()
+        {
+            e.running = false;
+            e.exit_code = Some(code);
+        }
+    }
+}
+
+/// The container's environment with the exec's entries added, replacing those of the same key.
+fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
+    let key = |kv: &str| kv.split_once('=').map_or(kv, |(k, _)| k).to_string();
+    let mut out: Vec<String> = base
+        .iter()
+        .filter(|kv| !extra.iter().any(|e| key(e) == key(kv)))
+        .cloned()
+        .collect();
+    out.extend(extra.iter().cloned());
+    out
+}
+
+/// An attach stream that says why the exec could not run, then ends (Docker writes the error
+/// on the hijacked connection and reports the exit code through inspect).
+async fn failure_stream(tty: bool, message: &str) -> Result<AttachStream> {
+    let (ours, theirs) =
+        tokio::net::UnixStream::pair().map_err(|e| Error::internal("exec stream", e))?;
+    let line = format!("{message}\r\n");
+    let mut bytes = Vec::new();
+    if tty {
+        bytes.extend_from_slice(line.as_bytes());
+    } else {
+        encode_frame(Stream::Stdout, line.as_bytes(), &mut bytes);
+    }
+    let mut ours = ours;
+    tokio::spawn(async move {
+        let _ = ours.write_all(&bytes).await;
+        let _ = ours.shutdown().await;
+        // Hold our end until the client has read: dropping it early could reset the stream.
+        let mut sink = [0u8; 64];
+        while matches!(tokio::io::AsyncReadExt::read(&mut ours, &mut sink).await, Ok(n) if n > 0) {}
+    });
+    Ok(AttachStream {
+        tty,
+        stream: theirs,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::merge_env;
+
+    #[test]
+    fn exec_env_replaces_by_key() {
+        let base = vec!["PATH=/bin".to_string(), "A=1".to_string()];
+        let extra = vec!["A=2".to_string(), "B=3".to_string()];
+        assert_eq!(merge_env(&base, &extra), vec!["PATH=/bin", "A=2", "B=3"]);
+    }
+}

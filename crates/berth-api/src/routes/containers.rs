@@ -39,7 +39,7 @@ pub fn routes() -> Router<Arc<Engine>> {
 type Eng = State<Arc<Engine>>;
 
 /// A container reference from the path: an id or a name, with or without its leading `/`.
-fn container(id: &str) -> &str {
+pub(crate) fn container(id: &str) -> &str {
     id.strip_prefix('/').unwrap_or(id)
 }
 

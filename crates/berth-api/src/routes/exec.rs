@@ -13,6 +13,7 @@ use axum::routing::{get, post};
 use berth_engine::{Engine, ExecStartOptions};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
+use super::containers::container;
 use super::json_body;
 use crate::error::{ApiError, ApiResult};
 use crate::hijack;
@@ -30,8 +31,7 @@ type Eng = State<Arc<Engine>>;
 
 async fn create(State(engine): Eng, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
     let config: ExecConfig = json_body(&body)?;
-    let name = id.strip_prefix('/').unwrap_or(&id);
-    let exec_id = engine.create_exec(name, config)?;
+    let exec_id = engine.create_exec(container(&id), config)?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "Id": exec_id })),

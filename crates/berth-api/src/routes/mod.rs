@@ -3,6 +3,7 @@
 mod containers;
 mod exec;
 mod images;
+mod manage;
 mod system;
 
 use std::sync::Arc;
@@ -20,6 +21,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(manage::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

@@ -60,6 +60,12 @@ impl Engine {
             if !entry.running() {
                 return Err(not_running(&entry.record.id));
             }
+            if entry.record.state.paused {
+                return Err(Error::Conflict(format!(
+                    "Container {} is paused, unpause the container before exec",
+                    entry.record.id
+                )));
+            }
             entry.record.id.clone()
         };
         let id = random_id();

@@ -62,6 +62,7 @@ impl Engine {
         let Ok(entry) = reg.get_mut(id) else { return };
         let s = &mut entry.record.state;
         s.status = Status::Exited;
+        s.paused = false;
         s.pid = 0;
         s.monitor = None;
         match exit {

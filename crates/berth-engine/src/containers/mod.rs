@@ -12,10 +12,13 @@ mod exit;
 mod logs;
 mod names;
 mod netns;
+mod pause;
 pub(crate) mod record;
+mod rename;
 mod signal;
 mod spec;
 mod start;
+mod top;
 mod user;
 mod view;
 

@@ -54,6 +54,9 @@ pub struct State {
     pub started_at: Option<String>,
     pub finished_at: Option<String>,
     pub monitor: Option<MonitorRef>,
+    /// Frozen by `pause` (the cgroup freezer); only while running.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -27,6 +27,7 @@ impl Engine {
         let s = &rec.state;
         let status = match s.status {
             Status::Created => ContainerStateStatusEnum::CREATED,
+            Status::Running if s.paused => ContainerStateStatusEnum::PAUSED,
             Status::Running => ContainerStateStatusEnum::RUNNING,
             Status::Exited => ContainerStateStatusEnum::EXITED,
             Status::Dead => ContainerStateStatusEnum::DEAD,
@@ -40,7 +41,7 @@ impl Engine {
             state: Some(ContainerState {
                 status: Some(status),
                 running: Some(s.status == Status::Running),
-                paused: Some(false),
+                paused: Some(s.paused),
                 restarting: Some(false),
                 oom_killed: Some(s.oom_killed),
                 dead: Some(s.status == Status::Dead),
@@ -99,6 +100,7 @@ impl Engine {
 fn summary(rec: &Record) -> ContainerSummary {
     let state = match rec.state.status {
         Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running if rec.state.paused => ContainerSummaryStateEnum::PAUSED,
         Status::Running => ContainerSummaryStateEnum::RUNNING,
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
@@ -162,6 +164,7 @@ fn status_text(rec: &Record) -> String {
     };
     match s.status {
         Status::Created => "Created".into(),
+        Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
         Status::Running => format!("Up {}", since(&s.started_at)),
         Status::Exited => format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at)),
         Status::Dead => "Dead".into(),
@@ -195,7 +198,13 @@ fn matches(rec: &Record, filters: &Filters) -> Result<bool> {
             "name" => values
                 .iter()
                 .any(|v| rec.name.contains(v.trim_start_matches('/'))),
-            "status" => values.iter().any(|v| v == rec.state.status.as_str()),
+            "status" => values.iter().any(|v| {
+                if rec.state.paused {
+                    v == "paused"
+                } else {
+                    v == rec.state.status.as_str()
+                }
+            }),
             "label" => values.iter().all(|v| match v.split_once('=') {
                 Some((k, want)) => labels.get(k).is_some_and(|have| have == want),
                 None => labels.contains_key(v),

@@ -6,6 +6,7 @@ mod exec;
 mod human;
 mod images;
 mod inspect;
+mod manage;
 mod ps;
 mod pull;
 mod run;
@@ -48,6 +49,14 @@ pub enum ClientCommand {
     Start(run::StartArgs),
     /// Execute a command in a running container.
     Exec(exec::ExecArgs),
+    /// Display the running processes of a container.
+    Top(manage::TopArgs),
+    /// Pause all processes within one or more containers.
+    Pause(manage::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(manage::PauseArgs),
+    /// Rename a container.
+    Rename(manage::RenameArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(run::AttachArgs),
     /// List containers.
@@ -108,6 +117,10 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Start(a) => run::start(&c, a),
         ClientCommand::Attach(a) => run::attach(&c, a),
         ClientCommand::Exec(a) => exec::exec(&c, a),
+        ClientCommand::Top(a) => manage::top(&c, a),
+        ClientCommand::Pause(a) => manage::pause(&c, a, "pause"),
+        ClientCommand::Unpause(a) => manage::pause(&c, a, "unpause"),
+        ClientCommand::Rename(a) => manage::rename(&c, a),
         ClientCommand::Ps(a) => ps::ps(&c, a),
         ClientCommand::Logs(a) => containers::logs(&c, a),
         ClientCommand::Stop(a) => containers::stop(&c, a, "stop"),

@@ -68,7 +68,12 @@ impl Engine {
                 Error::Conflict(format!("Container {id} is not running"))
             }
             e => Error::internal(format!("kill {id}"), e),
-        })
+        })?;
+        // A frozen process dies only once thawed (as Docker, a SIGKILL unpauses).
+        if sig == Signal::SIGKILL {
+            self.thaw_after_kill(id);
+        }
+        Ok(())
     }
 
     pub async fn stop_container(

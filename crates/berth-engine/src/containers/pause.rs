@@ -55,4 +55,18 @@ impl Engine {
         entry.record.state.paused = pause;
         entry.record.save(&self.layout.dir(&id))
     }
+
+    /// Thaws a paused container that was just sent SIGKILL, so that it can die.
+    pub(crate) fn thaw_after_kill(&self, id: &str) {
+        let paused = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(id).is_ok_and(|e| e.record.state.paused)
+        };
+        if paused {
+            let root = StateRoot::new(&self.layout.runtime_root);
+            if let Err(e) = berth_runtime::container::resume(&root, id) {
+                tracing::warn!(id, "thaw after SIGKILL: {e}");
+            }
+        }
+    }
 }

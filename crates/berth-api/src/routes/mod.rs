@@ -4,6 +4,7 @@ mod containers;
 mod exec;
 mod images;
 mod manage;
+mod stats;
 mod system;
 
 use std::sync::Arc;
@@ -22,6 +23,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(containers::routes())
         .merge(exec::routes())
         .merge(manage::routes())
+        .merge(stats::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

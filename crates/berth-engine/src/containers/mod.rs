@@ -18,6 +18,7 @@ mod rename;
 mod signal;
 mod spec;
 mod start;
+mod stats;
 mod top;
 mod user;
 mod view;

@@ -10,6 +10,7 @@ mod manage;
 mod ps;
 mod pull;
 mod run;
+mod stats;
 mod stream;
 mod system;
 pub mod template;
@@ -49,6 +50,8 @@ pub enum ClientCommand {
     Start(run::StartArgs),
     /// Execute a command in a running container.
     Exec(exec::ExecArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::StatsArgs),
     /// Display the running processes of a container.
     Top(manage::TopArgs),
     /// Pause all processes within one or more containers.
@@ -118,6 +121,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Attach(a) => run::attach(&c, a),
         ClientCommand::Exec(a) => exec::exec(&c, a),
         ClientCommand::Top(a) => manage::top(&c, a),
+        ClientCommand::Stats(a) => stats::stats(&c, a),
         ClientCommand::Pause(a) => manage::pause(&c, a, "pause"),
         ClientCommand::Unpause(a) => manage::pause(&c, a, "unpause"),
         ClientCommand::Rename(a) => manage::rename(&c, a),

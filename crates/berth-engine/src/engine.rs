@@ -16,6 +16,7 @@ use crate::api::{EngineConfig, ImageListOptions, ImportRequest, PullRequest};
 use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status};
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
+use crate::events::{EventType, Events, EventsOptions, Subscription};
 use crate::images::Images;
 
 /// The Engine API version served.
@@ -30,6 +31,8 @@ pub struct Engine {
     pub(crate) registry: Mutex<Registry>,
     /// Exec records (never held with `registry`).
     pub(crate) execs: Mutex<crate::containers::exec::Execs>,
+    /// The event log: `self.events.emit(EventType::CONTAINER, "start", &id, &attrs)`.
+    pub(crate) events: Events,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
     pub(crate) me: Weak<Engine>,
@@ -57,6 +60,7 @@ impl Engine {
             images,
             registry: Mutex::new(registry),
             execs: Mutex::default(),
+            events: Events::default(),
             layout,
             cgroup_v2,
             me: me.clone(),
@@ -152,7 +156,9 @@ impl Engine {
     /// Imports a root filesystem tarball (plain, gzip or zstd) as a one-layer image; returns
     /// the image id (`sha256:...`). Blocking.
     pub fn import_image(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
-        self.images.import(src, req)
+        let id = self.images.import(src, req)?;
+        self.events.emit(EventType::IMAGE, "import", &id, &[]);
+        Ok(id)
     }
 
     /// Pulls an image from its registry, sending Docker's progress messages to `emit`.
@@ -162,8 +168,13 @@ impl Engine {
         req: &PullRequest,
         emit: &(dyn Fn(serde_json::Value) + Sync),
     ) -> Result<String> {
-        self.images
-            .pull(req, &self.config.insecure_registries, emit)
+        let id = self
+            .images
+            .pull(req, &self.config.insecure_registries, emit)?;
+        let name = req.image.as_str();
+        self.events
+            .emit(EventType::IMAGE, "pull", name, &[("name", name)]);
+        Ok(id)
     }
 
     pub fn list_images(&self, opts: ImageListOptions) -> Result<Vec<ImageSummary>> {
@@ -179,7 +190,19 @@ impl Engine {
 
     /// `POST /images/{name}/tag?repo=&tag=`.
     pub fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
-        self.images.tag(name, repo, tag)
+        self.images.tag(name, repo, tag)?;
+        let id = self
+            .images
+            .resolve(name)
+            .map(|i| i.id.to_string())
+            .unwrap_or_default();
+        let full = format!(
+            "{repo}:{}",
+            tag.filter(|t| !t.is_empty()).unwrap_or("latest")
+        );
+        self.events
+            .emit(EventType::IMAGE, "tag", &id, &[("name", full.as_str())]);
+        Ok(())
     }
 
     pub fn remove_image(
@@ -189,11 +212,27 @@ impl Engine {
         _noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
         let users = self.image_users();
-        self.images.remove(name, force, &|id| {
+        let items = self.images.remove(name, force, &|id| {
             let mut using = users.iter().filter(|(i, _, _)| i == id);
             let first = using.clone().next().map(|(_, c, _)| c.clone());
             first.map(|c| (c, using.any(|(_, _, running)| *running)))
-        })
+        })?;
+        for item in &items {
+            if let Some(untagged) = &item.untagged {
+                self.events
+                    .emit(EventType::IMAGE, "untag", untagged, &[("name", untagged)]);
+            }
+            if let Some(deleted) = &item.deleted {
+                self.events
+                    .emit(EventType::IMAGE, "delete", deleted, &[("name", name)]);
+            }
+        }
+        Ok(items)
+    }
+
+    /// `GET /events`: past events since `opts.since`, then live ones, filtered.
+    pub fn subscribe_events(&self, opts: EventsOptions) -> Result<Subscription> {
+        self.events.subscribe(opts)
     }
 
     /// (image id, container id, running) for every container.

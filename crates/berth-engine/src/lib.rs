@@ -6,6 +6,7 @@ pub mod api;
 mod containers;
 mod engine;
 mod error;
+pub mod events;
 mod images;
 pub mod logs;
 pub mod monitor;

@@ -121,7 +121,7 @@ pub(crate) fn wait_response(receiver: oneshot::Receiver<ContainerWaitResponse>) 
 }
 
 /// Docker's timestamps: unix seconds with an optional fraction; `0` or empty is unset.
-fn parse_time(params: &Params, key: &str) -> ApiResult<Option<SystemTime>> {
+pub(crate) fn parse_time(params: &Params, key: &str) -> ApiResult<Option<SystemTime>> {
     let Some(raw) = params.non_empty(key) else {
         return Ok(None);
     };

@@ -1,6 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod containers;
+mod events;
 mod exec;
 mod images;
 mod manage;
@@ -22,6 +23,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(exec::routes())
+        .merge(events::routes())
         .merge(manage::routes())
         .merge(stats::routes())
         .fallback(|| async { ApiError::page_not_found() })

@@ -69,6 +69,7 @@ impl Engine {
             }
             e => Error::internal(format!("kill {id}"), e),
         })?;
+        self.container_event(id, "kill", &[("signal", &(sig as i32).to_string())]);
         // A frozen process dies only once thawed (as Docker, a SIGKILL unpauses).
         if sig == Signal::SIGKILL {
             self.thaw_after_kill(id);
@@ -104,10 +105,14 @@ impl Engine {
         let _ = self.signal(&id, sig);
         let exited = if timeout < 0 {
             let _ = exited.await;
+            self.container_event(&id, "stop", &[]);
             return Ok(());
         } else {
             match tokio::time::timeout(Duration::from_secs(timeout as u64), exited).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.container_event(&id, "stop", &[]);
+                    return Ok(());
+                }
                 Err(_) => {
                     let (tx, rx) = oneshot::channel();
                     let mut reg = self.registry.lock().expect("registry lock");
@@ -121,6 +126,7 @@ impl Engine {
         };
         let _ = self.signal(&id, Signal::SIGKILL);
         let _ = exited.await;
+        self.container_event(&id, "stop", &[]);
         Ok(())
     }
 
@@ -138,7 +144,12 @@ impl Engine {
             let mut reg = self.registry.lock().expect("registry lock");
             reg.get_mut(name)?.record.restart_count += 1;
         }
-        self.start_container(name).await
+        self.start_container(name).await?;
+        let found = self.registry.lock().expect("registry lock").find(name);
+        if let Ok(id) = found {
+            self.container_event(&id, "restart", &[]);
+        }
+        Ok(())
     }
 
     pub async fn remove_container(&self, name: &str, force: bool, _volumes: bool) -> Result<()> {
@@ -178,6 +189,7 @@ impl Engine {
         tokio::task::spawn_blocking(move || me.remove_files(&owned))
             .await
             .map_err(|e| Error::internal("remove", e))??;
+        self.removed_container_event(&entry.record, "destroy");
         let mut waiters = entry.waiters;
         super::notify(&mut waiters, entry.record.state.exit_code, true);
         Ok(())
@@ -211,6 +223,9 @@ impl Engine {
     pub fn resize_container_tty(&self, name: &str, height: u16, width: u16) -> Result<()> {
         let id = self.running_id(name)?;
         monitor::resize(&self.layout.socket(&id), height, width)
-            .map_err(|e| Error::internal("resize the terminal", e))
+            .map_err(|e| Error::internal("resize the terminal", e))?;
+        let (h, w) = (height.to_string(), width.to_string());
+        self.container_event(&id, "resize", &[("height", &h), ("width", &w)]);
+        Ok(())
     }
 }

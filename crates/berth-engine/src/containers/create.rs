@@ -109,6 +109,8 @@ impl Engine {
         };
         record.create_dir(&self.layout.records)?;
         registry.insert(record);
+        drop(registry);
+        self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse {
             id,
             warnings: Vec::new(),

@@ -73,6 +73,11 @@ impl Engine {
             let reg = self.registry.lock().expect("registry lock");
             reg.by_id.keys().cloned().collect()
         };
+        let action = format!(
+            "exec_create: {}",
+            config.cmd.as_deref().unwrap_or_default().join(" ")
+        );
+        self.container_event(&container_id, &action, &[("execID", &id)]);
         let mut execs = self.execs.lock().expect("exec lock");
         // Execs of containers that are gone are of no more use.
         execs.retain(|_, e| live.contains(&e.container_id));
@@ -171,6 +176,11 @@ impl Engine {
                 e.pid = spawned.init_pid;
             }
         }
+        let action = format!(
+            "exec_start: {}",
+            config.cmd.as_deref().unwrap_or_default().join(" ")
+        );
+        self.container_event(&container_id, &action, &[("execID", exec_id)]);
         self.watch_exec(exec_id.to_string(), pidfd_open(spawned.monitor_pid).ok());
         if detached {
             return Ok(None);
@@ -320,30 +330,49 @@ impl Engine {
     /// Reads the exit record of a running exec if the monitor has written it; true if the exec
     /// has ended (now or before). Under the lock, so that two readers cannot race on the file.
     fn collect_exec_exit(&self, exec_id: &str) -> bool {
-        let mut execs = self.execs.lock().expect("exec lock");
-        let Some(e) = execs.get_mut(exec_id).filter(|e| e.running) else {
-            return true;
-        };
         let path = self.exec_exit_file(exec_id);
-        match ExitRecord::read(&path) {
-            Ok(record) => {
-                let _ = std::fs::remove_file(&path);
-                e.running = false;
-                e.exit_code = Some(record.exit_code);
-                true
+        let died = {
+            let mut execs = self.execs.lock().expect("exec lock");
+            let Some(e) = execs.get_mut(exec_id).filter(|e| e.running) else {
+                return true;
+            };
+            match ExitRecord::read(&path) {
+                Ok(record) => {
+                    let _ = std::fs::remove_file(&path);
+                    e.running = false;
+                    e.exit_code = Some(record.exit_code);
+                    (e.container_id.clone(), record.exit_code)
+                }
+                Err(_) => return false,
             }
-            Err(_) => false,
-        }
+        };
+        self.exec_die_event(exec_id, &died.0, died.1);
+        true
     }
 
     fn exec_ended(&self, exec_id: &str, code: i32) {
-        let mut execs = self.execs.lock().expect("exec lock");
-        if let Some(e) = execs.get_mut(exec_id)
-            && e.exit_code.is_none()
-        {
-            e.running = false;
-            e.exit_code = Some(code);
-        }
+        let container_id = {
+            let mut execs = self.execs.lock().expect("exec lock");
+            match execs.get_mut(exec_id) {
+                Some(e) if e.exit_code.is_none() => {
+                    e.running = false;
+                    e.exit_code = Some(code);
+                    e.container_id.clone()
+                }
+                _ => return,
+            }
+        };
+        self.exec_die_event(exec_id, &container_id, code);
+    }
+
+    /// Called without the exec lock (the event reads the registry).
+    fn exec_die_event(&self, exec_id: &str, container_id: &str, code: i32) {
+        let code = code.to_string();
+        self.container_event(
+            container_id,
+            "exec_die",
+            &[("execID", exec_id), ("exitCode", &code)],
+        );
     }
 }
 

@@ -36,6 +36,15 @@ impl Engine {
         tracing::debug!(id, "exit: the monitor is gone");
         let _ = tokio::task::spawn_blocking(move || me.record_exit(&owned)).await;
         tracing::debug!(id, "exit: recorded after {:?}", t.elapsed());
+        let code = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id
+                .get(id)
+                .map(|e| e.record.state.exit_code.to_string())
+        };
+        if let Some(code) = code {
+            self.container_event(id, "die", &[("exitCode", &code)]);
+        }
         let auto_remove = {
             let mut reg = self.registry.lock().expect("registry lock");
             let Ok(entry) = reg.get_mut(id) else { return };

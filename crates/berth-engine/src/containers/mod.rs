@@ -7,6 +7,7 @@ mod attach;
 mod control;
 mod create;
 mod etc_files;
+mod events;
 pub(crate) mod exec;
 mod exit;
 mod logs;

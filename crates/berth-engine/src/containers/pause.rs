@@ -50,10 +50,14 @@ impl Engine {
             let verb = if pause { "pause" } else { "unpause" };
             Error::internal(format!("{verb} container {id}"), e)
         })?;
-        let mut reg = self.registry.lock().expect("registry lock");
-        let entry = reg.get_mut(&id)?;
-        entry.record.state.paused = pause;
-        entry.record.save(&self.layout.dir(&id))
+        {
+            let mut reg = self.registry.lock().expect("registry lock");
+            let entry = reg.get_mut(&id)?;
+            entry.record.state.paused = pause;
+            entry.record.save(&self.layout.dir(&id))?;
+        }
+        self.container_event(&id, if pause { "pause" } else { "unpause" }, &[]);
+        Ok(())
     }
 
     /// Thaws a paused container that was just sent SIGKILL, so that it can die.

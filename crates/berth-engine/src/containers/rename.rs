@@ -33,7 +33,9 @@ impl Engine {
         record.save(&self.layout.dir(&id))?;
         entry.record = record;
         reg.names.remove(&old_name);
-        reg.names.insert(new_name, id);
+        reg.names.insert(new_name, id.clone());
+        drop(reg);
+        self.container_event(&id, "rename", &[("oldName", &format!("/{old_name}"))]);
         Ok(())
     }
 }

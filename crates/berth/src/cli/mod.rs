@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod containers;
+mod events;
 mod exec;
 mod human;
 mod images;
@@ -52,6 +53,8 @@ pub enum ClientCommand {
     Exec(exec::ExecArgs),
     /// Display a live stream of container(s) resource usage statistics.
     Stats(stats::StatsArgs),
+    /// Get real time events from the server.
+    Events(events::EventsArgs),
     /// Display the running processes of a container.
     Top(manage::TopArgs),
     /// Pause all processes within one or more containers.
@@ -121,6 +124,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Attach(a) => run::attach(&c, a),
         ClientCommand::Exec(a) => exec::exec(&c, a),
         ClientCommand::Top(a) => manage::top(&c, a),
+        ClientCommand::Events(a) => events::events(&c, a),
         ClientCommand::Stats(a) => stats::stats(&c, a),
         ClientCommand::Pause(a) => manage::pause(&c, a, "pause"),
         ClientCommand::Unpause(a) => manage::pause(&c, a, "unpause"),

@@ -54,6 +54,7 @@ impl Engine {
         let images = Images::open(&config.data_root)?;
         let registry = load_records(&layout)?;
         remove_leftover_layers(&layout);
+        crate::containers::exec::remove_stale_exits(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {
             config,

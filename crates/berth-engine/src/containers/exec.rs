@@ -49,11 +49,6 @@ impl Engine {
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }
-        if config.privileged == Some(true) {
-            return Err(Error::InvalidArgument(
-                "exec --privileged is not supported by berth yet".into(),
-            ));
-        }
         let container_id = {
             let reg = self.registry.lock().expect("registry lock");
             let entry = reg.get(name)?;
@@ -277,6 +272,19 @@ impl Engine {
                 (!resolved.additional_gids.is_empty()).then_some(resolved.additional_gids),
             );
         }
+        if config.privileged == Some(true) {
+            // Docker's privileged exec: every capability we hold (the container's seccomp stays).
+            let all = berth_runtime::security::capabilities::all_held()
+                .map_err(|e| Error::internal("list the kernel's capabilities", e))?;
+            process.set_capabilities(Some(
+                oci_spec::runtime::LinuxCapabilitiesBuilder::default()
+                    .bounding(all.clone())
+                    .effective(all.clone())
+                    .permitted(all)
+                    .build()
+                    .map_err(|e| Error::internal("capabilities", e))?,
+            ));
+        }
         let tty = config.tty.unwrap_or(false);
         process.set_terminal(Some(tty));
         process.set_console_size(None);
@@ -373,6 +381,19 @@ impl Engine {
             "exec_die",
             &[("execID", exec_id), ("exitCode", &code)],
         );
+    }
+}
+
+/// Exit records of execs a previous daemon started: their records died with it (as Docker's).
+pub(crate) fn remove_stale_exits(layout: &super::Layout) {
+    for e in std::fs::read_dir(&layout.execs)
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.path().extension().is_some_and(|x| x == "exit") {
+            let _ = std::fs::remove_file(e.path());
+        }
     }
 }
 

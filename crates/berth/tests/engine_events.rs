@@ -37,11 +37,7 @@ fn run_rm_emits_create_start_die_destroy_in_order() {
             "--format",
             "{{.Type}} {{.Action}} {{.Actor.Attributes.name}} {{.Actor.Attributes.exitCode}}",
         ];
-        let out = if cli == "docker" {
-            d.docker(&args)
-        } else {
-            d.berth(&args)
-        };
+        let out = d.cli(cli, &args);
         assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
         let s = text(&out.stdout);
         let lines: Vec<&str> = s

@@ -118,11 +118,7 @@ fn exec_env_workdir_user() {
             "-c",
             "echo $A $FROM_FILE $(pwd) $(id -G) $PATH",
         ];
-        let out = if cli == "docker" {
-            d.docker(&args)
-        } else {
-            d.berth(&args)
-        };
+        let out = d.cli(cli, &args);
         assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
         assert_eq!(
             text(&out.stdout),
@@ -153,11 +149,7 @@ fn exec_detached_runs_in_the_background() {
             "-c",
             &format!("sleep 0.3; echo hi > {file}"),
         ];
-        let out = if cli == "docker" {
-            d.docker(&args)
-        } else {
-            d.berth(&args)
-        };
+        let out = d.cli(cli, &args);
         assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
         assert_eq!(text(&out.stdout), "", "{cli}");
         // It returned before the process finished.
@@ -183,11 +175,7 @@ fn exec_errors() {
     assert!(body.contains("is not running"), "{body}");
     for cli in ["docker", "berth"] {
         let args = ["exec", "ex6", "true"];
-        let out = if cli == "docker" {
-            d.docker(&args)
-        } else {
-            d.berth(&args)
-        };
+        let out = d.cli(cli, &args);
         assert_eq!(out.status.code(), Some(1), "{cli}");
         assert!(
             text(&out.stderr).contains("is not running"),
@@ -198,13 +186,7 @@ fn exec_errors() {
     d.docker_ok(&["start", "ex6"]);
     // A program that is missing: 127; one that cannot be executed: 126.
     for cli in ["docker", "berth"] {
-        let run = |args: &[&str]| {
-            if cli == "docker" {
-                d.docker(args)
-            } else {
-                d.berth(args)
-            }
-        };
+        let run = |args: &[&str]| d.cli(cli, args);
         let out = run(&["exec", "ex6", "/no/such/program"]);
         assert_eq!(out.status.code(), Some(127), "{cli}");
         assert!(

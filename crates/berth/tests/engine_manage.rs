@@ -12,11 +12,7 @@ fn top_lists_the_containers_processes() {
     let d = Daemon::with_busybox();
     d.docker_ok(&["run", "-d", "--name", "tp", "busybox", "sleep", "4321"]);
     for cli in ["docker", "berth"] {
-        let out = if cli == "docker" {
-            d.docker(&["top", "tp"])
-        } else {
-            d.berth(&["top", "tp"])
-        };
+        let out = d.cli(cli, &["top", "tp"]);
         assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
         let s = text(&out.stdout);
         let mut lines = s.lines();

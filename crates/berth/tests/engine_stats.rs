@@ -55,11 +55,7 @@ fn stats_numbers_move_when_the_container_burns_cpu() {
             "{{.Name}} {{.CPUPerc}} {{.PIDs}} {{.MemUsage}}",
             "st",
         ];
-        let out = if cli == "docker" {
-            d.docker(&args)
-        } else {
-            d.berth(&args)
-        };
+        let out = d.cli(cli, &args);
         assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
         let s = text(&out.stdout);
         let fields: Vec<&str> = s.split_whitespace().collect();

@@ -220,14 +220,19 @@ async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let height = params
-        .num::<u16>("h")?
-        .ok_or_else(|| ApiError::bad_request("h is required"))?;
-    let width = params
-        .num::<u16>("w")?
-        .ok_or_else(|| ApiError::bad_request("w is required"))?;
+    let (height, width) = terminal_size(&params)?;
     engine.resize_container_tty(container(&id), height, width)?;
     Ok(StatusCode::OK)
+}
+
+/// A resize's `h` and `w`, both required.
+pub(crate) fn terminal_size(params: &Params) -> ApiResult<(u16, u16)> {
+    let get = |key: &str| {
+        params
+            .num::<u16>(key)?
+            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+    };
+    Ok((get("h")?, get("w")?))
 }
 
 #[cfg(test)]

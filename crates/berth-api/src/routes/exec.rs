@@ -13,7 +13,7 @@ use axum::routing::{get, post};
 use berth_engine::{Engine, ExecStartOptions};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
-use super::containers::container;
+use super::containers::{container, terminal_size};
 use super::json_body;
 use crate::error::{ApiError, ApiResult};
 use crate::hijack;
@@ -72,12 +72,7 @@ async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let height = params
-        .num::<u16>("h")?
-        .ok_or_else(|| ApiError::bad_request("h is required"))?;
-    let width = params
-        .num::<u16>("w")?
-        .ok_or_else(|| ApiError::bad_request("w is required"))?;
+    let (height, width) = terminal_size(&params)?;
     engine.resize_exec(&id, height, width).await?;
     Ok(StatusCode::OK)
 }

@@ -49,7 +49,7 @@ impl Engine {
     }
 
     /// The id of a running container; Docker's 409 otherwise.
-    fn running_id(&self, name: &str) -> Result<String> {
+    pub(crate) fn running_id(&self, name: &str) -> Result<String> {
         let reg = self.registry.lock().expect("registry lock");
         let entry = reg.get(name)?;
         if !entry.running() {

@@ -15,17 +15,7 @@ impl Engine {
         name: &str,
         ps_args: Option<&str>,
     ) -> Result<ContainerTopResponse> {
-        let id = {
-            let reg = self.registry.lock().expect("registry lock");
-            let entry = reg.get(name)?;
-            if !entry.running() {
-                return Err(Error::Conflict(format!(
-                    "Container {} is not running",
-                    entry.record.id
-                )));
-            }
-            entry.record.id.clone()
-        };
+        let id = self.running_id(name)?;
         let args: Vec<String> = ps_args
             .unwrap_or("-ef")
             .split_whitespace()

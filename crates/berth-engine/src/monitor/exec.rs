@@ -13,14 +13,13 @@ use berth_runtime::process::clone::Child;
 use berth_runtime::process::stdio::Stdio;
 use berth_runtime::state::StateRoot;
 use nix::errno::Errno;
-use nix::sys::signal::{SigSet, SigmaskHow, Signal, sigprocmask};
 use nix::sys::socket::{AddressFamily, MsgFlags, SockFlag, SockType, socketpair};
-use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
-use nix::unistd::Pid;
 
 use super::child::{
-    CHUNK, bind_private, pipe, receive_master, send_all, set_nonblocking, set_winsize,
+    CHUNK, bind_private, exit_status, flush_stdin, leave_zygote, pipe, receive_master, send_all,
+    set_nonblocking, set_winsize,
 };
+use super::poll::PollSet;
 use super::protocol::{MonitorRequest, Reply, read_line, write_line};
 use super::{Error, ExecRequest, ExitRecord, Result, SpawnErrorKind, Spawned, io, sys};
 use crate::logs::{Stream, encode_frame};
@@ -31,13 +30,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(1);
 /// Runs in the zygote's child: starts the process, replies on `conn`, pumps until the process
 /// has ended and its output is drained, records the exit and exits.
 pub fn run(mut conn: UnixStream, req: &ExecRequest, zygote_fds: &[RawFd]) -> ! {
-    for &fd in zygote_fds {
-        // SAFETY: these descriptors are the zygote's; nothing in this process uses them.
-        unsafe { libc::close(fd) };
-    }
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
+    leave_zygote(zygote_fds);
     let code = match ExecMonitor::launch(req) {
         Ok(monitor) => {
             let reply = Reply::Created(Spawned {
@@ -201,50 +194,33 @@ impl<'a> ExecMonitor<'a> {
     fn serve(mut self, mut conn: Option<UnixStream>) {
         let mut buf = [0u8; CHUNK];
         let mut reading = conn.is_some();
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(6);
-        let mut slots: Vec<Slot> = Vec::with_capacity(6);
+        let mut set = PollSet::with_capacity(6);
         while self.exit_code.is_none() || self.outputs.iter().any(Option::is_some) {
-            fds.clear();
-            slots.clear();
-            let mut add = |fd: RawFd, events: libc::c_short, slot: Slot| {
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                });
-                slots.push(slot);
-            };
+            set.clear();
             if self.exit_code.is_none() {
-                add(self.child.pidfd.as_raw_fd(), libc::POLLIN, Slot::Child);
+                set.add(self.child.pidfd.as_raw_fd(), libc::POLLIN, Slot::Child);
             }
             for (i, out) in self.outputs.iter().enumerate() {
                 if let Some(fd) = out {
-                    add(fd.as_raw_fd(), libc::POLLIN, Slot::Output(i));
+                    set.add(fd.as_raw_fd(), libc::POLLIN, Slot::Output(i));
                 }
             }
             if let Some(l) = &self.listener {
-                add(l.as_raw_fd(), libc::POLLIN, Slot::Listener);
+                set.add(l.as_raw_fd(), libc::POLLIN, Slot::Listener);
             }
             match (&self.stdin, &conn) {
                 (Some(fd), _) if !self.stdin_buf.is_empty() => {
-                    add(fd.as_raw_fd(), libc::POLLOUT, Slot::Stdin)
+                    set.add(fd.as_raw_fd(), libc::POLLOUT, Slot::Stdin)
                 }
-                (_, Some(c)) if reading => add(c.as_raw_fd(), libc::POLLIN, Slot::Client),
+                (_, Some(c)) if reading => set.add(c.as_raw_fd(), libc::POLLIN, Slot::Client),
                 _ => {}
             }
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-            if n < 0 {
-                if Errno::last() != Errno::EINTR {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+            if !set.wait() {
                 continue;
             }
-            for k in 0..fds.len() {
-                if fds[k].revents == 0 {
-                    continue;
-                }
-                match slots[k] {
+            for k in 0..set.len() {
+                let Some(slot) = set.ready(k) else { continue };
+                match slot {
                     Slot::Output(i) => {
                         if !self.pump(i, &mut buf, conn.as_ref()) {
                             conn = None;
@@ -318,28 +294,11 @@ impl<'a> ExecMonitor<'a> {
     }
 
     fn write_stdin(&mut self) {
-        while let Some(fd) = &self.stdin
-            && !self.stdin_buf.is_empty()
-        {
-            match nix::unistd::write(fd, &self.stdin_buf) {
-                Ok(n) => {
-                    self.stdin_buf.drain(..n);
-                }
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => return,
-                Err(_) => self.stdin = None,
-            }
-        }
-        self.stdin_buf.clear();
+        flush_stdin(&mut self.stdin, &mut self.stdin_buf);
     }
 
     fn reap(&mut self) {
-        match waitpid(Pid::from_raw(self.child.pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => self.exit_code = Some(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => self.exit_code = Some(128 + sig as i32),
-            Ok(_) | Err(Errno::EINTR) => {}
-            Err(_) => self.exit_code = Some(255),
-        }
+        self.exit_code = self.exit_code.or(exit_status(self.child.pid));
     }
 
     /// Serves `resize` requests (the only ones an exec monitor takes).

@@ -55,6 +55,7 @@ mod child;
 mod client;
 mod exec;
 mod exit;
+mod poll;
 mod protocol;
 mod zygote;
 

@@ -4,6 +4,7 @@
 
 pub mod api;
 mod containers;
+pub mod detach;
 mod engine;
 mod error;
 pub mod events;

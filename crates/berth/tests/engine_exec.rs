@@ -216,7 +216,7 @@ code, output = c.exec_run(["sh", "-c", "echo py; exit 2"])
 print(code, output.decode().strip())
 code, output = c.exec_run("env", environment={"K": "v"}, workdir="/etc", user="www")
 print("K=v" in output.decode(), code)
-r = client.api.exec_create("ex7", ["sleep", "0.5"])
+r = client.api.exec_create("ex7", ["sleep", "5"])
 client.api.exec_start(r["Id"], detach=True)
 i = client.api.exec_inspect(r["Id"])
 print(i["Running"], i["Pid"] > 0, i["ContainerID"] == c.id, i["ProcessConfig"]["entrypoint"])
@@ -296,4 +296,44 @@ fn exec_privileged_gets_every_capability() {
     assert_eq!(plain & (1 << 21), 0, "{plain:x}");
     assert_ne!(privileged & (1 << 21), 0, "{privileged:x}");
     assert!(privileged.count_ones() > plain.count_ones());
+}
+
+#[test]
+fn exec_detach_keys_leave_the_process_running() {
+    let d = Daemon::with_busybox();
+    sleeper(&d, "ex10");
+    // The daemon watches a terminal exec's input (docker-py leaves it to the daemon); docker-py
+    // spells the key `detachKeys`, which Docker's decoder takes as `DetachKeys`.
+    let out = d.python(
+        r#"
+r = client.api.exec_create("ex10", ["sh", "-c", "cat; echo unreachable"], stdin=True, tty=True, detach_keys="ctrl-x,x")
+s = client.api.exec_start(r["Id"], tty=True, socket=True)
+raw = getattr(s, "_sock", s)
+raw.settimeout(10)
+raw.sendall(b"abc")
+got = b""
+while b"abc" not in got:
+    got += raw.recv(4096)
+raw.sendall(b"\x18x")
+while True:
+    chunk = raw.recv(4096)
+    if not chunk:
+        break
+    got += chunk
+print(got.count(b"abc") >= 1, client.api.exec_inspect(r["Id"])["Running"])
+"#,
+    );
+    assert_eq!(
+        text(&out.stdout).trim(),
+        "True True",
+        "{}",
+        text(&out.stderr)
+    );
+    let (code, body) = d.http(
+        "POST",
+        "/containers/ex10/exec",
+        Some(r#"{"Cmd":["true"],"Tty":true,"AttachStdin":true,"DetachKeys":"ctrl-1"}"#),
+    );
+    assert_eq!(code, 400, "{body}");
+    assert!(body.contains("detach keys"), "{body}");
 }

@@ -30,13 +30,46 @@ pub fn routes() -> Router<Arc<Engine>> {
 type Eng = State<Arc<Engine>>;
 
 async fn create(State(engine): Eng, Path(id): Path<String>, body: Bytes) -> ApiResult<Response> {
-    let config: ExecConfig = json_body(&body)?;
+    let config = exec_config(&body)?;
     let exec_id = engine.create_exec(container(&id), config)?;
     Ok((
         StatusCode::CREATED,
         Json(serde_json::json!({ "Id": exec_id })),
     )
         .into_response())
+}
+
+/// The exec's config; keys in any case, as Docker's JSON decoder takes them (docker-py sends
+/// `detachKeys`).
+fn exec_config(body: &[u8]) -> ApiResult<ExecConfig> {
+    const FIELDS: [&str; 11] = [
+        "AttachStdin",
+        "AttachStdout",
+        "AttachStderr",
+        "ConsoleSize",
+        "DetachKeys",
+        "Tty",
+        "Env",
+        "Cmd",
+        "Privileged",
+        "User",
+        "WorkingDir",
+    ];
+    let mut value: serde_json::Value = json_body(body)?;
+    if let Some(object) = value.as_object_mut() {
+        for field in FIELDS {
+            let other = object
+                .keys()
+                .find(|k| k.as_str() != field && k.eq_ignore_ascii_case(field))
+                .cloned();
+            if let Some(other) = other
+                && let Some(v) = object.remove(&other)
+            {
+                object.entry(field).or_insert(v);
+            }
+        }
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
 }
 
 async fn start(State(engine): Eng, Path(id): Path<String>, req: Request) -> ApiResult<Response> {

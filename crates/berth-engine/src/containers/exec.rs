@@ -49,6 +49,7 @@ impl Engine {
         if config.cmd.as_ref().is_none_or(Vec::is_empty) {
             return Err(Error::InvalidArgument("No exec command specified".into()));
         }
+        detach_keys(&config)?;
         let container_id = {
             let reg = self.registry.lock().expect("registry lock");
             let entry = reg.get(name)?;
@@ -300,6 +301,7 @@ impl Engine {
             attach_stderr: attach(config.attach_stderr),
             exit_file: self.exec_exit_file(exec_id),
             socket: tty.then(|| self.exec_socket(exec_id)),
+            detach_keys: detach_keys(config)?,
             console_size: match config.console_size.as_deref() {
                 Some(&[h, w]) if h > 0 && w > 0 => Some((
                     h.min(u16::MAX as usize) as u16,
@@ -395,6 +397,21 @@ pub(crate) fn remove_stale_exits(layout: &super::Layout) {
             let _ = std::fs::remove_file(e.path());
         }
     }
+}
+
+/// The sequence that detaches an interactive terminal exec: its `DetachKeys`, or Docker's
+/// ctrl-p,ctrl-q; none without a terminal and stdin (the bytes are the program's input).
+fn detach_keys(config: &ExecConfig) -> Result<Vec<u8>> {
+    if !(config.tty.unwrap_or(false) && config.attach_stdin.unwrap_or(false)) {
+        return Ok(Vec::new());
+    }
+    let keys = config
+        .detach_keys
+        .as_deref()
+        .filter(|k| !k.is_empty())
+        .unwrap_or("ctrl-p,ctrl-q");
+    crate::detach::parse_detach_keys(keys)
+        .map_err(|e| Error::InvalidArgument(format!("invalid detach keys ({keys}): {e}")))
 }
 
 /// The container's environment with the exec's entries added, replacing those of the same key.

@@ -22,6 +22,7 @@ use super::child::{
 use super::poll::PollSet;
 use super::protocol::{MonitorRequest, Reply, read_line, write_line};
 use super::{Error, ExecRequest, ExitRecord, Result, SpawnErrorKind, Spawned, io, sys};
+use crate::detach::Escape;
 use crate::logs::{Stream, encode_frame};
 
 /// How long a resize client may take to send its line.
@@ -68,6 +69,17 @@ struct ExecMonitor<'a> {
     stdin: Option<OwnedFd>,
     stdin_buf: Vec<u8>,
     exit_code: Option<i32>,
+    /// Watches the client's input for the detach keys.
+    escape: Option<Escape>,
+}
+
+/// What a read from the client came to.
+enum ClientRead {
+    More,
+    /// Its EOF: stdin closes.
+    Eof,
+    /// It typed the detach keys: the client goes, the process runs on.
+    Detach,
 }
 
 #[derive(Clone, Copy)]
@@ -187,6 +199,7 @@ impl<'a> ExecMonitor<'a> {
             stdin,
             stdin_buf: Vec::new(),
             exit_code: None,
+            escape: (!req.detach_keys.is_empty()).then(|| Escape::new(req.detach_keys.clone())),
         }
     }
 
@@ -230,8 +243,15 @@ impl<'a> ExecMonitor<'a> {
                     Slot::Listener => self.accept_all(),
                     Slot::Stdin => self.write_stdin(),
                     Slot::Client => {
-                        if let Some(c) = &conn {
-                            reading = self.read_client(c, &mut buf);
+                        let read = conn.as_ref().map(|c| self.read_client(c, &mut buf));
+                        match read {
+                            Some(ClientRead::Eof) => reading = false,
+                            Some(ClientRead::Detach) => {
+                                if let Some(c) = conn.take() {
+                                    let _ = c.shutdown(std::net::Shutdown::Both);
+                                }
+                            }
+                            Some(ClientRead::More) | None => {}
                         }
                     }
                 }
@@ -272,24 +292,36 @@ impl<'a> ExecMonitor<'a> {
         send_all(conn, &frame).is_ok()
     }
 
-    /// Takes what the client sent for stdin; false once it has sent its EOF (stdin closes).
-    fn read_client(&mut self, conn: &UnixStream, buf: &mut [u8]) -> bool {
+    /// Takes what the client sent for stdin.
+    fn read_client(&mut self, conn: &UnixStream, buf: &mut [u8]) -> ClientRead {
         match nix::sys::socket::recv(conn.as_raw_fd(), buf, MsgFlags::MSG_DONTWAIT) {
             Ok(0) | Err(Errno::ECONNRESET) => {
                 // A terminal's master is also the output: only a pipe is closed.
                 if !self.req.tty() {
                     self.stdin = None;
                 }
-                false
+                ClientRead::Eof
             }
             Ok(n) => {
+                let detach = match &mut self.escape {
+                    Some(escape) => escape.feed(&buf[..n], &mut self.stdin_buf),
+                    None => {
+                        self.stdin_buf.extend_from_slice(&buf[..n]);
+                        false
+                    }
+                };
                 if self.stdin.is_some() {
-                    self.stdin_buf.extend_from_slice(&buf[..n]);
                     self.write_stdin();
+                } else {
+                    self.stdin_buf.clear();
                 }
-                true
+                if detach {
+                    ClientRead::Detach
+                } else {
+                    ClientRead::More
+                }
             }
-            Err(_) => true,
+            Err(_) => ClientRead::More,
         }
     }
 

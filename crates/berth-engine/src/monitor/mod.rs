@@ -113,6 +113,9 @@ pub struct ExecRequest {
     pub socket: Option<PathBuf>,
     /// (height, width): the initial pty size.
     pub console_size: Option<(u16, u16)>,
+    /// The detach sequence watched for in the client's input (empty: none).
+    #[serde(default)]
+    pub detach_keys: Vec<u8>,
 }
 
 impl ExecRequest {

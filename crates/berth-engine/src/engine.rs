@@ -111,10 +111,15 @@ impl Engine {
 
     /// `GET /info`.
     pub fn info(&self) -> SystemInfo {
-        let (total, running) = {
+        let (total, running, paused) = {
             let reg = self.registry.lock().expect("registry lock");
             let running = reg.by_id.values().filter(|e| e.running()).count() as i64;
-            (reg.by_id.len() as i64, running)
+            let paused = reg
+                .by_id
+                .values()
+                .filter(|e| e.running() && e.record.state.paused)
+                .count() as i64;
+            (reg.by_id.len() as i64, running - paused, paused)
         };
         let images = self
             .images
@@ -127,8 +132,8 @@ impl Engine {
             id: Some(host.clone()),
             containers: Some(total),
             containers_running: Some(running),
-            containers_paused: Some(0),
-            containers_stopped: Some(total - running),
+            containers_paused: Some(paused),
+            containers_stopped: Some(total - running - paused),
             images: Some(images),
             driver: Some("overlayfs".into()),
             docker_root_dir: Some(self.config.data_root.to_string_lossy().into_owned()),

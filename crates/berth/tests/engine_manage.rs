@@ -57,6 +57,8 @@ fn pause_freezes_and_unpause_resumes() {
     d.berth(&["pause", "pz"]);
     let state = d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "pz"]);
     assert_eq!(state.trim(), "paused true");
+    let info = d.docker_ok(&["info", "-f", "{{.ContainersPaused}} {{.ContainersRunning}}"]);
+    assert_eq!(info.trim(), "1 0");
     let ps = d.docker_ok(&[
         "ps",
         "--filter",

@@ -145,8 +145,7 @@ impl Engine {
         let zygote = self.layout.zygote.clone();
         let binary = self.config.berth_binary.clone();
         let spawned = tokio::task::spawn_blocking(move || {
-            monitor::ensure_zygote(&zygote, &binary)?;
-            monitor::exec(&zygote, &req).map(|(s, conn)| (s, conn, req.detached()))
+            monitor::exec(&zygote, &binary, &req).map(|(s, conn)| (s, conn, req.detached()))
         })
         .await
         .map_err(|e| Error::internal("exec", e))?;

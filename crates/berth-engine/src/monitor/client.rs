@@ -132,9 +132,21 @@ pub fn spawn(zygote_socket: &Path, req: &SpawnRequest) -> Result<Spawned> {
 }
 
 /// Asks the zygote for an exec monitor; returns once the process runs, with the connection
-/// that carries its attach bytes (unless the request is detached).
-pub fn exec(zygote_socket: &Path, req: &ExecRequest) -> Result<(Spawned, UnixStream)> {
-    let mut stream = connect(zygote_socket)?;
+/// that carries its attach bytes (unless the request is detached). The zygote normally runs
+/// (the container's monitor came from it), so there is no ping on the way; if nothing
+/// answers, it is started as [`ensure_zygote`] does.
+pub fn exec(
+    zygote_socket: &Path,
+    berth_binary: &Path,
+    req: &ExecRequest,
+) -> Result<(Spawned, UnixStream)> {
+    let mut stream = match connect(zygote_socket) {
+        Ok(s) => s,
+        Err(_) => {
+            ensure_zygote(zygote_socket, berth_binary)?;
+            connect(zygote_socket)?
+        }
+    };
     write_line(
         &mut stream,
         &ZygoteRequest::Exec {

@@ -79,3 +79,42 @@ fn stats_numbers_move_when_the_container_burns_cpu() {
     let (code, _) = d.http("GET", "/containers/nope/stats?stream=false", None);
     assert_eq!(code, 404);
 }
+
+#[test]
+fn stats_streams_once_a_second() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let d = Daemon::with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "ss", "busybox", "sleep", "1000"]);
+    for mut cmd in [
+        d.berth_cmd(&["stats", "--format", "{{.Name}} {{.PIDs}}", "ss"]),
+        d.docker_cmd(&["stats", "--format", "{{.Name}} {{.PIDs}}", "ss"]),
+    ] {
+        let mut child = cmd.stdout(Stdio::piped()).spawn().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut seen = 0;
+        while seen < 2 {
+            let line = rx
+                .recv_timeout(Duration::from_secs(10))
+                .expect("a stats line within 10 s");
+            if line.contains("ss 1") {
+                seen += 1;
+            }
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    d.docker_ok(&["rm", "-f", "ss"]);
+}

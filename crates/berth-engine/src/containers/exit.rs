@@ -36,6 +36,12 @@ impl Engine {
         tracing::debug!(id, "exit: the monitor is gone");
         let _ = tokio::task::spawn_blocking(move || me.record_exit(&owned)).await;
         tracing::debug!(id, "exit: recorded after {:?}", t.elapsed());
+        self.after_exit(id).await;
+    }
+
+    /// What follows a recorded exit: the `die` event, the waiters, `--rm`.
+    async fn after_exit(&self, id: &str) {
+        let t = std::time::Instant::now();
         let code = {
             let reg = self.registry.lock().expect("registry lock");
             reg.by_id
@@ -117,8 +123,10 @@ impl Engine {
                     self.watch_monitor(id, fd);
                 }
                 None => {
+                    // Recorded before the API serves, so that nobody sees it running.
+                    self.record_exit(&id);
                     let me = self.arc();
-                    tokio::spawn(async move { me.on_exit(&id).await });
+                    tokio::spawn(async move { me.after_exit(&id).await });
                 }
             }
         }

@@ -67,7 +67,11 @@ impl Engine {
         let id = random_id();
         let live: std::collections::HashSet<String> = {
             let reg = self.registry.lock().expect("registry lock");
-            reg.by_id.keys().cloned().collect()
+            reg.by_id
+                .values()
+                .filter(|e| e.running())
+                .map(|e| e.record.id.clone())
+                .collect()
         };
         let action = format!(
             "exec_create: {}",
@@ -75,7 +79,8 @@ impl Engine {
         );
         self.container_event(&container_id, &action, &[("execID", &id)]);
         let mut execs = self.execs.lock().expect("exec lock");
-        // Execs of containers that are gone are of no more use.
+        // Execs of containers that stopped or are gone are of no more use (Docker drops them
+        // when the container stops).
         execs.retain(|_, e| live.contains(&e.container_id));
         execs.insert(
             id.clone(),

@@ -197,6 +197,22 @@ fn exec_errors() {
         let out = run(&["exec", "ex6", "/etc/passwd"]);
         assert_eq!(out.status.code(), Some(126), "{cli}: {}", text(&out.stdout));
     }
+    // An exec created while the container ran, started after it stopped: 409.
+    let (_, body) = d.http("POST", "/containers/ex6/exec", Some(r#"{"Cmd":["true"]}"#));
+    let late: serde_json::Value = serde_json::from_str(&body).unwrap();
+    d.docker_ok(&["kill", "ex6"]);
+    d.eventually(10, "the container to stop", || {
+        d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "ex6"])
+            .trim()
+            == "false"
+    });
+    let (code, body) = d.http(
+        "POST",
+        &format!("/exec/{}/start", late["Id"].as_str().unwrap()),
+        Some(r#"{"Detach":true}"#),
+    );
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("is not running"), "{body}");
     let (code, body) = d.http("POST", "/containers/ex6/exec", Some(r#"{"Cmd":[]}"#));
     assert_eq!(code, 400, "{body}");
     let (code, body) = d.http("GET", "/exec/nope/json", None);

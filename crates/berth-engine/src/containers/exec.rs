@@ -128,6 +128,9 @@ impl Engine {
             e.started = true;
             (e.container_id.clone(), e.config.clone())
         };
+        if self.running_id(&container_id).is_err() {
+            return Err(not_running(&container_id));
+        }
         if opts.detach {
             config.attach_stdin = Some(false);
             config.attach_stdout = Some(false);

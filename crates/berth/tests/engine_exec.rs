@@ -196,6 +196,14 @@ fn exec_errors() {
         );
         let out = run(&["exec", "ex6", "/etc/passwd"]);
         assert_eq!(out.status.code(), Some(126), "{cli}: {}", text(&out.stdout));
+        // A working directory that is not there: 126, the reason on the stream.
+        let out = run(&["exec", "-w", "/no/such/dir", "ex6", "true"]);
+        assert_eq!(out.status.code(), Some(126), "{cli}: {}", text(&out.stdout));
+        assert!(
+            text(&out.stdout).contains("/no/such/dir"),
+            "{cli}: {}",
+            text(&out.stdout)
+        );
     }
     // An exec created while the container ran, started after it stopped: 409.
     let (_, body) = d.http("POST", "/containers/ex6/exec", Some(r#"{"Cmd":["true"]}"#));

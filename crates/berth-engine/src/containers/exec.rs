@@ -159,8 +159,14 @@ impl Engine {
         .map_err(|e| Error::internal("exec", e))?;
         let (spawned, conn, detached) = match spawned {
             Ok(s) => s,
-            Err(monitor::Error::Spawn { kind, message }) if kind != SpawnErrorKind::Other => {
-                self.exec_ended(exec_id, kind.exit_code());
+            // Docker's classes: 127 for a missing program, 126 for anything else the runtime
+            // refused (not executable, a bad working directory, ...).
+            Err(monitor::Error::Spawn { kind, message }) => {
+                let code = match kind {
+                    SpawnErrorKind::NotFound => 127,
+                    _ => 126,
+                };
+                self.exec_ended(exec_id, code);
                 let message = format!("OCI runtime exec failed: {message}");
                 if opts.detach {
                     return Err(Error::InvalidArgument(message));

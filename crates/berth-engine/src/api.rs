@@ -88,6 +88,18 @@ pub struct ExecStartOptions {
     pub console_size: Option<Vec<usize>>,
 }
 
+/// What `POST /exec/{id}/start` gives the API.
+pub enum ExecStarted {
+    /// The process runs; nothing is attached.
+    Detached,
+    /// The stream, and the launch to await once the client's connection is upgraded (the
+    /// process starts then, as Docker's does).
+    Attached {
+        stream: AttachStream,
+        launch: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    },
+}
+
 /// `POST /containers/{id}/wait?condition=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitCondition {

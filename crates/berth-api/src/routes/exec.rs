@@ -10,7 +10,7 @@ use axum::extract::{Path, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_engine::{Engine, ExecStartOptions};
+use berth_engine::{Engine, ExecStartOptions, ExecStarted};
 use bollard_stubs::models::{ExecConfig, ExecStartConfig};
 
 use super::containers::{container, terminal_size};
@@ -88,10 +88,11 @@ async fn start(State(engine): Eng, Path(id): Path<String>, req: Request) -> ApiR
         console_size: config.console_size,
     };
     match engine.start_exec(&id, opts).await? {
-        None => Ok(StatusCode::OK.into_response()),
-        Some(attached) => Ok(hijack::attach_response(
+        ExecStarted::Detached => Ok(StatusCode::OK.into_response()),
+        ExecStarted::Attached { stream, launch } => Ok(hijack::attach_response_then(
             Request::from_parts(parts, axum::body::Body::empty()),
-            attached,
+            stream,
+            Some(launch),
         )),
     }
 }

@@ -8,11 +8,11 @@ use std::os::fd::OwnedFd;
 
 use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
 use oci_spec::runtime::{Process, Spec};
-use tokio::io::AsyncWriteExt;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::api::{AttachStream, ExecStartOptions};
+use crate::api::{AttachStream, ExecStartOptions, ExecStarted};
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::logs::{Stream, encode_frame};
@@ -107,14 +107,12 @@ impl Engine {
         (!ids.is_empty()).then_some(ids)
     }
 
-    /// `POST /exec/{id}/start`: runs the process. Attached, the stream carries Docker's attach
-    /// bytes until the process ends; a program that is missing or not executable is reported
-    /// on that stream (exit code 127/126), as Docker does. Detached, `None` once it runs.
-    pub async fn start_exec(
-        &self,
-        exec_id: &str,
-        opts: ExecStartOptions,
-    ) -> Result<Option<AttachStream>> {
+    /// `POST /exec/{id}/start`. Detached, it returns once the process runs. Attached, it
+    /// returns the stream and the launch to run once the client's connection is upgraded:
+    /// Docker starts the process after its `101` is out, and a client that reads the response
+    /// head through a buffer (docker-py) would lose output that came with it. A program that
+    /// is missing or cannot run is reported on the stream (exit code 127/126), as Docker does.
+    pub async fn start_exec(&self, exec_id: &str, opts: ExecStartOptions) -> Result<ExecStarted> {
         let (container_id, mut config) = {
             let mut execs = self.execs.lock().expect("exec lock");
             let e = execs
@@ -140,42 +138,68 @@ impl Engine {
             config.console_size = opts.console_size.clone();
         }
         let tty = config.tty.unwrap_or(false);
-        let req = match self.exec_request(exec_id, &container_id, &config) {
-            Ok(r) => r,
-            Err(e) => {
-                self.exec_ended(exec_id, 126);
-                if opts.detach {
-                    return Err(e);
+        let req = self.exec_request(exec_id, &container_id, &config);
+        if opts.detach {
+            let req = req.inspect_err(|_| self.exec_ended(exec_id, 126))?;
+            self.spawn_exec_monitor(exec_id, &config, req)
+                .await
+                .map_err(|(_, message)| Error::InvalidArgument(message))?;
+            return Ok(ExecStarted::Detached);
+        }
+        let (ours, theirs) =
+            tokio::net::UnixStream::pair().map_err(|e| Error::internal("exec stream", e))?;
+        let me = self.arc();
+        let exec_id = exec_id.to_string();
+        let launch = async move {
+            let conn = match req {
+                Ok(req) => me.spawn_exec_monitor(&exec_id, &config, req).await,
+                Err(e) => {
+                    me.exec_ended(&exec_id, 126);
+                    Err((126, e.to_string()))
                 }
-                return failure_stream(tty, &e.to_string()).await.map(Some);
+            };
+            match conn {
+                Ok(conn) => relay(ours, conn).await,
+                Err((_, message)) => write_failure(ours, tty, &message).await,
             }
         };
+        Ok(ExecStarted::Attached {
+            stream: AttachStream {
+                tty,
+                stream: theirs,
+            },
+            launch: Box::pin(launch),
+        })
+    }
+
+    /// Has the zygote fork the exec monitor; the connection carries the attach bytes. A
+    /// failure is recorded as the exec's exit, with Docker's code and message.
+    async fn spawn_exec_monitor(
+        &self,
+        exec_id: &str,
+        config: &ExecConfig,
+        req: ExecRequest,
+    ) -> std::result::Result<std::os::unix::net::UnixStream, (i32, String)> {
+        let container_id = req.container_id.clone();
         let zygote = self.layout.zygote.clone();
         let binary = self.config.berth_binary.clone();
-        let spawned = tokio::task::spawn_blocking(move || {
-            monitor::exec(&zygote, &binary, &req).map(|(s, conn)| (s, conn, req.detached()))
-        })
-        .await
-        .map_err(|e| Error::internal("exec", e))?;
-        let (spawned, conn, detached) = match spawned {
+        let spawned = tokio::task::spawn_blocking(move || monitor::exec(&zygote, &binary, &req))
+            .await
+            .unwrap_or_else(|e| Err(monitor::Error::Protocol(e.to_string())));
+        let (spawned, conn) = match spawned {
             Ok(s) => s,
-            // Docker's classes: 127 for a missing program, 126 for anything else the runtime
-            // refused (not executable, a bad working directory, ...).
-            Err(monitor::Error::Spawn { kind, message }) => {
-                let code = match kind {
-                    SpawnErrorKind::NotFound => 127,
+            Err(e) => {
+                // Docker's classes: 127 for a missing program, 126 for anything else the
+                // runtime refused (not executable, a bad working directory, ...).
+                let code = match &e {
+                    monitor::Error::Spawn {
+                        kind: SpawnErrorKind::NotFound,
+                        ..
+                    } => 127,
                     _ => 126,
                 };
                 self.exec_ended(exec_id, code);
-                let message = format!("OCI runtime exec failed: {message}");
-                if opts.detach {
-                    return Err(Error::InvalidArgument(message));
-                }
-                return failure_stream(tty, &message).await.map(Some);
-            }
-            Err(e) => {
-                self.exec_ended(exec_id, 126);
-                return Err(Error::internal("exec", e));
+                return Err((code, format!("OCI runtime exec failed: {e}")));
             }
         };
         {
@@ -191,14 +215,7 @@ impl Engine {
         );
         self.container_event(&container_id, &action, &[("execID", exec_id)]);
         self.watch_exec(exec_id.to_string(), pidfd_open(spawned.monitor_pid).ok());
-        if detached {
-            return Ok(None);
-        }
-        conn.set_nonblocking(true)
-            .map_err(|e| Error::internal("exec", e))?;
-        let stream =
-            tokio::net::UnixStream::from_std(conn).map_err(|e| Error::internal("exec", e))?;
-        Ok(Some(AttachStream { tty, stream }))
+        Ok(conn)
     }
 
     /// `GET /exec/{id}/json`.
@@ -301,7 +318,18 @@ impl Engine {
         }
         let tty = config.tty.unwrap_or(false);
         process.set_terminal(Some(tty));
-        process.set_console_size(None);
+        // The runtime sizes the pty before the program runs (a size set afterwards could come
+        // too late for its first look).
+        process.set_console_size(match config.console_size.as_deref() {
+            Some(&[h, w]) if tty && h > 0 && w > 0 => Some(
+                oci_spec::runtime::BoxBuilder::default()
+                    .height(h.min(u16::MAX as usize) as u64)
+                    .width(w.min(u16::MAX as usize) as u64)
+                    .build()
+                    .map_err(|e| Error::internal("console size", e))?,
+            ),
+            _ => None,
+        });
         let attach = |f: Option<bool>| f.unwrap_or(false);
         std::fs::create_dir_all(&self.layout.execs)
             .map_err(|e| Error::internal(self.layout.execs.display(), e))?;
@@ -315,13 +343,6 @@ impl Engine {
             exit_file: self.exec_exit_file(exec_id),
             socket: tty.then(|| self.exec_socket(exec_id)),
             detach_keys: detach_keys(config)?,
-            console_size: match config.console_size.as_deref() {
-                Some(&[h, w]) if h > 0 && w > 0 => Some((
-                    h.min(u16::MAX as usize) as u16,
-                    w.min(u16::MAX as usize) as u16,
-                )),
-                _ => None,
-            },
         })
     }
 
@@ -439,11 +460,9 @@ fn merge_env(base: &[String], extra: &[String]) -> Vec<String> {
     out
 }
 
-/// An attach stream that says why the exec could not run, then ends (Docker writes the error
-/// on the hijacked connection and reports the exit code through inspect).
-async fn failure_stream(tty: bool, message: &str) -> Result<AttachStream> {
-    let (ours, theirs) =
-        tokio::net::UnixStream::pair().map_err(|e| Error::internal("exec stream", e))?;
+/// Says on the stream why the exec could not run, then ends it (Docker writes the error on
+/// the hijacked connection and reports the exit code through inspect).
+async fn write_failure(mut stream: tokio::net::UnixStream, tty: bool, message: &str) {
     let line = format!("{message}\r\n");
     let mut bytes = Vec::new();
     if tty {
@@ -451,18 +470,25 @@ async fn failure_stream(tty: bool, message: &str) -> Result<AttachStream> {
     } else {
         encode_frame(Stream::Stdout, line.as_bytes(), &mut bytes);
     }
-    let mut ours = ours;
-    tokio::spawn(async move {
-        let _ = ours.write_all(&bytes).await;
-        let _ = ours.shutdown().await;
-        // Hold our end until the client has read: dropping it early could reset the stream.
-        let mut sink = [0u8; 64];
-        while matches!(tokio::io::AsyncReadExt::read(&mut ours, &mut sink).await, Ok(n) if n > 0) {}
-    });
-    Ok(AttachStream {
-        tty,
-        stream: theirs,
-    })
+    let _ = stream.write_all(&bytes).await;
+    let _ = stream.shutdown().await;
+    // Hold our end until the client has read: dropping it early could reset the stream.
+    let mut sink = [0u8; 64];
+    while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {}
+}
+
+/// Carries the client's side of the stream to the exec monitor's connection and back; each
+/// side's EOF is passed on as a half-close (stdin's EOF, the end of the output).
+async fn relay(mut client: tokio::net::UnixStream, conn: std::os::unix::net::UnixStream) {
+    let conn = conn
+        .set_nonblocking(true)
+        .and_then(|()| tokio::net::UnixStream::from_std(conn));
+    match conn {
+        Ok(mut conn) => {
+            let _ = tokio::io::copy_bidirectional(&mut client, &mut conn).await;
+        }
+        Err(e) => tracing::warn!("exec: the monitor's connection: {e}"),
+    }
 }
 
 #[cfg(test)]

@@ -142,9 +142,6 @@ impl<'a> ExecMonitor<'a> {
             let child = container::spawn_exec(&root, options(Some(theirs), None))?;
             let master = receive_master(ours)?;
             set_nonblocking(&master)?;
-            if let Some((height, width)) = req.console_size {
-                set_winsize(&master, height, width)?;
-            }
             let dup = || master.try_clone().map_err(io("dup the pty master"));
             let stdin = if req.attach_stdin { Some(dup()?) } else { None };
             let tty = Some(dup()?);

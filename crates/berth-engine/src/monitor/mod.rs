@@ -109,10 +109,9 @@ pub struct ExecRequest {
     pub attach_stderr: bool,
     /// The [`ExitRecord`] is written here when the process ends.
     pub exit_file: PathBuf,
-    /// For a terminal: the monitor's socket, serving `resize`.
+    /// For a terminal: the monitor's socket, serving `resize`. (The initial size is the
+    /// process's `consoleSize`.)
     pub socket: Option<PathBuf>,
-    /// (height, width): the initial pty size.
-    pub console_size: Option<(u16, u16)>,
     /// The detach sequence watched for in the client's input (empty: none).
     #[serde(default)]
     pub detach_keys: Vec<u8>,

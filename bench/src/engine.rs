@@ -1,7 +1,8 @@
 //! The engine benchmark: berth's daemon against Docker's (Debian's docker.io) in one run.
-//! - `run --rm --network none busybox true` through the berth CLI and through the docker CLI
-//!   (both against berth), and through the docker CLI against dockerd: median ratios; the
-//!   same on berth's default bridge, and what the bridge adds;
+//! - `run --rm --network none busybox true`, and `exec CID true` in a running container,
+//!   through the berth CLI and through the docker CLI (both against berth), and through the
+//!   docker CLI against dockerd: median ratios; `run --rm` on berth's default bridge too, and
+//!   what the bridge adds;
 //! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
 //! - memory per running container (berth's monitors vs containerd's shims), as USS and Pss.
 //!
@@ -194,45 +195,12 @@ impl EngineBench {
             )
             .with_context(|| format!("import into {}", d.name))?;
         }
-        let args = ["run", "--rm", "--network", "none", "busybox", "true"];
-        println!(
-            "`run --rm --network none busybox true` ({} runs each)",
-            self.runs
-        );
-        let berth_cli = report(
-            "berth CLI -> berth",
-            &time_runs(self.warmup, self.runs, |_| {
-                check(
-                    Command::new(&self.berth)
-                        .arg("-H")
-                        .arg(berth.host())
-                        .args(args),
-                )
-            })?,
-        );
-        let docker_cli = report(
-            "docker CLI -> berth",
-            &time_runs(self.warmup, self.runs, |_| {
-                check(berth.docker(&self.docker).args(args))
-            })?,
-        );
-        if let Some(d) = docker {
-            let dockerd = report(
-                "docker CLI -> dockerd",
-                &time_runs(self.warmup, self.runs, |_| {
-                    check(d.docker(&self.docker).args(args))
-                })?,
-            );
-            println!(
-                "  ratio Docker / berth (berth CLI): {:.1}x",
-                dockerd / berth_cli
-            );
-            println!(
-                "  ratio Docker / berth (docker CLI on both): {:.1}x",
-                dockerd / docker_cli
-            );
-        }
-        println!("  berth CLI median {berth_cli:.2} ms (goal <= 8 ms)");
+        let berth_cli = self.compare(
+            berth,
+            docker,
+            &["run", "--rm", "--network", "none", "busybox", "true"],
+            8.0,
+        )?;
         // The default bridge (berth only: dockerd runs with --bridge none here, to leave the
         // host's docker0 and firewall alone).
         let bridged = report(
@@ -250,6 +218,28 @@ impl EngineBench {
             "  the bridge adds {:.2} ms to `run --rm` (goal <= 3 ms; Docker adds ~80 ms)",
             bridged - berth_cli
         );
+        println!();
+        for d in std::iter::once(berth).chain(docker) {
+            check(d.docker(&self.docker).args([
+                "run",
+                "-d",
+                "--network",
+                "none",
+                "--name",
+                "bench-exec",
+                "busybox",
+                "sleep",
+                "1000",
+            ]))
+            .with_context(|| format!("start the exec target in {}", d.name))?;
+        }
+        let exec = self
+            .compare(berth, docker, &["exec", "bench-exec", "true"], 5.0)
+            .map(drop);
+        for d in std::iter::once(berth).chain(docker) {
+            let _ = check(d.docker(&self.docker).args(["rm", "-f", "bench-exec"]));
+        }
+        exec?;
 
         println!();
         std::thread::sleep(Duration::from_millis(500));
@@ -303,6 +293,53 @@ impl EngineBench {
             );
         }
         Ok(())
+    }
+
+    /// Times `args` through the berth CLI and the docker CLI against berth, and the docker CLI
+    /// against dockerd; prints medians and ratios. Returns the berth CLI's median.
+    fn compare(
+        &self,
+        berth: &Daemon,
+        docker: Option<&Daemon>,
+        args: &[&str],
+        goal_ms: f64,
+    ) -> Result<f64> {
+        println!("`{}` ({} runs each)", args.join(" "), self.runs);
+        let berth_cli = report(
+            "berth CLI -> berth",
+            &time_runs(self.warmup, self.runs, |_| {
+                check(
+                    Command::new(&self.berth)
+                        .arg("-H")
+                        .arg(berth.host())
+                        .args(args),
+                )
+            })?,
+        );
+        let docker_cli = report(
+            "docker CLI -> berth",
+            &time_runs(self.warmup, self.runs, |_| {
+                check(berth.docker(&self.docker).args(args))
+            })?,
+        );
+        if let Some(d) = docker {
+            let dockerd = report(
+                "docker CLI -> dockerd",
+                &time_runs(self.warmup, self.runs, |_| {
+                    check(d.docker(&self.docker).args(args))
+                })?,
+            );
+            println!(
+                "  ratio Docker / berth (berth CLI): {:.1}x",
+                dockerd / berth_cli
+            );
+            println!(
+                "  ratio Docker / berth (docker CLI on both): {:.1}x",
+                dockerd / docker_cli
+            );
+        }
+        println!("  berth CLI median {berth_cli:.2} ms (goal <= {goal_ms} ms)");
+        Ok(berth_cli)
     }
 
     /// Starts the containers, sums the USS and Pss of the processes `holders` finds, divides.

@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use berth_engine::AttachStream;
 use bytes::{Bytes, BytesMut};
 use futures_util::Stream;
+use futures_util::future::BoxFuture;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
@@ -28,9 +29,22 @@ pub fn wants_upgrade(req: &Request) -> bool {
 /// Answers an attach. With `Upgrade:` the answer is `101` and the connection is spliced to the
 /// container once hyper hands it over; without, a `200` whose body is the container's output
 /// (stdin stays open, unfed, until the output ends).
-pub fn attach_response(mut req: Request, attached: AttachStream) -> Response {
+pub fn attach_response(req: Request, attached: AttachStream) -> Response {
+    attach_response_then(req, attached, None)
+}
+
+/// [`attach_response`], with `launch` run once the connection is upgraded (at once without an
+/// upgrade), alongside the splice: an exec's process starts only after the `101` is out.
+pub fn attach_response_then(
+    mut req: Request,
+    attached: AttachStream,
+    launch: Option<BoxFuture<'static, ()>>,
+) -> Response {
     let content_type = HeaderValue::from_static(stream_content_type(attached.tty));
     if !wants_upgrade(&req) {
+        if let Some(launch) = launch {
+            tokio::spawn(launch);
+        }
         let (read, write) = attached.stream.into_split();
         let body = Body::from_stream(reader_stream(read, Some(write)));
         return ([(header::CONTENT_TYPE, content_type)], body).into_response();
@@ -38,7 +52,12 @@ pub fn attach_response(mut req: Request, attached: AttachStream) -> Response {
     let on_upgrade = hyper::upgrade::on(&mut req);
     tokio::spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => splice(TokioIo::new(upgraded), attached.stream).await,
+            Ok(upgraded) => {
+                if let Some(launch) = launch {
+                    tokio::spawn(launch);
+                }
+                splice(TokioIo::new(upgraded), attached.stream).await
+            }
             Err(e) => tracing::debug!("attach: upgrade failed: {e}"),
         }
     });

@@ -1,6 +1,7 @@
 //! File primitives for cgroup trees: every error names the path, because "Invalid argument"
 //! alone never tells an operator which of a dozen knobs the kernel refused.
 
+use std::collections::BTreeMap;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -171,4 +172,20 @@ pub(crate) fn poll_until(what: &str, mut done: impl FnMut() -> Result<bool>) -> 
         std::thread::sleep(sleep);
         sleep = (sleep * 2).min(Duration::from_millis(100));
     }
+}
+
+/// Every `key value` line of a flat-keyed file (memory.stat, cpu.stat).
+pub(crate) fn keyed_values(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            Some((k.to_string(), v.trim().parse().ok()?))
+        })
+        .collect()
+}
+
+/// `MAJ:MIN` of a device.
+pub(crate) fn device(text: &str) -> Option<(u64, u64)> {
+    let (major, minor) = text.split_once(':')?;
+    Some((major.parse().ok()?, minor.parse().ok()?))
 }

@@ -57,6 +57,32 @@ pub struct Stats {
     pub cpu_usage_ns: u64,
     /// Whether the cgroup is frozen.
     pub frozen: bool,
+    /// CPU time in user mode and in kernel mode, in nanoseconds.
+    pub cpu_user_ns: u64,
+    pub cpu_system_ns: u64,
+    /// CPU time per CPU, in nanoseconds (v1's cpuacct.usage_percpu; empty on v2).
+    pub cpu_percpu_ns: Vec<u64>,
+    /// CFS bandwidth: periods elapsed, periods throttled, time throttled (ns).
+    pub cpu_periods: u64,
+    pub cpu_throttled_periods: u64,
+    pub cpu_throttled_ns: u64,
+    /// The peak of memory use (v1's memory.max_usage_in_bytes; `None` on v2).
+    pub memory_max_usage: Option<u64>,
+    /// memory.stat, with the kernel's keys.
+    pub memory_stat: BTreeMap<String, u64>,
+    /// Block I/O bytes and operations per device and direction.
+    pub io_bytes: Vec<IoEntry>,
+    pub io_ops: Vec<IoEntry>,
+}
+
+/// One block I/O counter: a device, a direction (v1's `Read`/`Write`/..., v2's
+/// `read`/`write`, as Docker reports each) and a value.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct IoEntry {
+    pub major: u64,
+    pub minor: u64,
+    pub op: String,
+    pub value: u64,
 }
 
 /// The six verbs a runtime needs from a cgroup, whatever version backs it.

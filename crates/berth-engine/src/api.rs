@@ -128,6 +128,27 @@ pub struct AttachStream {
     pub stream: tokio::net::UnixStream,
 }
 
+/// `POST /exec/{id}/start`.
+#[derive(Debug, Clone, Default)]
+pub struct ExecStartOptions {
+    /// Run without attaching (the answer comes once the process runs).
+    pub detach: bool,
+    /// `[height, width]` of the terminal.
+    pub console_size: Option<Vec<usize>>,
+}
+
+/// What `POST /exec/{id}/start` gives the API.
+pub enum ExecStarted {
+    /// The process runs; nothing is attached.
+    Detached,
+    /// The stream, and the launch to await once the client's connection is upgraded (the
+    /// process starts then, as Docker's does).
+    Attached {
+        stream: AttachStream,
+        launch: std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>,
+    },
+}
+
 /// `POST /containers/{id}/wait?condition=`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum WaitCondition {

@@ -18,6 +18,7 @@ use crate::api::{
 use crate::containers::record::{PARTIAL_PREFIX, REMOVING_PREFIX, Record, Status};
 use crate::containers::{Layout, Registry};
 use crate::error::{Error, Result};
+use crate::events::{EventType, Events, EventsOptions, Subscription};
 use crate::images::Images;
 use crate::networks::{DnsServers, Networks};
 use crate::volumes::Volumes;
@@ -33,6 +34,10 @@ pub struct Engine {
     pub(crate) images: Images,
     pub(crate) volumes: Volumes,
     pub(crate) registry: Mutex<Registry>,
+    /// Exec records (never held with `registry`).
+    pub(crate) execs: Mutex<crate::containers::exec::Execs>,
+    /// The event log: `self.events.emit(EventType::CONTAINER, "start", &id, &attrs)`.
+    pub(crate) events: Events,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
     pub(crate) networks: Networks,
@@ -63,12 +68,15 @@ impl Engine {
             tracing::warn!("reconciling networks: {e}");
         }
         remove_leftover_layers(&layout);
+        crate::containers::exec::remove_stale_exits(&layout);
         let cgroup_v2 = std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
         let engine = Arc::new_cyclic(|me| Engine {
             config,
             images,
             volumes,
             registry: Mutex::new(registry),
+            execs: Mutex::default(),
+            events: Events::default(),
             layout,
             cgroup_v2,
             networks,
@@ -123,10 +131,15 @@ impl Engine {
 
     /// `GET /info`.
     pub fn info(&self) -> SystemInfo {
-        let (total, running) = {
+        let (total, running, paused) = {
             let reg = self.registry.lock().expect("registry lock");
             let running = reg.by_id.values().filter(|e| e.running()).count() as i64;
-            (reg.by_id.len() as i64, running)
+            let paused = reg
+                .by_id
+                .values()
+                .filter(|e| e.running() && e.record.state.paused)
+                .count() as i64;
+            (reg.by_id.len() as i64, running - paused, paused)
         };
         let images = self
             .images
@@ -139,8 +152,8 @@ impl Engine {
             id: Some(host.clone()),
             containers: Some(total),
             containers_running: Some(running),
-            containers_paused: Some(0),
-            containers_stopped: Some(total - running),
+            containers_paused: Some(paused),
+            containers_stopped: Some(total - running - paused),
             images: Some(images),
             driver: Some("overlayfs".into()),
             docker_root_dir: Some(self.config.data_root.to_string_lossy().into_owned()),
@@ -167,7 +180,9 @@ impl Engine {
     /// Imports a root filesystem tarball (plain, gzip or zstd) as a one-layer image; returns
     /// the image id (`sha256:...`). Blocking.
     pub fn import_image(&self, src: &mut dyn Read, req: ImportRequest) -> Result<String> {
-        self.images.import(src, req)
+        let id = self.images.import(src, req)?;
+        self.events.emit(EventType::IMAGE, "import", &id, &[]);
+        Ok(id)
     }
 
     /// Pulls an image from its registry, sending Docker's progress messages to `emit`.
@@ -177,8 +192,13 @@ impl Engine {
         req: &PullRequest,
         emit: &(dyn Fn(serde_json::Value) + Sync),
     ) -> Result<String> {
-        self.images
-            .pull(req, &self.config.insecure_registries, emit)
+        let id = self
+            .images
+            .pull(req, &self.config.insecure_registries, emit)?;
+        let name = req.image.as_str();
+        self.events
+            .emit(EventType::IMAGE, "pull", name, &[("name", name)]);
+        Ok(id)
     }
 
     /// Pushes an image (one tag, or all of the repository's) to its registry, sending
@@ -210,7 +230,19 @@ impl Engine {
 
     /// `POST /images/{name}/tag?repo=&tag=`.
     pub fn tag_image(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {
-        self.images.tag(name, repo, tag)
+        self.images.tag(name, repo, tag)?;
+        let id = self
+            .images
+            .resolve(name)
+            .map(|i| i.id.to_string())
+            .unwrap_or_default();
+        let full = format!(
+            "{repo}:{}",
+            tag.filter(|t| !t.is_empty()).unwrap_or("latest")
+        );
+        self.events
+            .emit(EventType::IMAGE, "tag", &id, &[("name", full.as_str())]);
+        Ok(())
     }
 
     pub fn remove_image(
@@ -220,11 +252,27 @@ impl Engine {
         _noprune: bool,
     ) -> Result<Vec<ImageDeleteResponseItem>> {
         let users = self.image_users();
-        self.images.remove(name, force, &|id| {
+        let items = self.images.remove(name, force, &|id| {
             let mut using = users.iter().filter(|(i, _, _)| i == id);
             let first = using.clone().next().map(|(_, c, _)| c.clone());
             first.map(|c| (c, using.any(|(_, _, running)| *running)))
-        })
+        })?;
+        for item in &items {
+            if let Some(untagged) = &item.untagged {
+                self.events
+                    .emit(EventType::IMAGE, "untag", untagged, &[("name", untagged)]);
+            }
+            if let Some(deleted) = &item.deleted {
+                self.events
+                    .emit(EventType::IMAGE, "delete", deleted, &[("name", name)]);
+            }
+        }
+        Ok(items)
+    }
+
+    /// `GET /events`: past events since `opts.since`, then live ones, filtered.
+    pub fn subscribe_events(&self, opts: EventsOptions) -> Result<Subscription> {
+        self.events.subscribe(opts)
     }
 
     /// (image id, container id, running) for every container.
@@ -309,7 +357,7 @@ fn os_name() -> String {
         .unwrap_or_else(|| "Linux".into())
 }
 
-fn mem_total() -> i64 {
+pub(crate) fn mem_total() -> i64 {
     std::fs::read_to_string("/proc/meminfo")
         .ok()
         .and_then(|s| {

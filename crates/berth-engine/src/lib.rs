@@ -4,8 +4,10 @@
 
 pub mod api;
 mod containers;
+pub mod detach;
 mod engine;
 mod error;
+pub mod events;
 mod images;
 pub mod logs;
 pub mod monitor;

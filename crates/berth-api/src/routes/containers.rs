@@ -40,7 +40,7 @@ pub fn routes() -> Router<Arc<Engine>> {
 type Eng = State<Arc<Engine>>;
 
 /// A container reference from the path: an id or a name, with or without its leading `/`.
-fn container(id: &str) -> &str {
+pub(crate) fn container(id: &str) -> &str {
     id.strip_prefix('/').unwrap_or(id)
 }
 
@@ -159,7 +159,7 @@ pub(crate) fn wait_response(receiver: oneshot::Receiver<ContainerWaitResponse>) 
 }
 
 /// Docker's timestamps: unix seconds with an optional fraction; `0` or empty is unset.
-fn parse_time(params: &Params, key: &str) -> ApiResult<Option<SystemTime>> {
+pub(crate) fn parse_time(params: &Params, key: &str) -> ApiResult<Option<SystemTime>> {
     let Some(raw) = params.non_empty(key) else {
         return Ok(None);
     };
@@ -263,14 +263,19 @@ async fn resize(
     Path(id): Path<String>,
     params: Params,
 ) -> ApiResult<StatusCode> {
-    let height = params
-        .num::<u16>("h")?
-        .ok_or_else(|| ApiError::bad_request("h is required"))?;
-    let width = params
-        .num::<u16>("w")?
-        .ok_or_else(|| ApiError::bad_request("w is required"))?;
+    let (height, width) = terminal_size(&params)?;
     engine.resize_container_tty(container(&id), height, width)?;
     Ok(StatusCode::OK)
+}
+
+/// A resize's `h` and `w`, both required.
+pub(crate) fn terminal_size(params: &Params) -> ApiResult<(u16, u16)> {
+    let get = |key: &str| {
+        params
+            .num::<u16>(key)?
+            .ok_or_else(|| ApiError::bad_request(format!("{key} is required")))
+    };
+    Ok((get("h")?, get("w")?))
 }
 
 #[cfg(test)]

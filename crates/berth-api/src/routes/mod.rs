@@ -2,10 +2,14 @@
 
 mod auth;
 mod containers;
+mod events;
+mod exec;
 mod files;
 mod image_archive;
 mod images;
+mod manage;
 mod networks;
+mod stats;
 mod system;
 mod volumes;
 
@@ -27,6 +31,10 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(volumes::routes())
         .merge(files::routes())
         .merge(networks::routes())
+        .merge(exec::routes())
+        .merge(events::routes())
+        .merge(manage::routes())
+        .merge(stats::routes())
         .fallback(|| async { ApiError::page_not_found() })
         .with_state(engine)
 }

@@ -15,7 +15,7 @@ use oci_spec::runtime::LinuxResources;
 
 use crate::fs;
 use crate::path::CgroupPath;
-use crate::{CgroupManager, Error, FreezerState, Result, Stats, resources};
+use crate::{CgroupManager, Error, FreezerState, IoEntry, Result, Stats, resources};
 
 /// Key under which a hybrid host's v2 hierarchy is listed: the cgroup is created and joined
 /// there too (so tools reading /proc/PID/cgroup's "0::" line see it), but no v2 controller is
@@ -99,6 +99,62 @@ impl V1Manager {
         self.path(controller, file)
             .map_or(Ok(None), |p| fs::read_u64(&p))
     }
+
+    fn keyed(&self, controller: &str, file: &str) -> Result<BTreeMap<String, u64>> {
+        Ok(self
+            .read_opt(controller, file)?
+            .map(|t| fs::keyed_values(&t))
+            .unwrap_or_default())
+    }
+
+    /// The counters beyond the basic ones: cpu split and throttling, memory.stat, block I/O.
+    fn usage_detail(&self) -> Result<Stats> {
+        /// cpuacct.stat counts in USER_HZ ticks, 100 per second on Linux.
+        const TICK_NS: u64 = 10_000_000;
+        let cpu = self.keyed("cpuacct", "cpuacct.stat")?;
+        let throttling = self.keyed("cpu", "cpu.stat")?;
+        let get = |m: &BTreeMap<String, u64>, k: &str| m.get(k).copied().unwrap_or(0);
+        Ok(Stats {
+            cpu_user_ns: get(&cpu, "user") * TICK_NS,
+            cpu_system_ns: get(&cpu, "system") * TICK_NS,
+            cpu_percpu_ns: self
+                .read_opt("cpuacct", "cpuacct.usage_percpu")?
+                .map(|t| {
+                    t.split_whitespace()
+                        .filter_map(|v| v.parse().ok())
+                        .collect()
+                })
+                .unwrap_or_default(),
+            cpu_periods: get(&throttling, "nr_periods"),
+            cpu_throttled_periods: get(&throttling, "nr_throttled"),
+            cpu_throttled_ns: get(&throttling, "throttled_time"),
+            memory_max_usage: self.read_u64("memory", "memory.max_usage_in_bytes")?,
+            memory_stat: self.keyed("memory", "memory.stat")?,
+            io_bytes: self.blkio("blkio.throttle.io_service_bytes")?,
+            io_ops: self.blkio("blkio.throttle.io_serviced")?,
+            ..Stats::default()
+        })
+    }
+
+    /// A blkio file's `MAJ:MIN Op value` lines (its `Total` line left out).
+    fn blkio(&self, file: &str) -> Result<Vec<IoEntry>> {
+        let text = self.read_opt("blkio", file)?.unwrap_or_default();
+        Ok(text
+            .lines()
+            .filter_map(|l| {
+                let mut f = l.split_whitespace();
+                let (major, minor) = fs::device(f.next()?)?;
+                let op = f.next()?.to_string();
+                let value = f.next()?.parse().ok()?;
+                Some(IoEntry {
+                    major,
+                    minor,
+                    op,
+                    value,
+                })
+            })
+            .collect())
+    }
 }
 
 impl CgroupManager for V1Manager {
@@ -174,6 +230,7 @@ impl CgroupManager for V1Manager {
             pids_limit: self.read_u64("pids", "pids.max")?,
             cpu_usage_ns: self.read_u64("cpuacct", "cpuacct.usage")?.unwrap_or(0),
             frozen: self.frozen()?,
+            ..self.usage_detail()?
         })
     }
 

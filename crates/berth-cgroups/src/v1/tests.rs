@@ -258,6 +258,15 @@ fn freeze_stats_and_pids_on_fake_tree() {
         ("pids", "pids.current", "1\n"),
         ("pids", "pids.max", "max\n"),
         ("cpu,cpuacct", "cpuacct.usage", "123456\n"),
+        ("cpu,cpuacct", "cpuacct.stat", "user 3\nsystem 2\n"),
+        ("cpu,cpuacct", "cpuacct.usage_percpu", "100000 23456 \n"),
+        ("memory", "memory.max_usage_in_bytes", "8192\n"),
+        ("memory", "memory.stat", "cache 12\ntotal_inactive_file 7\n"),
+        (
+            "blkio",
+            "blkio.throttle.io_service_bytes",
+            "8:0 Read 4096\nTotal 4096\n",
+        ),
     ] {
         std::fs::write(p(dir, file), text).unwrap();
     }
@@ -271,6 +280,23 @@ fn freeze_stats_and_pids_on_fake_tree() {
             pids_limit: None,
             cpu_usage_ns: 123_456,
             frozen: true,
+            cpu_user_ns: 30_000_000,
+            cpu_system_ns: 20_000_000,
+            cpu_percpu_ns: vec![100_000, 23_456],
+            memory_max_usage: Some(8192),
+            memory_stat: [
+                ("cache".to_string(), 12),
+                ("total_inactive_file".to_string(), 7)
+            ]
+            .into_iter()
+            .collect(),
+            io_bytes: vec![IoEntry {
+                major: 8,
+                minor: 0,
+                op: "Read".into(),
+                value: 4096,
+            }],
+            ..Stats::default()
         }
     );
     m.freeze(FreezerState::Thawed).unwrap();

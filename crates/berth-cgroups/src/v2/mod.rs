@@ -13,7 +13,7 @@ use oci_spec::runtime::LinuxResources;
 use crate::fs;
 use crate::path::CgroupPath;
 use crate::resources::{self, DeviceRule};
-use crate::{CgroupManager, Error, FreezerState, Result, Stats};
+use crate::{CgroupManager, Error, FreezerState, IoEntry, Result, Stats};
 
 /// Controllers enabled down the path so the leaf can use them (when the host offers them).
 const WANTED: &[&str] = &["cpuset", "cpu", "io", "memory", "hugetlb", "pids"];
@@ -84,6 +84,39 @@ impl V2Manager {
 
     fn file(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    /// io.stat (`MAJ:MIN rbytes=.. wbytes=.. rios=.. wios=..`) as Docker reports it on v2:
+    /// (bytes, operations), each `read` and `write` per device.
+    fn io_stat(&self) -> Result<(Vec<IoEntry>, Vec<IoEntry>)> {
+        let text = fs::read_opt(&self.file("io.stat"))?.unwrap_or_default();
+        let (mut bytes, mut ops) = (Vec::new(), Vec::new());
+        for line in text.lines() {
+            let mut f = line.split_whitespace();
+            let Some((major, minor)) = f.next().and_then(fs::device) else {
+                continue;
+            };
+            for kv in f {
+                let Some((k, v)) = kv.split_once('=') else {
+                    continue;
+                };
+                let Ok(value) = v.parse() else { continue };
+                let (list, op) = match k {
+                    "rbytes" => (&mut bytes, "read"),
+                    "wbytes" => (&mut bytes, "write"),
+                    "rios" => (&mut ops, "read"),
+                    "wios" => (&mut ops, "write"),
+                    _ => continue,
+                };
+                list.push(IoEntry {
+                    major,
+                    minor,
+                    op: op.into(),
+                    value,
+                });
+            }
+        }
+        Ok((bytes, ops))
     }
 }
 
@@ -157,7 +190,22 @@ impl CgroupManager for V2Manager {
         let keyed = |name: &str, key: &str| -> Result<Option<u64>> {
             Ok(fs::read_opt(&self.file(name))?.and_then(|t| fs::keyed_value(&t, key)))
         };
+        let cpu = fs::read_opt(&self.file("cpu.stat"))?
+            .map(|t| fs::keyed_values(&t))
+            .unwrap_or_default();
+        let usec = |k: &str| cpu.get(k).copied().unwrap_or(0);
+        let (io_bytes, io_ops) = self.io_stat()?;
         Ok(Stats {
+            cpu_user_ns: usec("user_usec") * 1000,
+            cpu_system_ns: usec("system_usec") * 1000,
+            cpu_periods: usec("nr_periods"),
+            cpu_throttled_periods: usec("nr_throttled"),
+            cpu_throttled_ns: usec("throttled_usec") * 1000,
+            memory_stat: fs::read_opt(&self.file("memory.stat"))?
+                .map(|t| fs::keyed_values(&t))
+                .unwrap_or_default(),
+            io_bytes,
+            io_ops,
             memory_usage: read_u64("memory.current")?.unwrap_or(0),
             memory_limit: read_u64("memory.max")?,
             oom_kill_count: keyed("memory.events", "oom_kill")?.unwrap_or(0),
@@ -165,6 +213,8 @@ impl CgroupManager for V2Manager {
             pids_limit: read_u64("pids.max")?,
             cpu_usage_ns: keyed("cpu.stat", "usage_usec")?.unwrap_or(0) * 1000,
             frozen: self.frozen()?,
+            cpu_percpu_ns: Vec::new(),
+            memory_max_usage: None,
         })
     }
 

@@ -243,6 +243,10 @@ fn stats_read_v2_files_and_tolerate_missing_ones() {
         ("pids.max", "10\n"),
         ("cpu.stat", "usage_usec 1500\nuser_usec 1000\n"),
         ("cgroup.events", "populated 1\nfrozen 0\n"),
+        (
+            "io.stat",
+            "8:0 rbytes=10 wbytes=20 rios=1 wios=2 dbytes=0 dios=0\n",
+        ),
     ] {
         std::fs::write(d.join(file), text).unwrap();
     }
@@ -257,6 +261,36 @@ fn stats_read_v2_files_and_tolerate_missing_ones() {
             pids_limit: Some(10),
             cpu_usage_ns: 1_500_000,
             frozen: false,
+            cpu_user_ns: 1_000_000,
+            io_bytes: vec![
+                IoEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "read".into(),
+                    value: 10,
+                },
+                IoEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "write".into(),
+                    value: 20,
+                },
+            ],
+            io_ops: vec![
+                IoEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "read".into(),
+                    value: 1,
+                },
+                IoEntry {
+                    major: 8,
+                    minor: 0,
+                    op: "write".into(),
+                    value: 2,
+                },
+            ],
+            ..Stats::default()
         }
     );
 }

@@ -11,6 +11,10 @@ use super::PendingAttach;
 
 impl Engine {
     pub async fn attach_container(&self, name: &str, opts: AttachOptions) -> Result<AttachStream> {
+        let found = self.registry.lock().expect("registry lock").find(name);
+        if let Ok(id) = found {
+            self.container_event(&id, "attach", &[]);
+        }
         let (id, tty, running) = {
             let mut reg = self.registry.lock().expect("registry lock");
             let entry = reg.get_mut(name)?;

@@ -49,7 +49,7 @@ impl Engine {
     }
 
     /// The id of a running container; Docker's 409 otherwise.
-    fn running_id(&self, name: &str) -> Result<String> {
+    pub(crate) fn running_id(&self, name: &str) -> Result<String> {
         let reg = self.registry.lock().expect("registry lock");
         let entry = reg.get(name)?;
         if !entry.running() {
@@ -68,7 +68,13 @@ impl Engine {
                 Error::Conflict(format!("Container {id} is not running"))
             }
             e => Error::internal(format!("kill {id}"), e),
-        })
+        })?;
+        self.container_event(id, "kill", &[("signal", &(sig as i32).to_string())]);
+        // A frozen process dies only once thawed (as Docker, a SIGKILL unpauses).
+        if sig == Signal::SIGKILL {
+            self.thaw_after_kill(id);
+        }
+        Ok(())
     }
 
     pub async fn stop_container(
@@ -99,10 +105,14 @@ impl Engine {
         let _ = self.signal(&id, sig);
         let exited = if timeout < 0 {
             let _ = exited.await;
+            self.container_event(&id, "stop", &[]);
             return Ok(());
         } else {
             match tokio::time::timeout(Duration::from_secs(timeout as u64), exited).await {
-                Ok(_) => return Ok(()),
+                Ok(_) => {
+                    self.container_event(&id, "stop", &[]);
+                    return Ok(());
+                }
                 Err(_) => {
                     let (tx, rx) = oneshot::channel();
                     let mut reg = self.registry.lock().expect("registry lock");
@@ -116,6 +126,7 @@ impl Engine {
         };
         let _ = self.signal(&id, Signal::SIGKILL);
         let _ = exited.await;
+        self.container_event(&id, "stop", &[]);
         Ok(())
     }
 
@@ -133,7 +144,12 @@ impl Engine {
             let mut reg = self.registry.lock().expect("registry lock");
             reg.get_mut(name)?.record.restart_count += 1;
         }
-        self.start_container(name).await
+        self.start_container(name).await?;
+        let found = self.registry.lock().expect("registry lock").find(name);
+        if let Ok(id) = found {
+            self.container_event(&id, "restart", &[]);
+        }
+        Ok(())
     }
 
     pub async fn remove_container(&self, name: &str, force: bool, volumes: bool) -> Result<()> {
@@ -176,6 +192,7 @@ impl Engine {
         if volumes || entry.record.auto_remove() {
             self.remove_anonymous_volumes(&entry.record.mounts);
         }
+        self.removed_container_event(&entry.record, "destroy");
         let mut waiters = entry.waiters;
         super::notify(&mut waiters, entry.record.state.exit_code, true);
         Ok(())
@@ -209,6 +226,9 @@ impl Engine {
     pub fn resize_container_tty(&self, name: &str, height: u16, width: u16) -> Result<()> {
         let id = self.running_id(name)?;
         monitor::resize(&self.layout.socket(&id), height, width)
-            .map_err(|e| Error::internal("resize the terminal", e))
+            .map_err(|e| Error::internal("resize the terminal", e))?;
+        let (h, w) = (height.to_string(), width.to_string());
+        self.container_event(&id, "resize", &[("height", &h), ("width", &w)]);
+        Ok(())
     }
 }

@@ -155,6 +155,8 @@ impl Engine {
             return Err(e);
         }
         registry.insert(record);
+        drop(registry);
+        self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse {
             id,
             warnings: Vec::new(),

@@ -36,6 +36,21 @@ impl Engine {
         tracing::debug!(id, "exit: the monitor is gone");
         let _ = tokio::task::spawn_blocking(move || me.record_exit(&owned)).await;
         tracing::debug!(id, "exit: recorded after {:?}", t.elapsed());
+        self.after_exit(id).await;
+    }
+
+    /// What follows a recorded exit: the `die` event, the waiters, `--rm`.
+    async fn after_exit(&self, id: &str) {
+        let t = std::time::Instant::now();
+        let code = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.by_id
+                .get(id)
+                .map(|e| e.record.state.exit_code.to_string())
+        };
+        if let Some(code) = code {
+            self.container_event(id, "die", &[("exitCode", &code)]);
+        }
         let auto_remove = {
             let mut reg = self.registry.lock().expect("registry lock");
             let Ok(entry) = reg.get_mut(id) else { return };
@@ -66,6 +81,7 @@ impl Engine {
         let Ok(entry) = reg.get_mut(id) else { return };
         let s = &mut entry.record.state;
         s.status = Status::Exited;
+        s.paused = false;
         s.pid = 0;
         s.monitor = None;
         s.endpoints.clear();
@@ -147,8 +163,10 @@ impl Engine {
                     self.watch_monitor(id, fd);
                 }
                 None => {
+                    // Recorded before the API serves, so that nobody sees it running.
+                    self.record_exit(&id);
                     let me = self.arc();
-                    tokio::spawn(async move { me.on_exit(&id).await });
+                    tokio::spawn(async move { me.after_exit(&id).await });
                 }
             }
         }

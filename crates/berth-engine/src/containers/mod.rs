@@ -7,6 +7,8 @@ mod attach;
 mod control;
 mod create;
 mod etc_files;
+mod events;
+pub(crate) mod exec;
 mod exit;
 mod files;
 mod init;
@@ -17,14 +19,18 @@ mod namespaces;
 mod netns;
 mod network;
 mod overlay;
+mod pause;
 mod ports;
 pub(crate) mod record;
+mod rename;
 mod resources;
 mod seccomp;
 mod security;
 mod signal;
 mod spec;
 mod start;
+mod stats;
+mod top;
 mod update;
 mod user;
 mod view;
@@ -60,6 +66,8 @@ pub(crate) struct Layout {
     pub zygote: PathBuf,
     /// `<data-root>/overlay/containers`: writable layers and root mount points.
     pub layers: PathBuf,
+    /// `<exec-root>/e`: exec monitors' sockets and exit records.
+    pub execs: PathBuf,
 }
 
 impl Layout {
@@ -71,6 +79,7 @@ impl Layout {
             runtime_root: exec_root.join("runtime"),
             zygote: exec_root.join("zygote.sock"),
             layers: data_root.join("overlay").join("containers"),
+            execs: exec_root.join("e"),
         }
     }
 

@@ -65,6 +65,9 @@ pub struct State {
     /// The ports published at the last start (empty when not running).
     #[serde(default)]
     pub ports: Vec<crate::networks::Published>,
+    /// Frozen by `pause` (the cgroup freezer); only while running.
+    #[serde(default)]
+    pub paused: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -103,6 +103,7 @@ impl Engine {
             entry.record.save(&self.layout.dir(&id))?;
         }
         tracing::debug!(id, "start: running");
+        self.container_event(&id, "start", &[]);
         self.watch_monitor(id, started.pidfd);
         Ok(())
     }

@@ -28,6 +28,7 @@ impl Engine {
         let s = &rec.state;
         let status = match s.status {
             Status::Created => ContainerStateStatusEnum::CREATED,
+            Status::Running if s.paused => ContainerStateStatusEnum::PAUSED,
             Status::Running => ContainerStateStatusEnum::RUNNING,
             Status::Exited => ContainerStateStatusEnum::EXITED,
             Status::Dead => ContainerStateStatusEnum::DEAD,
@@ -41,7 +42,7 @@ impl Engine {
             state: Some(ContainerState {
                 status: Some(status),
                 running: Some(s.status == Status::Running),
-                paused: Some(false),
+                paused: Some(s.paused),
                 restarting: Some(false),
                 oom_killed: Some(s.oom_killed),
                 dead: Some(s.status == Status::Dead),
@@ -66,6 +67,7 @@ impl Engine {
             app_armor_profile: Some(String::new()),
             host_config: Some(rec.host_config.clone()),
             mounts: Some(rec.mounts.iter().map(|m| m.model(&self.volumes)).collect()),
+            exec_ids: self.exec_ids(&rec.id),
             config: Some(rec.config.clone()),
             network_settings: Some(NetworkSettings {
                 sandbox_key: (rec.state.status == Status::Running)
@@ -105,6 +107,7 @@ impl Engine {
 fn summary(rec: &Record) -> ContainerSummary {
     let state = match rec.state.status {
         Status::Created => ContainerSummaryStateEnum::CREATED,
+        Status::Running if rec.state.paused => ContainerSummaryStateEnum::PAUSED,
         Status::Running => ContainerSummaryStateEnum::RUNNING,
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
@@ -188,6 +191,7 @@ fn status_text(rec: &Record) -> String {
     };
     match s.status {
         Status::Created => "Created".into(),
+        Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
         Status::Running => format!("Up {}", since(&s.started_at)),
         Status::Exited => format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at)),
         Status::Dead => "Dead".into(),
@@ -221,7 +225,13 @@ fn matches(rec: &Record, filters: &Filters) -> Result<bool> {
             "name" => values
                 .iter()
                 .any(|v| rec.name.contains(v.trim_start_matches('/'))),
-            "status" => values.iter().any(|v| v == rec.state.status.as_str()),
+            "status" => values.iter().any(|v| {
+                if rec.state.paused {
+                    v == "paused"
+                } else {
+                    v == rec.state.status.as_str()
+                }
+            }),
             "label" => values.iter().all(|v| match v.split_once('=') {
                 Some((k, want)) => labels.get(k).is_some_and(|have| have == want),
                 None => labels.contains_key(v),

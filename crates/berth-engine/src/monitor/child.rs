@@ -23,26 +23,21 @@ use nix::sys::socket::{
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
+use super::poll::PollSet;
 use super::protocol::{MonitorRequest, Reply, write_line};
 use super::{Error, ExitRecord, Result, SpawnErrorKind, SpawnRequest, Spawned, io, sys};
 use crate::logs::{LogWriter, Stream, encode_frame};
 
 /// Bytes read from the container or a client at a time. Small: every page the monitor touches
 /// is its own.
-const CHUNK: usize = 8 * 1024;
+pub(super) const CHUNK: usize = 8 * 1024;
 /// The longest request line a monitor accepts.
-const MAX_REQUEST: usize = 4096;
+pub(super) const MAX_REQUEST: usize = 4096;
 
 /// Runs in the zygote's child: creates the container, replies on `conn`, serves until the
 /// container has ended, and exits. `zygote_fds` are the zygote's own descriptors, closed here.
 pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! {
-    for &fd in zygote_fds {
-        // SAFETY: these descriptors are the zygote's; nothing in this process uses them.
-        unsafe { libc::close(fd) };
-    }
-    let mut chld = SigSet::empty();
-    chld.add(Signal::SIGCHLD);
-    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
+    leave_zygote(zygote_fds);
     let code = match Monitor::create(req) {
         Ok(monitor) => {
             let reply = Reply::Created(Spawned {
@@ -66,8 +61,33 @@ pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! 
     unsafe { libc::_exit(code) }
 }
 
+/// A forked monitor's first step: close the zygote's descriptors and take SIGCHLD again (the
+/// zygote blocks it for its signalfd).
+pub(super) fn leave_zygote(zygote_fds: &[RawFd]) {
+    for &fd in zygote_fds {
+        // SAFETY: these descriptors are the zygote's; nothing in this process uses them.
+        unsafe { libc::close(fd) };
+    }
+    let mut chld = SigSet::empty();
+    chld.add(Signal::SIGCHLD);
+    let _ = sigprocmask(SigmaskHow::SIG_UNBLOCK, Some(&chld), None);
+}
+
+/// How our child `pid` ended, shell-style (its status, or 128 + the signal), if it has.
+pub(super) fn exit_status(pid: i32) -> Option<i32> {
+    match waitpid(Pid::from_raw(pid), Some(WaitPidFlag::WNOHANG)) {
+        Ok(WaitStatus::Exited(_, code)) => Some(code),
+        Ok(WaitStatus::Signaled(_, sig, _)) => Some(128 + sig as i32),
+        Ok(_) | Err(Errno::EINTR) => None,
+        Err(e) => {
+            tracing::warn!("monitor: wait for {pid}: {e}");
+            Some(255)
+        }
+    }
+}
+
 /// The lowest address of the main thread's stack mapping, from /proc/self/maps.
-fn stack_bottom() -> Option<usize> {
+pub(super) fn stack_bottom() -> Option<usize> {
     let marker = 0u8;
     let here = std::hint::black_box(&marker) as *const u8 as usize;
     let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
@@ -88,7 +108,7 @@ fn stack_bottom() -> Option<usize> {
 /// the spec again) dirty stack pages that would stay private to this monitor for its whole
 /// life. Gives back those below the caller's frame; they are zero-filled if ever touched again.
 #[inline(never)]
-fn release_stack_below_here(bottom: Option<usize>) {
+pub(super) fn release_stack_below_here(bottom: Option<usize>) {
     /// Left alone below this frame: room for the call made from here.
     const MARGIN: usize = 8 * 1024;
     let Some(bottom) = bottom else { return };
@@ -170,11 +190,11 @@ enum Slot {
     Stdin,
 }
 
-fn pipe() -> Result<(OwnedFd, OwnedFd)> {
+pub(super) fn pipe() -> Result<(OwnedFd, OwnedFd)> {
     nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(sys("pipe for the container's stdio"))
 }
 
-fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
+pub(super) fn set_nonblocking(fd: &OwnedFd) -> Result<()> {
     let flags = fcntl(fd, FcntlArg::F_GETFL).map_err(sys("F_GETFL"))?;
     fcntl(
         fd,
@@ -188,7 +208,7 @@ fn dup(fd: &OwnedFd) -> Result<OwnedFd> {
     fd.try_clone().map_err(io("dup the pty master"))
 }
 
-fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
+pub(super) fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
     let size = libc::winsize {
         ws_row: height,
         ws_col: width,
@@ -203,7 +223,7 @@ fn set_winsize(fd: &OwnedFd, height: u16, width: u16) -> Result<()> {
 }
 
 /// Receives the pty master the container's init sends over the console socket.
-fn receive_master(socket: OwnedFd) -> Result<OwnedFd> {
+pub(super) fn receive_master(socket: OwnedFd) -> Result<OwnedFd> {
     let stream = UnixStream::from(socket);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let mut name = [0u8; 64];
@@ -366,55 +386,38 @@ impl<'a> Monitor<'a> {
         let stack = stack_bottom();
         release_stack_below_here(stack);
         let mut buf = [0u8; CHUNK];
-        let mut fds: Vec<libc::pollfd> = Vec::with_capacity(8);
-        let mut slots: Vec<Slot> = Vec::with_capacity(8);
+        let mut set = PollSet::with_capacity(8);
         while self.exit_code.is_none() || self.outputs.iter().any(Option::is_some) {
-            fds.clear();
-            slots.clear();
-            let mut add = |fd: RawFd, events: libc::c_short, slot: Slot| {
-                fds.push(libc::pollfd {
-                    fd,
-                    events,
-                    revents: 0,
-                });
-                slots.push(slot);
-            };
-            add(self.listener.as_raw_fd(), libc::POLLIN, Slot::Listener);
+            set.clear();
+            set.add(self.listener.as_raw_fd(), libc::POLLIN, Slot::Listener);
             if self.exit_code.is_none() {
-                add(self.init.pidfd.as_raw_fd(), libc::POLLIN, Slot::Init);
+                set.add(self.init.pidfd.as_raw_fd(), libc::POLLIN, Slot::Init);
             }
             for (i, out) in self.outputs.iter().enumerate() {
                 if let Some(fd) = out {
-                    add(fd.as_raw_fd(), libc::POLLIN, Slot::Output(i));
+                    set.add(fd.as_raw_fd(), libc::POLLIN, Slot::Output(i));
                 }
             }
             for (i, p) in self.pending.iter().enumerate() {
                 if let Some(s) = &p.stream {
-                    add(s.as_raw_fd(), libc::POLLIN, Slot::Pending(i));
+                    set.add(s.as_raw_fd(), libc::POLLIN, Slot::Pending(i));
                 }
             }
             if self.stdin_buf.is_empty() {
                 for (i, c) in self.clients.iter().enumerate() {
                     if c.reading && !c.dead {
-                        add(c.stream.as_raw_fd(), libc::POLLIN, Slot::Client(i));
+                        set.add(c.stream.as_raw_fd(), libc::POLLIN, Slot::Client(i));
                     }
                 }
             } else if let Some(fd) = &self.stdin {
-                add(fd.as_raw_fd(), libc::POLLOUT, Slot::Stdin);
+                set.add(fd.as_raw_fd(), libc::POLLOUT, Slot::Stdin);
             }
-            // SAFETY: `fds` is a valid array of `fds.len()` pollfd structs.
-            let n = unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, -1) };
-            if n < 0 {
-                if Errno::last() != Errno::EINTR {
-                    std::thread::sleep(Duration::from_millis(10));
-                }
+            if !set.wait() {
                 continue;
             }
-            for k in 0..fds.len() {
-                if fds[k].revents == 0 {
-                    continue;
-                }
-                match slots[k] {
+            for k in 0..set.len() {
+                let Some(slot) = set.ready(k) else { continue };
+                match slot {
                     Slot::Output(i) => self.pump(i, &mut buf),
                     Slot::Init => self.reap(),
                     Slot::Listener => self.accept_all(),
@@ -483,16 +486,7 @@ impl<'a> Monitor<'a> {
     }
 
     fn reap(&mut self) {
-        match waitpid(Pid::from_raw(self.init.pid), Some(WaitPidFlag::WNOHANG)) {
-            Ok(WaitStatus::Exited(_, code)) => self.exit_code = Some(code),
-            Ok(WaitStatus::Signaled(_, sig, _)) => self.exit_code = Some(128 + sig as i32),
-            Ok(_) => {}
-            Err(Errno::EINTR) => {}
-            Err(e) => {
-                tracing::warn!("monitor {}: wait for the init: {e}", self.req.id);
-                self.exit_code = Some(255);
-            }
-        }
+        self.exit_code = self.exit_code.or(exit_status(self.init.pid));
     }
 
     fn accept_all(&mut self) {
@@ -615,21 +609,8 @@ impl<'a> Monitor<'a> {
 
     /// Writes what clients sent to the container's stdin, as far as it takes it now.
     fn write_stdin(&mut self) {
-        while let Some(fd) = &self.stdin
-            && !self.stdin_buf.is_empty()
-        {
-            match nix::unistd::write(fd, &self.stdin_buf) {
-                Ok(n) => {
-                    self.stdin_buf.drain(..n);
-                }
-                Err(Errno::EINTR) => {}
-                Err(Errno::EAGAIN) => return,
-                Err(_) => self.stdin = None,
-            }
-        }
-        self.stdin_buf.clear();
-        if self.stdin_buf.capacity() > 2 * CHUNK {
-            self.stdin_buf = Vec::new();
+        if !flush_stdin(&mut self.stdin, &mut self.stdin_buf) {
+            return;
         }
         if self.close_stdin {
             self.stdin = None;
@@ -661,8 +642,30 @@ impl<'a> Monitor<'a> {
     }
 }
 
+/// Writes `buf` to the process's stdin as far as it takes it now (a broken stdin is dropped).
+/// True when nothing is left, false when it would block with bytes left.
+pub(super) fn flush_stdin(stdin: &mut Option<OwnedFd>, buf: &mut Vec<u8>) -> bool {
+    while let Some(fd) = stdin.as_ref()
+        && !buf.is_empty()
+    {
+        match nix::unistd::write(fd, buf) {
+            Ok(n) => {
+                buf.drain(..n);
+            }
+            Err(Errno::EINTR) => {}
+            Err(Errno::EAGAIN) => return false,
+            Err(_) => *stdin = None,
+        }
+    }
+    buf.clear();
+    if buf.capacity() > 2 * CHUNK {
+        *buf = Vec::new();
+    }
+    true
+}
+
 /// Writes all of `bytes` to a (blocking) client; a slow client blocks us, as in Docker.
-fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> Result<()> {
+pub(super) fn send_all(stream: &UnixStream, mut bytes: &[u8]) -> Result<()> {
     while !bytes.is_empty() {
         match nix::sys::socket::send(stream.as_fd().as_raw_fd(), bytes, MsgFlags::MSG_NOSIGNAL) {
             Ok(n) => bytes = &bytes[n..],

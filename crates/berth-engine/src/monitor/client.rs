@@ -7,7 +7,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::protocol::{MonitorRequest, Reply, ZygoteRequest, read_reply, write_line};
-use super::{Error, Result, SpawnRequest, Spawned, io};
+use super::{Error, ExecRequest, Result, SpawnRequest, Spawned, io};
 
 /// How long [`ensure_zygote`] waits for a zygote it started to answer.
 const ZYGOTE_START_TIMEOUT: Duration = Duration::from_secs(5);
@@ -126,6 +126,35 @@ pub fn spawn(zygote_socket: &Path, req: &SpawnRequest) -> Result<Spawned> {
     write_line(&mut stream, req)?;
     match read_reply(&mut stream)? {
         Reply::Created(spawned) => Ok(spawned),
+        Reply::Error { kind, message } => Err(Error::Spawn { kind, message }),
+        other => Err(Error::Protocol(format!("unexpected reply {other:?}"))),
+    }
+}
+
+/// Asks the zygote for an exec monitor; returns once the process runs, with the connection
+/// that carries its attach bytes (unless the request is detached). The zygote normally runs
+/// (the container's monitor came from it), so there is no ping on the way; if nothing
+/// answers, it is started as [`ensure_zygote`] does.
+pub fn exec(
+    zygote_socket: &Path,
+    berth_binary: &Path,
+    req: &ExecRequest,
+) -> Result<(Spawned, UnixStream)> {
+    let mut stream = match connect(zygote_socket) {
+        Ok(s) => s,
+        Err(_) => {
+            ensure_zygote(zygote_socket, berth_binary)?;
+            connect(zygote_socket)?
+        }
+    };
+    write_line(
+        &mut stream,
+        &ZygoteRequest::Exec {
+            exec: Box::new(req.clone()),
+        },
+    )?;
+    match read_reply(&mut stream)? {
+        Reply::Created(spawned) => Ok((spawned, stream)),
         Reply::Error { kind, message } => Err(Error::Spawn { kind, message }),
         other => Err(Error::Protocol(format!("unexpected reply {other:?}"))),
     }

@@ -15,6 +15,13 @@
 //!   `{"error":{"kind":"not_found|denied|other","message":"..."}}`, then closes it;
 //! - `{"shutdown":true}`: reply `{"ok":true}`; the zygote stops accepting and exits once its
 //!   last monitor has exited;
+//! - `{"exec":`[`ExecRequest`]`}`: the zygote forks an exec monitor, which starts the process
+//!   in the running container and replies `{"created":{"monitor_pid":P,"init_pid":Q}}` (Q is
+//!   the exec'd process) or an error as above. Unless detached, the connection then carries
+//!   Docker's attach bytes both ways (raw for a terminal, stdcopy frames otherwise; the
+//!   client's EOF closes the process's stdin); the monitor writes the [`ExitRecord`] before
+//!   it shuts the connection down. A terminal exec also binds [`ExecRequest::socket`], which
+//!   serves `resize` only;
 //! - `{"ping":true}`: reply `{"ok":true}` (what [`ensure_zygote`] asks to see it answers).
 //!
 //! To a monitor (its [`SpawnRequest::socket`]):
@@ -46,7 +53,9 @@
 
 mod child;
 mod client;
+mod exec;
 mod exit;
+mod poll;
 mod protocol;
 mod zygote;
 
@@ -54,7 +63,7 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-pub use client::{attach, ensure_zygote, resize, shutdown_zygote, spawn, start};
+pub use client::{attach, ensure_zygote, exec, resize, shutdown_zygote, spawn, start};
 pub use exit::ExitRecord;
 pub use zygote::serve_zygote;
 
@@ -83,6 +92,40 @@ pub struct SpawnRequest {
     pub stdin_once: bool,
     /// (height, width): the initial pty size.
     pub console_size: Option<(u16, u16)>,
+}
+
+/// What the engine asks the zygote to run in a running container (`docker exec`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecRequest {
+    /// The container, as the runtime knows it.
+    pub container_id: String,
+    /// The runtime's `--root`.
+    pub state_root: PathBuf,
+    /// The process, with the container's security settings (`terminal` says whether it gets a
+    /// pty).
+    pub process: oci_spec::runtime::Process,
+    pub attach_stdin: bool,
+    pub attach_stdout: bool,
+    pub attach_stderr: bool,
+    /// The [`ExitRecord`] is written here when the process ends.
+    pub exit_file: PathBuf,
+    /// For a terminal: the monitor's socket, serving `resize`. (The initial size is the
+    /// process's `consoleSize`.)
+    pub socket: Option<PathBuf>,
+    /// The detach sequence watched for in the client's input (empty: none).
+    #[serde(default)]
+    pub detach_keys: Vec<u8>,
+}
+
+impl ExecRequest {
+    pub fn tty(&self) -> bool {
+        self.process.terminal().unwrap_or(false)
+    }
+
+    /// Nothing attached: the connection ends with the reply.
+    pub fn detached(&self) -> bool {
+        !(self.attach_stdin || self.attach_stdout || self.attach_stderr)
+    }
 }
 
 /// A created container under its monitor.

@@ -5,7 +5,7 @@ use std::os::unix::net::UnixStream;
 
 use serde::{Deserialize, Serialize};
 
-use super::{Error, Result, SpawnErrorKind, SpawnRequest, Spawned, io};
+use super::{Error, ExecRequest, Result, SpawnErrorKind, SpawnRequest, Spawned, io};
 
 /// The longest first line accepted (a spawn request holds a few paths).
 pub const MAX_LINE: usize = 64 * 1024;
@@ -16,6 +16,7 @@ pub const MAX_LINE: usize = 64 * 1024;
 pub enum ZygoteRequest {
     Shutdown { shutdown: bool },
     Ping { ping: bool },
+    Exec { exec: Box<ExecRequest> },
     Spawn(Box<SpawnRequest>),
 }
 

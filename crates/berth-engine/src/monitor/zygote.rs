@@ -13,7 +13,7 @@ use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 
 use super::protocol::{Reply, ZygoteRequest, read_line, write_line};
-use super::{Error, Result, SpawnErrorKind, child, sys};
+use super::{Error, Result, SpawnErrorKind, child, exec, sys};
 
 /// How long the zygote waits for a connection's first line before dropping it.
 const READ_TIMEOUT: Duration = Duration::from_secs(1);
@@ -132,24 +132,40 @@ fn serve_one(mut conn: UnixStream, listener: &UnixListener, sigfd: &SignalFd) ->
             }
         }
         ZygoteRequest::Spawn(req) => {
-            let _ = conn.set_read_timeout(None);
-            // SAFETY: the zygote is single-threaded, so the child gets a consistent copy of
-            // memory; it never returns from `child::run`.
-            match unsafe { libc::fork() } {
-                0 => {
-                    // The child: nothing of the zygote's but the connection.
-                    child::run(conn, &req, &[listener.as_raw_fd(), sigfd.as_raw_fd()])
-                }
-                -1 => {
-                    let e = std::io::Error::last_os_error();
-                    let _ = write_line(
-                        &mut conn,
-                        &Reply::error(SpawnErrorKind::Other, format!("fork a monitor: {e}")),
-                    );
-                    Served::Nothing
-                }
-                _ => Served::Forked,
-            }
+            let zygote_fds = [listener.as_raw_fd(), sigfd.as_raw_fd()];
+            fork_monitor(conn, |conn| {
+                child::run(conn, &req, &zygote_fds);
+            })
         }
+        ZygoteRequest::Exec { exec } => {
+            let zygote_fds = [listener.as_raw_fd(), sigfd.as_raw_fd()];
+            fork_monitor(conn, |conn| {
+                exec::run(conn, &exec, &zygote_fds);
+            })
+        }
+    }
+}
+
+/// Forks a monitor that runs `body` with the connection (and nothing else of the zygote's);
+/// `body` never returns (it ends in `_exit`).
+fn fork_monitor(mut conn: UnixStream, body: impl FnOnce(UnixStream)) -> Served {
+    let _ = conn.set_read_timeout(None);
+    // SAFETY: the zygote is single-threaded, so the child gets a consistent copy of memory;
+    // it never returns from `body`.
+    match unsafe { libc::fork() } {
+        0 => {
+            body(conn);
+            // SAFETY: unreachable in practice; never return into the zygote's loop.
+            unsafe { libc::_exit(1) }
+        }
+        -1 => {
+            let e = std::io::Error::last_os_error();
+            let _ = write_line(
+                &mut conn,
+                &Reply::error(SpawnErrorKind::Other, format!("fork a monitor: {e}")),
+            );
+            Served::Nothing
+        }
+        _ => Served::Forked,
     }
 }

@@ -15,11 +15,12 @@ use super::status::{init_alive, load};
 use crate::channel::{Channel, Failure, Message};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::namespaces::{flag, proc_name};
-use crate::process::clone::{Forked, clone};
+use crate::process::clone::{Child, Forked, clone};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program};
 use crate::process::execute::{Seccomp, SeccompLoad, wait_ready};
+use crate::process::stdio::Stdio;
 use crate::process::tty_proxy::{self, TtyProxy};
 use crate::process::{fds, signals};
 use crate::security::{capabilities, rlimits};
@@ -35,6 +36,8 @@ pub struct ExecOptions<'a> {
     /// Connected console socket (see `process::console::connect`).
     pub console_socket: Option<OwnedFd>,
     pub preserve_fds: u32,
+    /// Explicit stdin/stdout/stderr (an engine's exec monitor passes pipes); `None` inherits ours.
+    pub stdio: Option<Stdio>,
 }
 
 /// Namespaces joined through the pidfd in the child (pid is set up by the parent).
@@ -49,7 +52,28 @@ const JOINED: [LinuxNamespaceType; 7] = [
 ];
 
 /// Runs the process; returns its exit code, or 0 at once with `detach`.
-pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
+pub fn exec(root: &StateRoot, options: ExecOptions) -> Result<i32> {
+    let detach = options.detach;
+    let (child, proxy) = launch(root, options)?;
+    if detach {
+        return Ok(0);
+    }
+    match proxy {
+        Some(proxy) => tty_proxy::pump_until_exit(proxy.receive_master()?, child.pid),
+        None => signals::forward_until_exit(child.pid),
+    }
+}
+
+/// Starts the process and hands it back, running, to the caller, who reaps it (an engine's
+/// exec monitor). A terminal needs `console_socket`; `detach` is implied.
+pub fn spawn(root: &StateRoot, mut options: ExecOptions) -> Result<Child> {
+    options.detach = true;
+    Ok(launch(root, options)?.0)
+}
+
+/// Everything up to the process running its program: the child, and the pty proxy a
+/// foreground exec with a terminal and no console socket needs.
+fn launch(root: &StateRoot, mut options: ExecOptions) -> Result<(Child, Option<TtyProxy>)> {
     let container = load(root, options.id)?;
     container.require(
         "exec",
@@ -63,6 +87,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
         &mut options.console_socket,
     )?;
     let console_socket = options.console_socket.take();
+    let stdio = options.stdio.take();
     let process = &options.process;
     validate_process(process)?;
     rlimits::check(process.rlimits().as_deref().unwrap_or(&[]))?;
@@ -113,6 +138,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
                 joins_user,
                 process,
                 console_socket,
+                stdio,
                 options.preserve_fds,
             )?;
             let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
@@ -163,13 +189,7 @@ pub fn exec(root: &StateRoot, mut options: ExecOptions) -> Result<i32> {
     if let Some(pid_file) = options.pid_file {
         write_atomic(pid_file, child.pid.to_string().as_bytes())?;
     }
-    if options.detach {
-        return Ok(0);
-    }
-    match proxy {
-        Some(proxy) => tty_proxy::pump_until_exit(proxy.receive_master()?, child.pid),
-        None => signals::forward_until_exit(child.pid),
-    }
+    Ok((child, proxy))
 }
 
 /// In the child: join the namespaces, get a terminal, reach the working directory.
@@ -179,6 +199,7 @@ fn enter(
     joins_user: bool,
     process: &Process,
     console_socket: Option<OwnedFd>,
+    stdio: Option<Stdio>,
     preserve_fds: u32,
 ) -> Result<()> {
     if !join_flags.is_empty() {
@@ -190,6 +211,9 @@ fn enter(
             .sys(|| "become root of the container's user namespace".into())?;
     }
     nix::unistd::setsid().sys(|| "setsid".into())?;
+    if let Some(stdio) = stdio {
+        stdio.install()?;
+    }
     if let Some(socket) = console_socket {
         Console::open(process)?.attach(socket)?;
     }

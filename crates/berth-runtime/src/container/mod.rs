@@ -18,7 +18,7 @@ pub mod update;
 
 pub use create::{CreateOptions, create};
 pub use delete::delete;
-pub use exec::{ExecOptions, exec};
+pub use exec::{ExecOptions, exec, spawn as spawn_exec};
 pub use kill::{kill, kill_all, parse_signal};
 pub use list::list;
 pub use pause::{pause, resume};

@@ -157,6 +157,17 @@ pub fn drop_bounding(caps: Option<&LinuxCapabilities>) -> Result<()> {
     drop_bounding_except(&Sets::of(caps).bounding)
 }
 
+/// Every capability this process holds (permitted) and could hand on, as OCI names them:
+/// what a privileged process gets (a host or sandbox may withhold some from us).
+pub fn all_held() -> Result<Capabilities> {
+    let held = caps::read(None, CapSet::Permitted)
+        .map_err(|e| caps_error("reading the permitted set".into(), e))?;
+    Ok(held
+        .into_iter()
+        .filter_map(|cap| serde_json::from_value(serde_json::Value::String(cap.to_string())).ok())
+        .collect())
+}
+
 fn drop_bounding_except(keep: &CapsHashSet) -> Result<()> {
     let last = last_cap()?;
     for cap in caps::all().into_iter().filter(|cap| cap.index() <= last) {

@@ -5,6 +5,8 @@ mod archive;
 mod containers;
 mod credentials;
 mod disk;
+mod events;
+mod exec;
 mod files;
 mod groups;
 mod host_opts;
@@ -12,12 +14,14 @@ mod human;
 mod images;
 mod inspect;
 mod login;
+mod manage;
 mod network;
 mod ports;
 mod ps;
 mod pull;
 mod push;
 mod run;
+mod stats;
 mod stream;
 mod system;
 pub mod template;
@@ -56,6 +60,20 @@ pub enum ClientCommand {
     Create(run::CreateArgs),
     /// Start one or more stopped containers.
     Start(run::StartArgs),
+    /// Execute a command in a running container.
+    Exec(exec::ExecArgs),
+    /// Display a live stream of container(s) resource usage statistics.
+    Stats(stats::StatsArgs),
+    /// Get real time events from the server.
+    Events(events::EventsArgs),
+    /// Display the running processes of a container.
+    Top(manage::TopArgs),
+    /// Pause all processes within one or more containers.
+    Pause(manage::PauseArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(manage::PauseArgs),
+    /// Rename a container.
+    Rename(manage::RenameArgs),
     /// Attach local standard input, output, and error streams to a running container.
     Attach(run::AttachArgs),
     /// List containers.
@@ -147,6 +165,13 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Create(a) => run::create_cmd(&c, a),
         ClientCommand::Start(a) => run::start(&c, a),
         ClientCommand::Attach(a) => run::attach(&c, a),
+        ClientCommand::Exec(a) => exec::exec(&c, a),
+        ClientCommand::Top(a) => manage::top(&c, a),
+        ClientCommand::Events(a) => events::events(&c, a),
+        ClientCommand::Stats(a) => stats::stats(&c, a),
+        ClientCommand::Pause(a) => manage::pause(&c, a, "pause"),
+        ClientCommand::Unpause(a) => manage::pause(&c, a, "unpause"),
+        ClientCommand::Rename(a) => manage::rename(&c, a),
         ClientCommand::Ps(a) => ps::ps(&c, a),
         ClientCommand::Logs(a) => containers::logs(&c, a),
         ClientCommand::Stop(a) => containers::stop(&c, a, "stop"),

@@ -180,7 +180,7 @@ pub fn expand_env(list: &[String], lookup: &dyn Fn(&str) -> Option<String>) -> V
         .collect()
 }
 
-fn env_lookup(k: &str) -> Option<String> {
+pub fn env_lookup(k: &str) -> Option<String> {
     std::env::var(k).ok()
 }
 

@@ -347,7 +347,12 @@ impl Client {
 
     /// Upgrades a connection to a raw stream (attach). Accepts 101 and 200.
     pub fn hijack(&self, path: &str) -> Result<Hijacked> {
-        let r = self.request_inner("POST", path, &mut Body::None, true, &[])?;
+        self.hijack_with(path, Body::None)
+    }
+
+    /// [`Client::hijack`] with a request body (`exec` start sends one).
+    pub fn hijack_with(&self, path: &str, mut body: Body) -> Result<Hijacked> {
+        let r = self.request_inner("POST", path, &mut body, true, &[])?;
         if r.status() != 101 && r.status() != 200 {
             return Err(Error::Other(format!(
                 "unexpected status {} on attach",

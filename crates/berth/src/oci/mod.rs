@@ -231,6 +231,7 @@ fn dispatch(args: OciArgs) -> Result<i32> {
                     pid_file: exec.pid_file.as_deref(),
                     console_socket: connect_console(exec.console_socket.as_deref())?,
                     preserve_fds: exec.preserve_fds,
+                    stdio: None,
                 },
             )?)
         }

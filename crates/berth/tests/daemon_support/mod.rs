@@ -277,6 +277,15 @@ impl Daemon {
         run_with_input(self.berth_cmd(args), input)
     }
 
+    /// The same verb through the real docker CLI (`cli == "docker"`) or the berth CLI.
+    pub fn cli(&self, cli: &str, args: &[&str]) -> Output {
+        if cli == "docker" {
+            self.docker(args)
+        } else {
+            self.berth(args)
+        }
+    }
+
     /// Python with docker-py's `docker.DockerClient(base_url=...)` bound as `client`.
     pub fn python(&self, script: &str) -> Output {
         let prelude = format!(

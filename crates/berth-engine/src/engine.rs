@@ -84,7 +84,8 @@ impl Engine {
             me: me.clone(),
         });
         engine.republish();
-        engine.readopt();
+        let exited = engine.readopt();
+        engine.restart_at_boot(&exited);
         Ok(engine)
     }
 

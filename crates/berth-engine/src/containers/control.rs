@@ -45,6 +45,18 @@ impl Engine {
             None => Signal::SIGKILL,
         };
         let id = self.running_id(name)?;
+        let stop_signal = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(&id)?
+                .record
+                .config
+                .stop_signal
+                .as_deref()
+                .and_then(|s| signal::parse(s).ok())
+        };
+        if super::restart::is_fatal(sig, stop_signal) {
+            self.mark_manually_stopped(&id);
+        }
         self.signal(&id, sig)
     }
 
@@ -86,6 +98,12 @@ impl Engine {
         let (id, sig, timeout, exited) = {
             let mut reg = self.registry.lock().expect("registry lock");
             let entry = reg.get_mut(name)?;
+            entry.record.state.manually_stopped = true;
+            if entry.record.state.restarting {
+                // Stopping a container waiting to restart calls the restart off.
+                entry.record.state.restarting = false;
+                return Ok(());
+            }
             if !entry.running() {
                 return Err(Error::NotModified("container already stopped".into()));
             }

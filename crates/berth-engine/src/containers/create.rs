@@ -27,6 +27,7 @@ impl Engine {
         let image = self.images.resolve(&image_name)?;
         let mut host_config = body.host_config.clone().unwrap_or_default();
         check_supported(&host_config)?;
+        super::restart::validate(&host_config)?;
         super::resources::validate(&host_config)?;
         super::security::resolve(&host_config)?;
         super::security::devices(&host_config)?;

@@ -58,6 +58,9 @@ impl Engine {
             super::notify(&mut entry.waiters, code, false);
             entry.record.auto_remove()
         };
+        if !auto_remove {
+            self.restart_if_due(id);
+        }
         if auto_remove {
             let _ = self.remove_container(id, true, false).await;
             tracing::debug!(id, "exit: removed after {:?}", t.elapsed());
@@ -142,8 +145,9 @@ impl Engine {
     }
 
     /// At start-up: watch the monitors of containers recorded as running (they kept running
-    /// while no daemon was there), and record the exits of those that ended meanwhile.
-    pub(crate) fn readopt(&self) {
+    /// while no daemon was there), and record the exits of those that ended meanwhile, whose
+    /// ids it returns.
+    pub(crate) fn readopt(&self) -> Vec<String> {
         let running: Vec<(String, Option<super::record::MonitorRef>)> = {
             let reg = self.registry.lock().expect("registry lock");
             reg.by_id
@@ -152,6 +156,7 @@ impl Engine {
                 .map(|e| (e.record.id.clone(), e.record.state.monitor))
                 .collect()
         };
+        let mut exited = Vec::new();
         for (id, monitor) in running {
             let alive = monitor.and_then(|m| {
                 let fd = pidfd_open(m.pid).ok()?;
@@ -165,10 +170,12 @@ impl Engine {
                 None => {
                     // Recorded before the API serves, so that nobody sees it running.
                     self.record_exit(&id);
+                    exited.push(id.clone());
                     let me = self.arc();
                     tokio::spawn(async move { me.after_exit(&id).await });
                 }
             }
         }
+        exited
     }
 }

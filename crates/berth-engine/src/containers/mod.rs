@@ -24,6 +24,7 @@ mod ports;
 pub(crate) mod record;
 mod rename;
 mod resources;
+mod restart;
 mod seccomp;
 mod security;
 mod signal;
@@ -127,6 +128,8 @@ pub(crate) struct Entry {
     pub busy: bool,
     pub waiters: Vec<Waiter>,
     pub pending: Vec<PendingAttach>,
+    /// The wait between restarts by policy.
+    pub backoff: restart::Backoff,
 }
 
 impl Entry {
@@ -136,6 +139,7 @@ impl Entry {
             busy: false,
             waiters: Vec::new(),
             pending: Vec::new(),
+            backoff: restart::Backoff::default(),
         }
     }
 

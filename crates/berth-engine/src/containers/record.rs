@@ -68,6 +68,13 @@ pub struct State {
     /// Frozen by `pause` (the cgroup freezer); only while running.
     #[serde(default)]
     pub paused: bool,
+    /// Waiting out the back-off before a restart by policy.
+    #[serde(default)]
+    pub restarting: bool,
+    /// Stopped by the user (`stop`, or `kill` with a fatal signal): the restart policy rests
+    /// until the next start.
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -106,20 +106,6 @@ pub fn check_supported(hc: &HostConfig) -> Result<()> {
     if let Some((what, _)) = unsupported_limits.iter().find(|(_, asked)| *asked) {
         return refuse(what);
     }
-    if hc
-        .restart_policy
-        .as_ref()
-        .and_then(|r| r.name)
-        .is_some_and(|n| {
-            !matches!(
-                n,
-                bollard_stubs::models::RestartPolicyNameEnum::EMPTY
-                    | bollard_stubs::models::RestartPolicyNameEnum::NO
-            )
-        })
-    {
-        return refuse("restart policies");
-    }
     if let Some(t) = hc.log_config.as_ref().and_then(|l| l.typ.as_deref())
         && !matches!(t, "" | "json-file")
     {

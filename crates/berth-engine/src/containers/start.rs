@@ -44,6 +44,10 @@ impl Engine {
                 )));
             }
             entry.busy = true;
+            // An explicit start (or one by the policy) puts the restart policy back in force.
+            entry.record.state.manually_stopped = false;
+            entry.record.state.restarting = false;
+            entry.backoff.started();
             entry.record.clone()
         };
         let id = record.id.clone();

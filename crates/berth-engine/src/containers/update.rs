@@ -21,6 +21,7 @@ impl Engine {
             let mut hc = entry.record.host_config.clone();
             merge(&mut hc, body);
             resources::validate(&hc)?;
+            super::restart::validate(&hc)?;
             (entry.record.id.clone(), hc, entry.running())
         };
         let me = self.arc();
@@ -67,15 +68,6 @@ fn refuse_unsupported(b: &ContainerUpdateBody) -> Result<()> {
     if b.cgroup_parent.as_ref().is_some_and(|c| !c.is_empty()) {
         return refuse("the cgroup parent");
     }
-    if let Some(p) = b.restart_policy.as_ref().and_then(|r| r.name)
-        && !matches!(
-            p,
-            bollard_stubs::models::RestartPolicyNameEnum::EMPTY
-                | bollard_stubs::models::RestartPolicyNameEnum::NO
-        )
-    {
-        return refuse("restart policies");
-    }
     Ok(())
 }
 
@@ -103,6 +95,9 @@ fn merge(hc: &mut HostConfig, b: ContainerUpdateBody) {
     set(&mut hc.blkio_device_read_iops, b.blkio_device_read_iops);
     set(&mut hc.blkio_device_write_iops, b.blkio_device_write_iops);
     set(&mut hc.memory_swappiness, b.memory_swappiness);
+    if b.restart_policy.as_ref().is_some_and(|p| p.name.is_some()) {
+        hc.restart_policy = b.restart_policy;
+    }
     if b.oom_kill_disable.is_some() {
         hc.oom_kill_disable = b.oom_kill_disable;
     }

@@ -30,6 +30,7 @@ impl Engine {
             Status::Created => ContainerStateStatusEnum::CREATED,
             Status::Running if s.paused => ContainerStateStatusEnum::PAUSED,
             Status::Running => ContainerStateStatusEnum::RUNNING,
+            Status::Exited if s.restarting => ContainerStateStatusEnum::RESTARTING,
             Status::Exited => ContainerStateStatusEnum::EXITED,
             Status::Dead => ContainerStateStatusEnum::DEAD,
         };
@@ -43,7 +44,7 @@ impl Engine {
                 status: Some(status),
                 running: Some(s.status == Status::Running),
                 paused: Some(s.paused),
-                restarting: Some(false),
+                restarting: Some(s.restarting),
                 oom_killed: Some(s.oom_killed),
                 dead: Some(s.status == Status::Dead),
                 pid: Some(s.pid as i64),
@@ -109,6 +110,7 @@ fn summary(rec: &Record) -> ContainerSummary {
         Status::Created => ContainerSummaryStateEnum::CREATED,
         Status::Running if rec.state.paused => ContainerSummaryStateEnum::PAUSED,
         Status::Running => ContainerSummaryStateEnum::RUNNING,
+        Status::Exited if rec.state.restarting => ContainerSummaryStateEnum::RESTARTING,
         Status::Exited => ContainerSummaryStateEnum::EXITED,
         Status::Dead => ContainerSummaryStateEnum::DEAD,
     };
@@ -193,6 +195,9 @@ fn status_text(rec: &Record) -> String {
         Status::Created => "Created".into(),
         Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
         Status::Running => format!("Up {}", since(&s.started_at)),
+        Status::Exited if s.restarting => {
+            format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at))
+        }
         Status::Exited => format!("Exited ({}) {} ago", s.exit_code, since(&s.finished_at)),
         Status::Dead => "Dead".into(),
     }

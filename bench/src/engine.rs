@@ -3,6 +3,7 @@
 //!   through the berth CLI and through the docker CLI (both against berth), and through the
 //!   docker CLI against dockerd: median ratios; `run --rm` on berth's default bridge too, and
 //!   what the bridge adds;
+//! - N `run -d` at once (default 50): wall time until every CLI returned, berth vs Docker;
 //! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
 //! - memory per running container (berth's monitors vs containerd's shims), as USS and Pss.
 //!
@@ -36,6 +37,9 @@ pub struct EngineBench {
     /// Running containers for the per-container memory figure.
     #[arg(long, default_value_t = 10)]
     containers: usize,
+    /// `run -d` started at once for the concurrency figure.
+    #[arg(long, default_value_t = 50)]
+    concurrent: usize,
 }
 
 /// A daemon under test: its process, socket and the marker (temp path) in its children's
@@ -242,6 +246,19 @@ impl EngineBench {
         exec?;
 
         println!();
+        println!(
+            "{} x `run -d --network none busybox sleep 1000` at once (docker CLI; goal <= 0.5 s, Docker 6.7 s)",
+            self.concurrent
+        );
+        let berth_burst = self.burst(berth)?;
+        println!("{:<28} {berth_burst:8.2} s", "docker CLI -> berth");
+        if let Some(d) = docker {
+            let docker_burst = self.burst(d)?;
+            println!("{:<28} {docker_burst:8.2} s", "docker CLI -> dockerd");
+            println!("  ratio Docker / berth: {:.1}x", docker_burst / berth_burst);
+        }
+
+        println!();
         std::thread::sleep(Duration::from_millis(500));
         let berth_idle = pss_kb(berth.child.id() as i32)
             + processes_named(&berth.dir, "monitor-zygote")
@@ -340,6 +357,46 @@ impl EngineBench {
         }
         println!("  berth CLI median {berth_cli:.2} ms (goal <= {goal_ms} ms)");
         Ok(berth_cli)
+    }
+
+    /// Starts `concurrent` detached containers at once through the docker CLI and returns the
+    /// seconds until the last CLI returned; removes them afterwards.
+    fn burst(&self, d: &Daemon) -> Result<f64> {
+        let names: Vec<String> = (0..self.concurrent)
+            .map(|i| format!("bench-burst-{i}"))
+            .collect();
+        let start = Instant::now();
+        let children = names
+            .iter()
+            .map(|n| {
+                d.docker(&self.docker)
+                    .args(["run", "-d", "--network", "none", "--name", n])
+                    .args(["busybox", "sleep", "1000"])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::piped())
+                    .spawn()
+            })
+            .collect::<std::io::Result<Vec<_>>>()?;
+        let mut failed = Vec::new();
+        for c in children {
+            let out = c.wait_with_output()?;
+            if !out.status.success() {
+                failed.push(String::from_utf8_lossy(&out.stderr).into_owned());
+            }
+        }
+        let took = start.elapsed().as_secs_f64();
+        let mut rm = d.docker(&self.docker);
+        rm.args(["rm", "-f"]).args(&names);
+        let _ = check(&mut rm);
+        if let Some(e) = failed.first() {
+            bail!(
+                "{} of {} `run -d` failed in {}: {e}",
+                failed.len(),
+                names.len(),
+                d.name
+            );
+        }
+        Ok(took)
     }
 
     /// Starts the containers, sums the USS and Pss of the processes `holders` finds, divides.

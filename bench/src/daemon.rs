@@ -7,6 +7,21 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
+use clap::Args;
+
+/// The programs of the daemon benches: berth, and dockerd with the docker CLI.
+#[derive(Args)]
+pub struct Programs {
+    /// The berth binary to measure: the static release build (scripts/build-release.sh).
+    #[arg(long, default_value = "target/release-static/berth")]
+    pub berth: PathBuf,
+    /// The docker client (used against dockerd, and in the engine bench against berth too).
+    #[arg(long, default_value = "/usr/local/bin/docker")]
+    pub docker: PathBuf,
+    /// dockerd to compare with (skipped when absent: apt-get install docker.io).
+    #[arg(long, default_value = "/usr/sbin/dockerd")]
+    pub dockerd: PathBuf,
+}
 
 /// A running daemon: its process, socket, the CLI that speaks to it and the directory (a marker
 /// in its children's command lines).
@@ -59,7 +74,8 @@ impl Daemon {
         self.child.id() as i32
     }
 
-    /// The docker-compatible CLI pointed at this daemon, with a config dir of its own.
+    /// The daemon's docker-compatible CLI (docker, or berth's own) pointed at it, with a config
+    /// dir of its own.
     pub fn docker(&self) -> Command {
         let mut c = Command::new(&self.client);
         c.env("DOCKER_HOST", self.host())

@@ -14,20 +14,13 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
-use crate::daemon::{Daemon, Scratch, all_pids, cmdline, processes_mentioning};
+use crate::daemon::{Daemon, Programs, Scratch, all_pids, cmdline, processes_mentioning};
 use crate::stats::{check, report, time_runs};
 
 #[derive(Args)]
 pub struct EngineBench {
-    /// The berth binary to measure: the static release build (scripts/build-release.sh).
-    #[arg(long, default_value = "target/release-static/berth")]
-    berth: PathBuf,
-    /// The docker client used against both daemons.
-    #[arg(long, default_value = "/usr/local/bin/docker")]
-    docker: PathBuf,
-    /// dockerd to compare with (skipped when absent).
-    #[arg(long, default_value = "/usr/sbin/dockerd")]
-    dockerd: PathBuf,
+    #[command(flatten)]
+    programs: Programs,
     #[arg(long, default_value_t = 30)]
     runs: usize,
     #[arg(long, default_value_t = 3)]
@@ -39,25 +32,29 @@ pub struct EngineBench {
 
 impl EngineBench {
     pub fn run(&self) -> Result<()> {
-        if !self.berth.exists() {
+        if !self.programs.berth.exists() {
             bail!(
                 "{} not found: build it with scripts/build-release.sh (or pass --berth)",
-                self.berth.display()
+                self.programs.berth.display()
             );
         }
         let dir = Scratch::new("bb")?;
         let tar = busybox_tar(dir.path())?;
-        let berth = Daemon::berth(&self.berth, dir.path().join("berth"), &self.docker)?;
-        let docker = if self.dockerd.exists() {
+        let berth = Daemon::berth(
+            &self.programs.berth,
+            dir.path().join("berth"),
+            &self.programs.docker,
+        )?;
+        let docker = if self.programs.dockerd.exists() {
             Some(Daemon::dockerd(
-                &self.dockerd,
+                &self.programs.dockerd,
                 dir.path().join("docker"),
-                &self.docker,
+                &self.programs.docker,
             )?)
         } else {
             println!(
                 "dockerd not found at {}: Docker columns skipped (apt-get install docker.io)",
-                self.dockerd.display()
+                self.programs.dockerd.display()
             );
             None
         };
@@ -78,7 +75,7 @@ impl EngineBench {
             "berth CLI -> berth",
             &time_runs(self.warmup, self.runs, |_| {
                 check(
-                    Command::new(&self.berth)
+                    Command::new(&self.programs.berth)
                         .arg("-H")
                         .arg(berth.host())
                         .args(args),

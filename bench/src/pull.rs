@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use clap::Args;
 
-use crate::daemon::{Daemon, Scratch};
+use crate::daemon::{Daemon, Programs, Scratch};
 use crate::stats::report;
 use contenders::{Berth, Docker, Podman, Puller, Skopeo};
 use registry::Registry;
@@ -27,15 +27,8 @@ pub struct PullBench {
     /// Where the test image (a debootstrap'ed rootfs and the OCI layout) is built and kept.
     #[arg(long, default_value = "/var/tmp/berth-bench")]
     cache: PathBuf,
-    /// The berth binary to measure: the static release build (scripts/build-release.sh).
-    #[arg(long, default_value = "target/release-static/berth")]
-    berth: PathBuf,
-    /// The docker client used against dockerd.
-    #[arg(long, default_value = "/usr/local/bin/docker")]
-    docker: PathBuf,
-    /// dockerd to compare with (skipped when absent: apt-get install docker.io).
-    #[arg(long, default_value = "/usr/sbin/dockerd")]
-    dockerd: PathBuf,
+    #[command(flatten)]
+    programs: Programs,
     /// podman to compare with (skipped when absent: apt-get install podman).
     #[arg(long, default_value = "/usr/bin/podman")]
     podman: PathBuf,
@@ -103,25 +96,38 @@ impl PullBench {
                 what.display()
             );
         };
-        if self.berth.exists() {
+        if self.programs.berth.exists() {
+            // The berth CLI is the daemon's client: `berth pull`, `berth rmi`.
+            let berth = &self.programs.berth;
             all.push(Box::new(Berth {
-                daemon: Daemon::berth(&self.berth, dir.join("berth"), &self.docker)?,
-                cli: self.berth.clone(),
+                daemon: Daemon::berth(berth, dir.join("berth"), berth)?,
             }));
         } else {
             absent(
-                &self.berth,
+                &self.programs.berth,
                 "berth",
                 "scripts/build-release.sh, or pass --berth",
             );
         }
-        if !self.dockerd.exists() {
-            absent(&self.dockerd, "Docker", "apt-get install docker.io");
-        } else if !self.docker.exists() {
-            absent(&self.docker, "Docker", "the docker CLI, or pass --docker");
+        if !self.programs.dockerd.exists() {
+            absent(
+                &self.programs.dockerd,
+                "Docker",
+                "apt-get install docker.io",
+            );
+        } else if !self.programs.docker.exists() {
+            absent(
+                &self.programs.docker,
+                "Docker",
+                "the docker CLI, or pass --docker",
+            );
         } else {
             all.push(Box::new(Docker {
-                daemon: Daemon::dockerd(&self.dockerd, dir.join("docker"), &self.docker)?,
+                daemon: Daemon::dockerd(
+                    &self.programs.dockerd,
+                    dir.join("docker"),
+                    &self.programs.docker,
+                )?,
             }));
         }
         if self.podman.exists() {

@@ -20,18 +20,9 @@ pub trait Puller {
     fn reset(&self, image: &str) -> Result<()>;
 }
 
-/// `berth pull` through the berth CLI against a berth daemon.
+/// `berth pull` through the berth CLI against a berth daemon (the daemon's client is the CLI).
 pub struct Berth {
     pub daemon: Daemon,
-    pub cli: PathBuf,
-}
-
-impl Berth {
-    fn cli(&self) -> Command {
-        let mut c = Command::new(&self.cli);
-        c.arg("-H").arg(self.daemon.host());
-        c
-    }
 }
 
 impl Puller for Berth {
@@ -40,11 +31,11 @@ impl Puller for Berth {
     }
 
     fn pull(&self, image: &str) -> Result<()> {
-        check(self.cli().args(["pull", image]))
+        check(self.daemon.docker().args(["pull", image]))
     }
 
     fn reset(&self, image: &str) -> Result<()> {
-        check(self.cli().args(["rmi", image]))?;
+        check(self.daemon.docker().args(["rmi", image]))?;
         let root = self.daemon.data_root();
         for dir in ["content/blobs/sha256", "overlay/snapshots"] {
             let left = entries(&root.join(dir))?;

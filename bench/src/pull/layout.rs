@@ -3,14 +3,14 @@
 //! the manifest and `index.json`, which is written last (its presence marks a complete layout).
 
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::BufWriter;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
+use berth_image::{Digest, DigestWriter};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 const LAYER_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
 const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
@@ -18,52 +18,13 @@ const CONFIG_TYPE: &str = "application/vnd.oci.image.config.v1+json";
 pub const UNPACKED_SIZE: &str = "org.berth.bench.unpacked-size";
 const MANIFEST_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 
-/// A writer that hashes and counts what passes through it.
-pub struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
-    len: u64,
-}
-
-impl<W> Hashing<W> {
-    fn new(inner: W) -> Self {
-        Hashing {
-            inner,
-            hash: Sha256::new(),
-            len: 0,
-        }
-    }
-
-    fn finish(self) -> (W, String, u64) {
-        let digest = format!("sha256:{}", hex(&self.hash.finalize()));
-        (self.inner, digest, self.len)
-    }
-}
-
-impl<W: Write> Write for Hashing<W> {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
-        self.len += n as u64;
-        Ok(n)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.inner.flush()
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// The tar stream of one layer: hashed (diff_id), gzip'ed, hashed again (blob digest), on disk.
-pub type LayerTar = tar::Builder<Hashing<GzEncoder<Hashing<BufWriter<File>>>>>;
+pub type LayerTar = tar::Builder<DigestWriter<GzEncoder<DigestWriter<BufWriter<File>>>>>;
 
 /// A layer as the manifest and config name it.
 pub struct Layer {
-    pub digest: String,
-    pub diff_id: String,
+    pub digest: Digest,
+    pub diff_id: Digest,
     pub size: u64,
     pub unpacked: u64,
 }
@@ -88,15 +49,15 @@ impl Layout {
     pub fn add_layer(&mut self, fill: impl FnOnce(&mut LayerTar) -> Result<()>) -> Result<&Layer> {
         let partial = self.dir.join("layer.partial");
         let file = BufWriter::new(File::create(&partial)?);
-        let mut tar = tar::Builder::new(Hashing::new(GzEncoder::new(
-            Hashing::new(file),
+        let mut tar = tar::Builder::new(DigestWriter::new(GzEncoder::new(
+            DigestWriter::new(file),
             Compression::default(),
         )));
         tar.mode(tar::HeaderMode::Complete);
         tar.follow_symlinks(false);
         fill(&mut tar)?;
-        let (gz, diff_id, unpacked) = tar.into_inner()?.finish();
-        let (file, digest, size) = gz.finish()?.finish();
+        let (diff_id, unpacked, gz) = tar.into_inner()?.finish();
+        let (digest, size, file) = gz.finish()?.finish();
         file.into_inner()?.sync_all()?;
         std::fs::rename(&partial, self.blob_path(&digest))?;
         self.layers.push(Layer {
@@ -110,7 +71,7 @@ impl Layout {
 
     /// Writes the config, the manifest and, last, `index.json` naming the manifest `tag`.
     pub fn finish(self, tag: &str, cmd: &[&str]) -> Result<()> {
-        let diff_ids: Vec<&str> = self.layers.iter().map(|l| l.diff_id.as_str()).collect();
+        let diff_ids: Vec<String> = self.layers.iter().map(|l| l.diff_id.to_string()).collect();
         let config = json!({
             "architecture": "amd64",
             "os": "linux",
@@ -124,7 +85,7 @@ impl Layout {
             .map(|l| {
                 json!({
                     "mediaType": LAYER_TYPE,
-                    "digest": l.digest,
+                    "digest": l.digest.to_string(),
                     "size": l.size,
                     "annotations": {UNPACKED_SIZE: l.unpacked.to_string()},
                 })
@@ -152,13 +113,12 @@ impl Layout {
 
     fn write_blob(&self, media_type: &str, value: &Value) -> Result<Value> {
         let bytes = serde_json::to_vec(value)?;
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        let digest = Digest::of(&bytes);
         std::fs::write(self.blob_path(&digest), &bytes)?;
-        Ok(json!({"mediaType": media_type, "digest": digest, "size": bytes.len()}))
+        Ok(json!({"mediaType": media_type, "digest": digest.to_string(), "size": bytes.len()}))
     }
 
-    fn blob_path(&self, digest: &str) -> PathBuf {
-        let hex = digest.strip_prefix("sha256:").unwrap_or(digest);
-        self.dir.join("blobs/sha256").join(hex)
+    fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.dir.join("blobs/sha256").join(digest.hex())
     }
 }

@@ -165,7 +165,14 @@ impl PullBench {
                 } else if round >= self.warmup {
                     times[i].push(took);
                 }
+                eprint!("{} {:.2} s   ", c.name(), took.as_secs_f64());
             }
+            let kind = if round < self.warmup {
+                "warm-up"
+            } else {
+                "round"
+            };
+            eprintln!("({kind} {} of {})", round + 1, self.warmup + self.runs);
         }
         times
     }

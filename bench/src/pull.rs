@@ -19,7 +19,7 @@ use clap::Args;
 
 use crate::daemon::{Daemon, Programs, Scratch};
 use crate::stats::report;
-use contenders::{Berth, Docker, Podman, Puller, Skopeo};
+use contenders::{Berth, Docker, Podman, Puller, Role, Skopeo};
 use registry::Registry;
 
 #[derive(Args)]
@@ -180,31 +180,25 @@ impl PullBench {
 
 /// One row per contender that finished, then the ratios to berth.
 fn summarize(contenders: &[Box<dyn Puller>], times: &[Vec<Duration>]) {
-    let medians: Vec<Option<f64>> = contenders
+    let medians: Vec<(Role, f64)> = contenders
         .iter()
         .zip(times)
-        .map(|(c, t)| (!t.is_empty()).then(|| report(c.name(), t)))
+        .filter(|(_, t)| !t.is_empty())
+        .map(|(c, t)| (c.role(), report(c.name(), t)))
         .collect();
-    let median_of = |name: &str| {
-        contenders
-            .iter()
-            .position(|c| c.name().starts_with(name))
-            .and_then(|i| medians[i])
-    };
-    let Some(berth) = median_of("berth") else {
+    let Some(&(_, berth)) = medians.iter().find(|(r, _)| *r == Role::Berth) else {
         println!("no berth median: no ratios");
         return;
     };
-    for (peer, name) in [("docker", "Docker"), ("podman", "Podman")] {
-        if let Some(m) = median_of(peer) {
-            println!("  ratio {name} / berth: {:.2}x", m / berth);
+    for &(role, median) in &medians {
+        match role {
+            Role::Peer(name) => println!("  ratio {name} / berth: {:.2}x", median / berth),
+            Role::Floor => println!(
+                "  berth / floor (transfer, no unpack): {:.2}x",
+                berth / median
+            ),
+            Role::Berth => {}
         }
-    }
-    if let Some(floor) = median_of("skopeo") {
-        println!(
-            "  berth / floor (skopeo copy, no unpack): {:.2}x",
-            berth / floor
-        );
     }
     println!("  berth median {:.2} s (goal <= 1.0 s)", berth / 1000.0);
 }

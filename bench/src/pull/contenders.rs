@@ -12,9 +12,22 @@ use anyhow::{Context, Result, bail};
 use crate::daemon::Daemon;
 use crate::stats::check;
 
+/// What a contender's median is compared as.
+#[derive(Clone, Copy, PartialEq)]
+pub enum Role {
+    /// The one measured: the others are ratios to it.
+    Berth,
+    /// A peer engine, by the name its ratio is printed with.
+    Peer(&'static str),
+    /// The transfer alone: the least a pull can take.
+    Floor,
+}
+
 /// One way of pulling the image cold.
 pub trait Puller {
+    /// The table row's label.
     fn name(&self) -> &str;
+    fn role(&self) -> Role;
     fn pull(&self, image: &str) -> Result<()>;
     /// Removes what the pull stored and fails if anything remains, so the next pull is cold.
     fn reset(&self, image: &str) -> Result<()>;
@@ -28,6 +41,10 @@ pub struct Berth {
 impl Puller for Berth {
     fn name(&self) -> &str {
         "berth CLI -> berth"
+    }
+
+    fn role(&self) -> Role {
+        Role::Berth
     }
 
     fn pull(&self, image: &str) -> Result<()> {
@@ -59,6 +76,10 @@ pub struct Docker {
 impl Puller for Docker {
     fn name(&self) -> &str {
         "docker CLI -> dockerd"
+    }
+
+    fn role(&self) -> Role {
+        Role::Peer("Docker")
     }
 
     fn pull(&self, image: &str) -> Result<()> {
@@ -110,6 +131,10 @@ impl Puller for Podman {
         "podman"
     }
 
+    fn role(&self) -> Role {
+        Role::Peer("Podman")
+    }
+
     fn pull(&self, image: &str) -> Result<()> {
         check(
             self.podman()
@@ -138,6 +163,10 @@ pub struct Skopeo {
 impl Puller for Skopeo {
     fn name(&self) -> &str {
         "skopeo copy (floor: no unpack)"
+    }
+
+    fn role(&self) -> Role {
+        Role::Floor
     }
 
     fn pull(&self, image: &str) -> Result<()> {

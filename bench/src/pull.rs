@@ -3,10 +3,12 @@
 //! floor (the transfer alone). The pulls are interleaved round by round, so a change in the
 //! machine's load touches every contender alike; each is returned to cold after every pull.
 //!
-//! Everything started — registry, daemons — lives in one scratch dir and is stopped and removed
-//! at the end, also on failure; the test image is built once and cached (see `image`).
+//! Everything started — registry, daemons, the data filesystem — lives in one scratch dir and
+//! is stopped and removed at the end, also on failure; the test image is built once and cached
+//! (see `image`).
 
 mod contenders;
+mod datafs;
 mod image;
 mod layout;
 mod registry;
@@ -49,6 +51,13 @@ pub struct PullBench {
     /// Untimed rounds first (they also bring the registry's blobs into the page cache).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
+    /// Size of the fresh loop-mounted ext4 the contenders store their data on.
+    #[arg(long, default_value_t = 8)]
+    data_fs_gib: u64,
+    /// Keep the contenders' data in the scratch dir on /tmp's filesystem instead of a fresh
+    /// ext4 (results then depend on that filesystem; see `datafs`).
+    #[arg(long)]
+    on_scratch: bool,
 }
 
 impl PullBench {
@@ -73,7 +82,12 @@ impl PullBench {
         let registry = Registry::start(&self.registry, scratch.path())?;
         registry.push(&self.skopeo, &image.layout, image::TAG, "bench/big:1")?;
         let reference = registry.reference("bench/big:1");
-        let contenders = self.contenders(scratch.path())?;
+        let data = if self.on_scratch {
+            scratch.path().to_path_buf()
+        } else {
+            datafs::mount(scratch.path(), self.data_fs_gib)?
+        };
+        let contenders = self.contenders(&data)?;
         println!(
             "cold pull of {reference}: {} layers, {:.1} MB gzip, {:.1} MB unpacked ({} runs each, interleaved, after {} warm-up)",
             image.layers,

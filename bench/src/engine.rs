@@ -11,25 +11,19 @@
 //! on failure.
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
 
+use crate::daemon::{Daemon, Programs, Scratch, all_pids, cmdline, processes_mentioning};
 use crate::stats::{check, report, time_runs};
 
 #[derive(Args)]
 pub struct EngineBench {
-    /// The berth binary to measure: the static release build (scripts/build-release.sh).
-    #[arg(long, default_value = "target/release-static/berth")]
-    berth: PathBuf,
-    /// The docker client used against both daemons.
-    #[arg(long, default_value = "/usr/local/bin/docker")]
-    docker: PathBuf,
-    /// dockerd to compare with (skipped when absent).
-    #[arg(long, default_value = "/usr/sbin/dockerd")]
-    dockerd: PathBuf,
+    #[command(flatten)]
+    programs: Programs,
     #[arg(long, default_value_t = 30)]
     runs: usize,
     #[arg(long, default_value_t = 3)]
@@ -42,162 +36,41 @@ pub struct EngineBench {
     concurrent: usize,
 }
 
-/// A daemon under test: its process, socket and the marker (temp path) in its children's
-/// command lines.
-struct Daemon {
-    name: &'static str,
-    child: Child,
-    socket: PathBuf,
-    dir: PathBuf,
-}
-
-impl Daemon {
-    fn host(&self) -> String {
-        format!("unix://{}", self.socket.display())
-    }
-
-    fn docker(&self, docker: &Path) -> Command {
-        let mut c = Command::new(docker);
-        c.env("DOCKER_HOST", self.host())
-            .env("DOCKER_CONFIG", self.dir.join("docker-config"));
-        c
-    }
-
-    fn wait_ready(&mut self, docker: &Path) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Some(st) = self.child.try_wait()? {
-                bail!("{} exited at start-up: {st}", self.name);
-            }
-            let ok = self
-                .docker(docker)
-                .arg("version")
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .status();
-            if ok.is_ok_and(|s| s.success()) {
-                return Ok(());
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        bail!("{} did not answer within 60 s", self.name)
-    }
-
-    /// Removes every container, then stops the daemon.
-    fn stop(mut self, docker: &Path) {
-        let ids = self.docker(docker).args(["ps", "-aq"]).output();
-        if let Ok(out) = ids {
-            let ids: Vec<String> = String::from_utf8_lossy(&out.stdout)
-                .split_whitespace()
-                .map(String::from)
-                .collect();
-            if !ids.is_empty() {
-                let _ = self.docker(docker).args(["rm", "-f"]).args(&ids).output();
-            }
-        }
-        // SAFETY: signalling our own child.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        for pid in processes_mentioning(&self.dir.to_string_lossy()) {
-            // SAFETY: plain kill of a process we started (its command line names our dir).
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-        }
-    }
-}
-
 impl EngineBench {
     pub fn run(&self) -> Result<()> {
-        if !self.berth.exists() {
+        if !self.programs.berth.exists() {
             bail!(
                 "{} not found: build it with scripts/build-release.sh (or pass --berth)",
-                self.berth.display()
+                self.programs.berth.display()
             );
         }
-        let dir = tempfile::Builder::new().prefix("bb").tempdir_in("/tmp")?;
+        let dir = Scratch::new("bb")?;
         let tar = busybox_tar(dir.path())?;
-        let berth = self.start_berth(dir.path())?;
-        let docker = if self.dockerd.exists() {
-            Some(self.start_dockerd(dir.path())?)
+        let berth = Daemon::berth(
+            &self.programs.berth,
+            dir.path().join("berth"),
+            &self.programs.docker,
+        )?;
+        let docker = if self.programs.dockerd.exists() {
+            Some(Daemon::dockerd(
+                &self.programs.dockerd,
+                dir.path().join("docker"),
+                &self.programs.docker,
+            )?)
         } else {
             println!(
                 "dockerd not found at {}: Docker columns skipped (apt-get install docker.io)",
-                self.dockerd.display()
+                self.programs.dockerd.display()
             );
             None
         };
-        let result = self.measure(&berth, docker.as_ref(), &tar);
-        berth.stop(&self.docker);
-        if let Some(d) = docker {
-            d.stop(&self.docker);
-        }
-        unmount_under(dir.path());
-        result
-    }
-
-    fn start_berth(&self, dir: &Path) -> Result<Daemon> {
-        self.start_daemon("berth daemon", dir.join("berth"), |root, socket| {
-            let mut c = Command::new(&self.berth);
-            c.arg("daemon")
-                .arg("-H")
-                .arg(format!("unix://{}", socket.display()));
-            common_flags(&mut c, root);
-            c
-        })
-    }
-
-    fn start_dockerd(&self, dir: &Path) -> Result<Daemon> {
-        self.start_daemon("dockerd", dir.join("docker"), |root, socket| {
-            let mut c = Command::new(&self.dockerd);
-            c.arg("-H").arg(format!("unix://{}", socket.display()));
-            common_flags(&mut c, root);
-            // The comparison is `--network none`: leave the host's bridge and firewall alone.
-            c.args(["--bridge", "none", "--iptables=false", "--ip6tables=false"]);
-            c
-        })
-    }
-
-    /// Starts a daemon with its roots, socket and log under `root`, and waits for it.
-    fn start_daemon(
-        &self,
-        name: &'static str,
-        root: PathBuf,
-        command: impl FnOnce(&Path, &Path) -> Command,
-    ) -> Result<Daemon> {
-        std::fs::create_dir_all(&root)?;
-        let socket = root.join("d.sock");
-        let child = command(&root, &socket)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(root.join("daemon.log"))?)
-            .spawn()
-            .with_context(|| format!("start {name}"))?;
-        let mut d = Daemon {
-            name,
-            child,
-            socket,
-            dir: root,
-        };
-        d.wait_ready(&self.docker)?;
-        Ok(d)
+        self.measure(&berth, docker.as_ref(), &tar)
     }
 
     fn measure(&self, berth: &Daemon, docker: Option<&Daemon>, tar: &Path) -> Result<()> {
         for d in std::iter::once(berth).chain(docker) {
-            check(
-                d.docker(&self.docker)
-                    .arg("import")
-                    .arg(tar)
-                    .arg("busybox:latest"),
-            )
-            .with_context(|| format!("import into {}", d.name))?;
+            check(d.docker().arg("import").arg(tar).arg("busybox:latest"))
+                .with_context(|| format!("import into {}", d.name))?;
         }
         let berth_cli = self.compare(
             berth,
@@ -211,7 +84,7 @@ impl EngineBench {
             "berth CLI -> berth, bridge",
             &time_runs(self.warmup, self.runs, |_| {
                 check(
-                    Command::new(&self.berth)
+                    Command::new(&self.programs.berth)
                         .arg("-H")
                         .arg(berth.host())
                         .args(["run", "--rm", "busybox", "true"]),
@@ -224,7 +97,7 @@ impl EngineBench {
         );
         println!();
         for d in std::iter::once(berth).chain(docker) {
-            check(d.docker(&self.docker).args([
+            check(d.docker().args([
                 "run",
                 "-d",
                 "--network",
@@ -241,7 +114,7 @@ impl EngineBench {
             .compare(berth, docker, &["exec", "bench-exec", "true"], 5.0)
             .map(drop);
         for d in std::iter::once(berth).chain(docker) {
-            let _ = check(d.docker(&self.docker).args(["rm", "-f", "bench-exec"]));
+            let _ = check(d.docker().args(["rm", "-f", "bench-exec"]));
         }
         exec?;
 
@@ -260,7 +133,7 @@ impl EngineBench {
 
         println!();
         std::thread::sleep(Duration::from_millis(500));
-        let berth_idle = pss_kb(berth.child.id() as i32)
+        let berth_idle = pss_kb(berth.pid())
             + processes_named(&berth.dir, "monitor-zygote")
                 .iter()
                 .map(|&p| pss_kb(p))
@@ -275,7 +148,7 @@ impl EngineBench {
                 .iter()
                 .map(|&p| pss_kb(p))
                 .sum();
-            let total = pss_kb(d.child.id() as i32) + containerd;
+            let total = pss_kb(d.pid()) + containerd;
             println!("{:<28} {:8} KB", "dockerd + containerd", total);
             println!(
                 "  ratio Docker / berth: {:.1}x",
@@ -326,7 +199,7 @@ impl EngineBench {
             "berth CLI -> berth",
             &time_runs(self.warmup, self.runs, |_| {
                 check(
-                    Command::new(&self.berth)
+                    Command::new(&self.programs.berth)
                         .arg("-H")
                         .arg(berth.host())
                         .args(args),
@@ -335,16 +208,12 @@ impl EngineBench {
         );
         let docker_cli = report(
             "docker CLI -> berth",
-            &time_runs(self.warmup, self.runs, |_| {
-                check(berth.docker(&self.docker).args(args))
-            })?,
+            &time_runs(self.warmup, self.runs, |_| check(berth.docker().args(args)))?,
         );
         if let Some(d) = docker {
             let dockerd = report(
                 "docker CLI -> dockerd",
-                &time_runs(self.warmup, self.runs, |_| {
-                    check(d.docker(&self.docker).args(args))
-                })?,
+                &time_runs(self.warmup, self.runs, |_| check(d.docker().args(args)))?,
             );
             println!(
                 "  ratio Docker / berth (berth CLI): {:.1}x",
@@ -369,7 +238,7 @@ impl EngineBench {
         let children = names
             .iter()
             .map(|n| {
-                d.docker(&self.docker)
+                d.docker()
                     .args(["run", "-d", "--network", "none", "--name", n])
                     .args(["busybox", "sleep", "1000"])
                     .stdout(Stdio::null())
@@ -385,9 +254,7 @@ impl EngineBench {
             }
         }
         let took = start.elapsed().as_secs_f64();
-        let mut rm = d.docker(&self.docker);
-        rm.args(["rm", "-f"]).args(&names);
-        let _ = check(&mut rm);
+        let _ = check(d.docker().args(["rm", "-f"]).args(&names));
         if let Some(e) = failed.first() {
             bail!(
                 "{} of {} `run -d` failed in {}: {e}",
@@ -408,7 +275,7 @@ impl EngineBench {
         let mut ids = Vec::new();
         for _ in 0..self.containers {
             let out = d
-                .docker(&self.docker)
+                .docker()
                 .args(["run", "-d", "--network", "none", "busybox", "sleep", "1000"])
                 .output()?;
             if !out.status.success() {
@@ -425,19 +292,9 @@ impl EngineBench {
         let n = self.containers as u64;
         let uss: u64 = pids.iter().map(|&p| uss_kb(p)).sum();
         let pss: u64 = pids.iter().map(|&p| pss_kb(p)).sum();
-        check(d.docker(&self.docker).args(["rm", "-f"]).args(&ids))?;
+        check(d.docker().args(["rm", "-f"]).args(&ids))?;
         Ok((uss / n, pss / n))
     }
-}
-
-/// The flags dockerd and berth daemon share: roots and pidfile under `root`.
-fn common_flags(c: &mut Command, root: &Path) {
-    c.arg("--data-root")
-        .arg(root.join("lib"))
-        .arg("--exec-root")
-        .arg(root.join("run"))
-        .arg("--pidfile")
-        .arg(root.join("d.pid"));
 }
 
 /// Pss in KB from smaps_rollup (0 if the process is gone).
@@ -456,28 +313,6 @@ fn rollup_kb(pid: i32, keys: &[&str]) -> u64 {
         .filter(|l| keys.iter().any(|k| l.starts_with(k)))
         .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         .sum()
-}
-
-fn cmdline(pid: i32) -> String {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-    String::from_utf8_lossy(&raw).replace('\0', " ")
-}
-
-fn all_pids() -> Vec<i32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_string_lossy().parse().ok())
-        .collect()
-}
-
-fn processes_mentioning(marker: &str) -> Vec<i32> {
-    let me = std::process::id() as i32;
-    all_pids()
-        .into_iter()
-        .filter(|&p| p != me && cmdline(p).contains(marker))
-        .collect()
 }
 
 /// Processes whose command line names both `dir` and `what`.
@@ -517,18 +352,4 @@ fn busybox_tar(dir: &Path) -> Result<PathBuf> {
             .arg("."),
     )?;
     Ok(tar)
-}
-
-fn unmount_under(dir: &Path) {
-    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
-    let mut points: Vec<String> = mounts
-        .lines()
-        .filter_map(|l| l.split(' ').nth(4))
-        .filter(|p| Path::new(p).starts_with(dir))
-        .map(String::from)
-        .collect();
-    points.sort_by_key(|p| std::cmp::Reverse(p.len()));
-    for p in points {
-        let _ = Command::new("umount").arg("-l").arg(&p).status();
-    }
 }

@@ -3,8 +3,10 @@
 //! ratio is the number to compare).
 
 mod bundle;
+mod daemon;
 mod engine;
 mod oci;
+mod pull;
 mod stats;
 
 use anyhow::Result;
@@ -24,11 +26,15 @@ enum Bench {
     Oci(oci::OciBench),
     /// `run --rm --network none busybox true` and daemon/container memory: berth vs Docker.
     Engine(engine::EngineBench),
+    /// Cold pull of a six-layer image (about 185 MB gzip) from a registry on 127.0.0.1:
+    /// berth vs Docker vs Podman, with skopeo's copy (no unpack) as the floor.
+    Pull(pull::PullBench),
 }
 
 fn main() -> Result<()> {
     match Cli::parse().bench {
         Bench::Oci(b) => b.run(),
         Bench::Engine(b) => b.run(),
+        Bench::Pull(b) => b.run(),
     }
 }

@@ -47,8 +47,9 @@ pub fn report(name: &str, times: &[Duration]) -> f64 {
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let med = ms(median(times));
     let min = ms(*times.iter().min().expect("at least one run"));
+    let max = ms(*times.iter().max().expect("at least one run"));
     println!(
-        "{name:<28} median {med:8.2} ms   min {min:8.2} ms   ({} runs)",
+        "{name:<30} median {med:8.2} ms   min {min:8.2} ms   max {max:8.2} ms   ({} runs)",
         times.len()
     );
     med

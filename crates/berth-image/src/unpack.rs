@@ -6,7 +6,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::fs::File;
-use std::io::{self, Read};
+use std::io::{self, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
@@ -39,17 +39,24 @@ pub fn unpack_layer(reader: impl Read, dest: &Path) -> Result<UnpackStats> {
     let mut archive = tar::Archive::new(reader);
     let mut stats = UnpackStats::default();
     let mut dir_times: Vec<(Vec<Vec<u8>>, Time)> = Vec::new();
+    let mut buf = vec![0u8; COPY_CHUNK];
     for entry in archive.entries().map_err(Error::Layer)? {
         let mut entry = entry.map_err(Error::Layer)?;
         let raw = entry.path_bytes().into_owned();
         let name = String::from_utf8_lossy(&raw).into_owned();
         let comps = normalize(&raw).map_err(|reason| Error::entry(&name, reason))?;
-        apply_entry(&root, &mut entry, &comps, &mut dir_times, &mut stats).map_err(
-            |e| match e {
-                EntryError::Reason(r) => Error::entry(&name, r),
-                EntryError::Io(op, err) => Error::entry(&name, format!("{op}: {err}")),
-            },
-        )?;
+        apply_entry(
+            &root,
+            &mut entry,
+            &comps,
+            &mut dir_times,
+            &mut stats,
+            &mut buf,
+        )
+        .map_err(|e| match e {
+            EntryError::Reason(r) => Error::entry(&name, r),
+            EntryError::Io(op, err) => Error::entry(&name, format!("{op}: {err}")),
+        })?;
         stats.entries += 1;
     }
     // Directory mtimes last: creating their contents changed them.
@@ -88,6 +95,31 @@ enum EntryError {
     Io(&'static str, io::Error),
 }
 
+/// File contents are copied in chunks this large.
+const COPY_CHUNK: usize = 128 * 1024;
+
+/// Copies an entry's content in chunks as large as `buf`, so a small file is one `write`
+/// (`io::copy`'s 8 KiB buffer made three of a 16 KiB file; layers hold thousands of them).
+fn copy_content(src: &mut impl Read, dst: &mut File, buf: &mut [u8]) -> io::Result<u64> {
+    let mut total = 0;
+    loop {
+        let mut filled = 0;
+        while filled < buf.len() {
+            match src.read(&mut buf[filled..]) {
+                Ok(0) => break,
+                Ok(n) => filled += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        dst.write_all(&buf[..filled])?;
+        total += filled as u64;
+        if filled < buf.len() {
+            return Ok(total);
+        }
+    }
+}
+
 fn ctx(op: &'static str) -> impl FnOnce(io::Error) -> EntryError {
     move |e| EntryError::Io(op, e)
 }
@@ -117,6 +149,7 @@ fn apply_entry<R: Read>(
     comps: &[Vec<u8>],
     dir_times: &mut Vec<(Vec<Vec<u8>>, Time)>,
     stats: &mut UnpackStats,
+    buf: &mut [u8],
 ) -> std::result::Result<(), EntryError> {
     let header = entry.header().clone();
     let kind = header.entry_type();
@@ -226,7 +259,7 @@ fn apply_entry<R: Read>(
                 )
             };
             let mut file = unsafe { File::from_raw_fd(check(fd).map_err(ctx("create"))?) };
-            let n = io::copy(entry, &mut file).map_err(ctx("write content"))?;
+            let n = copy_content(entry, &mut file, buf).map_err(ctx("write content"))?;
             if n != header.entry_size().unwrap_or(0) {
                 return Err(EntryError::Reason(format!(
                     "content truncated after {n} bytes"

@@ -224,7 +224,10 @@ fn plan_inner(
         m.name = rec.name;
     }
     // Parents before children.
-    all.sort_by_key(|m| Path::new(&m.destination).components().count());
+    all.sort_by(|a, b| {
+        let depth = |m: &MountPlan| Path::new(&m.destination).components().count();
+        (depth(a), &a.destination).cmp(&(depth(b), &b.destination))
+    });
     Ok(all)
 }
 

@@ -153,6 +153,11 @@ impl StateRoot {
     }
 
     /// Ids of every container with a state file, sorted.
+    /// Compiled seccomp programs by profile hash (a name no container id can have).
+    pub fn seccomp_cache(&self) -> PathBuf {
+        self.dir.join(".seccomp-cache")
+    }
+
     pub fn ids(&self) -> Result<Vec<String>> {
         let entries = match fs::read_dir(&self.dir) {
             Ok(entries) => entries,

@@ -54,7 +54,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     tracing::debug!("create: start");
     let spec = &bundle.spec;
     check_before_clone(spec, options.console_socket.is_some())?;
-    let filter = Seccomp::compile(spec)?;
+    let filter = Seccomp::compile(spec, Some(&root.seccomp_cache()))?;
     let rootfs_options = RootfsOptions {
         rootfs: &bundle.rootfs,
         bundle: &bundle.dir,

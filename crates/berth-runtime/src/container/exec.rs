@@ -94,7 +94,7 @@ fn launch(root: &StateRoot, mut options: ExecOptions) -> Result<(Child, Option<T
     if let Some(caps) = process.capabilities() {
         capabilities::validate(caps)?;
     }
-    let filter = Seccomp::compile(&spec)?;
+    let filter = Seccomp::compile(&spec, Some(&root.seccomp_cache()))?;
     let mut seccomp_state = container.oci_state();
     seccomp_state.status = Status::Running;
     let init_pid = container.record.pid;

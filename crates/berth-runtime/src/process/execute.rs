@@ -42,13 +42,17 @@ pub struct Seccomp {
 }
 
 impl Seccomp {
-    /// Compiles `linux.seccomp` in the parent, where a bad profile fails before anything runs.
-    pub fn compile(spec: &oci_spec::runtime::Spec) -> Result<Option<Seccomp>> {
+    /// Compiles `linux.seccomp` in the parent, where a bad profile fails before anything runs;
+    /// `cache`: where compiled programs are kept (see [`seccomp::compile`]).
+    pub fn compile(
+        spec: &oci_spec::runtime::Spec,
+        cache: Option<&std::path::Path>,
+    ) -> Result<Option<Seccomp>> {
         let Some(config) = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref()) else {
             return Ok(None);
         };
         Ok(Some(Seccomp {
-            filter: seccomp::compile(config)?,
+            filter: seccomp::compile(config, cache)?,
             listener: config.listener_path().clone(),
             metadata: config.listener_metadata().clone().unwrap_or_default(),
         }))

@@ -2,6 +2,11 @@
 //! anything exists, and loaded in the container's init right before execve. The compiled
 //! libseccomp context lives in ordinary memory, so the forked init inherits it.
 //!
+//! Compiling Docker's default profile costs more than the rest of a container start, so a
+//! profile without NOTIFY rules is compiled once into its BPF program, kept in a cache
+//! directory under its content hash, and loaded from there with seccomp(2) (the program is
+//! what libseccomp would load; the profile was validated when it was first compiled).
+//!
 //! Loading a filter needs no_new_privs or CAP_SYS_ADMIN. We never let libseccomp set
 //! no_new_privs itself: that is `process.noNewPrivileges`'s call. With it false, the caller
 //! loads the filter while still privileged (before the user switch and capability drop).
@@ -27,14 +32,120 @@ const SYSCALL_ARGS: usize = 6;
 
 /// A filter ready to load.
 pub struct SeccompFilter {
-    context: ScmpFilterContext,
-    /// Some rule notifies a listener, so loading yields a notify fd.
-    notifies: bool,
+    program: Program,
+}
+
+enum Program {
+    /// Built by libseccomp, which loads it: a profile with NOTIFY rules (its listener fd comes
+    /// from libseccomp), or one compiled without a cache.
+    Context {
+        context: ScmpFilterContext,
+        /// Some rule notifies a listener, so loading yields a notify fd.
+        notifies: bool,
+    },
+    /// The BPF program (`struct sock_filter` array) and the seccomp(2) flags it loads with.
+    Bpf { code: Vec<u8>, flags: libc::c_uint },
 }
 
 /// Builds the filter `seccomp` describes. Unknown syscall names are skipped (profiles list
-/// syscalls newer than some kernels); everything else that is wrong is an error.
-pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
+/// syscalls newer than some kernels); everything else that is wrong is an error. With a
+/// `cache` directory, a profile without NOTIFY rules is taken from (or added to) the cache of
+/// compiled programs.
+pub fn compile(seccomp: &LinuxSeccomp, cache: Option<&Path>) -> Result<SeccompFilter> {
+    let notify_rules = seccomp
+        .syscalls()
+        .iter()
+        .flatten()
+        .any(|s| s.action() == LinuxSeccompAction::ScmpActNotify);
+    let cache = cache.filter(|_| !notify_rules);
+    let cached = cache.map(|dir| (dir, dir.join(format!("{}.bpf", cache_key(seccomp)))));
+    if let Some((_, path)) = &cached
+        && let Ok(code) = std::fs::read(path)
+        && is_program(&code)
+    {
+        return Ok(SeccompFilter {
+            program: Program::Bpf {
+                code,
+                flags: kernel_flags(seccomp),
+            },
+        });
+    }
+    let filter = build(seccomp)?;
+    let (Some((dir, path)), Program::Context { context, .. }) = (cached, &filter.program) else {
+        return Ok(filter);
+    };
+    match export(context, dir, &path) {
+        Ok(code) => Ok(SeccompFilter {
+            program: Program::Bpf {
+                code,
+                flags: kernel_flags(seccomp),
+            },
+        }),
+        Err(e) => {
+            tracing::debug!("seccomp cache {}: {e}", dir.display());
+            Ok(filter)
+        }
+    }
+}
+
+/// The cache name of a profile's program: what it compiles from (the profile, libseccomp's
+/// version, the architecture).
+fn cache_key(seccomp: &LinuxSeccomp) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(serde_json::to_vec(seccomp).unwrap_or_default());
+    if let Ok(v) = libseccomp::ScmpVersion::current() {
+        h.update(v.to_string());
+    }
+    h.update(std::env::consts::ARCH);
+    hex::encode(h.finalize())
+}
+
+/// A whole number of `struct sock_filter` (8 bytes each), and not empty.
+fn is_program(code: &[u8]) -> bool {
+    !code.is_empty() && code.len() % 8 == 0 && code.len() / 8 <= u16::MAX as usize
+}
+
+/// Writes the context's BPF program into the cache (temp file, fsync, rename) and returns it.
+fn export(context: &ScmpFilterContext, dir: &Path, path: &Path) -> std::io::Result<Vec<u8>> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(".tmp-{}", std::process::id()));
+    let file = std::fs::File::create(&tmp)?;
+    let res = context
+        .export_bpf(&file)
+        .map_err(std::io::Error::other)
+        .and_then(|()| file.sync_all())
+        .and_then(|()| std::fs::read(&tmp))
+        .and_then(|code| {
+            if !is_program(&code) {
+                return Err(std::io::Error::other("libseccomp exported no program"));
+            }
+            std::fs::rename(&tmp, path)?;
+            Ok(code)
+        });
+    if res.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    res
+}
+
+/// seccomp(2)'s flags for the profile's `flags`.
+fn kernel_flags(seccomp: &LinuxSeccomp) -> libc::c_uint {
+    seccomp
+        .flags()
+        .iter()
+        .flatten()
+        .map(|f| match f {
+            LinuxSeccompFilterFlag::SeccompFilterFlagTsync => 1,
+            LinuxSeccompFilterFlag::SeccompFilterFlagLog => 2,
+            LinuxSeccompFilterFlag::SeccompFilterFlagSpecAllow => 4,
+            LinuxSeccompFilterFlag::SeccompFilterFlagWaitKillableRecv => 32,
+        })
+        .fold(0, |a, b| a | b)
+}
+
+/// libseccomp's filter for the profile, checked rule by rule.
+fn build(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
     let default = action(seccomp.default_action(), seccomp.default_errno_ret())?;
     let syscalls = seccomp.syscalls().as_deref().unwrap_or_default();
     if default == ScmpAction::Notify {
@@ -75,7 +186,9 @@ pub fn compile(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
         let added = add_rules(&mut context, syscall, default)?;
         notifies |= added && syscall.action() == LinuxSeccompAction::ScmpActNotify;
     }
-    Ok(SeccompFilter { context, notifies })
+    Ok(SeccompFilter {
+        program: Program::Context { context, notifies },
+    })
 }
 
 fn action(action: LinuxSeccompAction, errno_ret: Option<u32>) -> Result<ScmpAction> {
@@ -220,15 +333,17 @@ fn condition(arg: &LinuxSeccompArg) -> Result<ScmpArgCompare> {
 /// Loads the filter on the calling process (see the module doc for the privilege it needs).
 /// Returns the notify fd when a rule uses SCMP_ACT_NOTIFY; hand it to [`send_notify_fd`].
 pub fn load(filter: &SeccompFilter) -> Result<Option<OwnedFd>> {
-    filter
-        .context
+    let (context, notifies) = match &filter.program {
+        Program::Context { context, notifies } => (context, *notifies),
+        Program::Bpf { code, flags } => return load_bpf(code, *flags).map(|()| None),
+    };
+    context
         .load()
         .map_err(|e| seccomp_error("loading the filter", e))?;
-    if !filter.notifies {
+    if !notifies {
         return Ok(None);
     }
-    let fd = filter
-        .context
+    let fd = context
         .get_notify_fd()
         .map_err(|e| seccomp_error("getting the notify fd", e))?;
     // libseccomp keeps ownership of its fd; the caller gets a close-on-exec duplicate.
@@ -238,6 +353,31 @@ pub fn load(filter: &SeccompFilter) -> Result<Option<OwnedFd>> {
         .try_clone_to_owned()
         .io(|| "duplicating the seccomp notify fd".into())
         .map(Some)
+}
+
+/// Loads a BPF program with seccomp(SECCOMP_SET_MODE_FILTER).
+fn load_bpf(code: &[u8], flags: libc::c_uint) -> Result<()> {
+    let prog = libc::sock_fprog {
+        len: (code.len() / 8) as libc::c_ushort,
+        filter: code.as_ptr() as *mut libc::sock_filter,
+    };
+    // SAFETY: `prog` points at `code`, a whole number of sock_filter entries, alive for the
+    // call; the kernel copies the program.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_seccomp,
+            libc::SECCOMP_SET_MODE_FILTER,
+            flags,
+            &prog as *const libc::sock_fprog,
+        )
+    };
+    if r != 0 {
+        return Err(Error::Seccomp(format!(
+            "loading the filter: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
 }
 
 /// Sends the notify fd to the seccomp agent listening on `listener_path`, with the container
@@ -283,7 +423,7 @@ mod tests {
 
     /// Compiles in the parent, then loads in a child under no_new_privs and runs `probe`.
     fn run_filtered(json: &str, probe: impl FnOnce() -> i32) -> i32 {
-        let filter = compile(&profile(json)).unwrap();
+        let filter = compile(&profile(json), None).unwrap();
         run_in_child(|| {
             nix::sys::prctl::set_no_new_privs().unwrap();
             load(&filter).unwrap();
@@ -315,13 +455,19 @@ mod tests {
             assert_eq!(scmp_arch(oci), scmp);
         }
         // Listing the native architecture with others is accepted.
-        let filter = compile(&profile(
-            r#"{"defaultAction":"SCMP_ACT_ALLOW",
+        let filter = compile(
+            &profile(
+                r#"{"defaultAction":"SCMP_ACT_ALLOW",
                 "architectures":["SCMP_ARCH_X86_64","SCMP_ARCH_X86","SCMP_ARCH_X32"]}"#,
-        ))
+            ),
+            None,
+        )
         .unwrap();
+        let Program::Context { context, .. } = &filter.program else {
+            panic!("compiled without a cache: a libseccomp context");
+        };
         for arch in [native, ScmpArch::X86, ScmpArch::X32] {
-            assert!(filter.context.is_arch_present(arch).unwrap(), "{arch:?}");
+            assert!(context.is_arch_present(arch).unwrap(), "{arch:?}");
         }
     }
 
@@ -329,7 +475,7 @@ mod tests {
     fn notify_needs_a_listener_path() {
         let json = r#"{"defaultAction":"SCMP_ACT_ALLOW",
                 "syscalls":[{"names":["getppid"],"action":"SCMP_ACT_NOTIFY"}]}"#;
-        let err = compile(&profile(json)).err().unwrap().to_string();
+        let err = compile(&profile(json), None).err().unwrap().to_string();
         assert!(err.contains("listenerPath"), "{err}");
     }
 
@@ -340,7 +486,7 @@ mod tests {
         // libseccomp 2.6 knows this flag; Debian's 2.5 does not.
         let supported =
             libseccomp::check_api(7, libseccomp::ScmpVersion::from((2, 6, 0))).unwrap_or(false);
-        match compile(&profile(json)) {
+        match compile(&profile(json), None) {
             Ok(_) => assert!(supported),
             Err(e) => {
                 let err = e.to_string();
@@ -351,7 +497,7 @@ mod tests {
             }
         }
         let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","flags":["SECCOMP_FILTER_FLAG_LOG"]}"#;
-        compile(&profile(json)).unwrap();
+        compile(&profile(json), None).unwrap();
     }
 
     #[test]
@@ -359,10 +505,10 @@ mod tests {
         let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
             {"names":["no_such_syscall"],"action":"SCMP_ACT_ERRNO"},
             {"names":["getppid"],"action":"SCMP_ACT_ALLOW"}]}"#;
-        compile(&profile(json)).unwrap();
+        compile(&profile(json), None).unwrap();
         let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["getppid"],
             "action":"SCMP_ACT_ERRNO","args":[{"index":6,"value":0,"op":"SCMP_CMP_EQ"}]}]}"#;
-        let err = compile(&profile(json)).err().unwrap().to_string();
+        let err = compile(&profile(json), None).err().unwrap().to_string();
         assert!(err.contains("argument index 6"), "{err}");
     }
 
@@ -378,6 +524,36 @@ mod tests {
             },
         );
         assert_eq!(code, 42);
+    }
+
+    #[test]
+    fn compiled_programs_are_cached_and_load() {
+        let cache = tempfile::tempdir().unwrap();
+        let json = r#"{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[
+            {"names":["getpriority"],"action":"SCMP_ACT_ERRNO","errnoRet":38}]}"#;
+        let first = compile(&profile(json), Some(cache.path())).unwrap();
+        assert!(matches!(first.program, Program::Bpf { .. }));
+        let files: Vec<_> = std::fs::read_dir(cache.path()).unwrap().collect();
+        assert_eq!(files.len(), 1, "one program, no temp file left");
+        // The second compile reads the program back; loading it has the profile's effect.
+        let again = compile(&profile(json), Some(cache.path())).unwrap();
+        let Program::Bpf { code, .. } = &again.program else {
+            panic!("not from the cache");
+        };
+        assert_eq!(
+            code,
+            &std::fs::read(files[0].as_ref().unwrap().path()).unwrap()
+        );
+        let code = run_in_child(|| {
+            nix::sys::prctl::set_no_new_privs().unwrap();
+            load(&again).unwrap();
+            getpriority(0, 0)
+        });
+        assert_eq!(code, libc::ENOSYS);
+        // A different profile is a different program.
+        let other = r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#;
+        compile(&profile(other), Some(cache.path())).unwrap();
+        assert_eq!(std::fs::read_dir(cache.path()).unwrap().count(), 2);
     }
 
     #[test]
@@ -462,7 +638,7 @@ mod tests {
                 .respond(fds[0])
                 .unwrap();
         });
-        let filter = compile(&profile(&json)).unwrap();
+        let filter = compile(&profile(&json), None).unwrap();
         let code = run_in_child(|| {
             nix::sys::prctl::set_no_new_privs().unwrap();
             let fd = load(&filter).unwrap().expect("a notify fd");

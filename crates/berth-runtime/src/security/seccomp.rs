@@ -103,7 +103,7 @@ fn cache_key(seccomp: &LinuxSeccomp) -> String {
 
 /// A whole number of `struct sock_filter` (8 bytes each), and not empty.
 fn is_program(code: &[u8]) -> bool {
-    !code.is_empty() && code.len() % 8 == 0 && code.len() / 8 <= u16::MAX as usize
+    !code.is_empty() && code.len().is_multiple_of(8) && code.len() / 8 <= u16::MAX as usize
 }
 
 /// Writes the context's BPF program into the cache (temp file, fsync, rename) and returns it.

@@ -165,6 +165,7 @@ impl Engine {
             match alive {
                 Some(fd) => {
                     tracing::info!(id, "re-adopted a running container");
+                    self.watch_health(&id);
                     self.watch_monitor(id, fd);
                 }
                 None => {

@@ -10,6 +10,7 @@ mod etc_files;
 mod events;
 pub(crate) mod exec;
 mod exit;
+mod health;
 mod files;
 mod init;
 mod logs;

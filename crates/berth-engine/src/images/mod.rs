@@ -6,6 +6,7 @@ mod archive;
 mod auth;
 mod changes;
 mod endpoints;
+mod healthcheck;
 mod history;
 mod prune;
 mod pull;

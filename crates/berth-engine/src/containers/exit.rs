@@ -87,7 +87,7 @@ impl Engine {
         s.paused = false;
         s.pid = 0;
         s.monitor = None;
-        s.endpoints.clear();
+        let endpoints = std::mem::take(&mut s.endpoints);
         s.slots.clear();
         s.ports.clear();
         match exit {
@@ -111,6 +111,8 @@ impl Engine {
         }
         let mounts = entry.record.mounts.clone();
         drop(reg);
+        self.endpoint_events(id, &endpoints, "disconnect");
+        self.volume_unmount_events(id, &mounts);
         self.release_volumes(&mounts);
     }
 

@@ -111,6 +111,7 @@ impl Engine {
             entry.record.save(&self.layout.dir(&id))?;
         }
         tracing::debug!(id, "start: running");
+        self.announce_wiring(&id);
         self.container_event(&id, "start", &[]);
         self.watch_health(&id);
         self.watch_monitor(id, started.pidfd);

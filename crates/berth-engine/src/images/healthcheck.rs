@@ -82,7 +82,10 @@ mod tests {
             parse_instruction("CMD [\"true\", \"x\"]").unwrap(),
             json!({"Test": ["CMD", "true", "x"]})
         );
-        assert_eq!(parse_instruction("NONE").unwrap(), json!({"Test": ["NONE"]}));
+        assert_eq!(
+            parse_instruction("NONE").unwrap(),
+            json!({"Test": ["NONE"]})
+        );
         assert!(parse_instruction("--bogus=1 CMD true").is_err());
         assert!(parse_instruction("--interval=soon CMD true").is_err());
         assert!(parse_instruction("RUN true").is_err());

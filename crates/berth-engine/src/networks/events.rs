@@ -16,7 +16,8 @@ impl Engine {
     /// `create` or `destroy` of a network.
     pub(crate) fn network_event(&self, def: &NetworkDef, action: &str) {
         let attrs = [("name", def.name.as_str()), ("type", def.driver.as_str())];
-        self.events.emit(EventType::NETWORK, action, &def.id, &attrs);
+        self.events
+            .emit(EventType::NETWORK, action, &def.id, &attrs);
     }
 
     /// `connect` or `disconnect` of `container` for each of its endpoints (by network name).
@@ -45,6 +46,7 @@ impl Engine {
             ("name", def.name.as_str()),
             ("type", def.driver.as_str()),
         ];
-        self.events.emit(EventType::NETWORK, action, &def.id, &attrs);
+        self.events
+            .emit(EventType::NETWORK, action, &def.id, &attrs);
     }
 }

@@ -35,7 +35,12 @@ impl Engine {
     /// `unmount` for each volume of a container that stopped.
     pub(crate) fn volume_unmount_events(&self, container: &str, mounts: &[MountPlan]) {
         for m in mounts.iter().filter(|m| m.kind == MountKind::Volume) {
-            emit(&self.events, "unmount", &m.name, &[("container", container)]);
+            emit(
+                &self.events,
+                "unmount",
+                &m.name,
+                &[("container", container)],
+            );
         }
     }
 }

@@ -64,7 +64,10 @@ pub(crate) struct NewVolume {
 
 impl Volumes {
     /// Opens `<data-root>/volumes`, dropping what an interrupted create or remove left.
-    pub fn open(data_root: &Path, events: std::sync::Arc<crate::events::Events>) -> Result<Volumes> {
+    pub fn open(
+        data_root: &Path,
+        events: std::sync::Arc<crate::events::Events>,
+    ) -> Result<Volumes> {
         let root = data_root.join("volumes");
         std::fs::create_dir_all(&root).map_err(|e| Error::internal(root.display(), e))?;
         for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {

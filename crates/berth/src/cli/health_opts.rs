@@ -11,20 +11,40 @@ pub struct HealthOpts {
     #[arg(long = "health-cmd", value_name = "string")]
     pub cmd: Option<String>,
     /// Time between running the check (ms|s|m|h) (default 0s).
-    #[arg(long = "health-interval", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub interval: Option<String>,
     /// Maximum time to allow one check to run (ms|s|m|h) (default 0s).
-    #[arg(long = "health-timeout", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-timeout",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub timeout: Option<String>,
     /// Consecutive failures needed to report unhealthy.
-    #[arg(long = "health-retries", value_name = "int", allow_negative_numbers = true)]
+    #[arg(
+        long = "health-retries",
+        value_name = "int",
+        allow_negative_numbers = true
+    )]
     pub retries: Option<i64>,
     /// Start period for the container to initialize before starting health-retries
     /// countdown (ms|s|m|h) (default 0s).
-    #[arg(long = "health-start-period", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-start-period",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub start_period: Option<String>,
     /// Time between running the check during the start period (ms|s|m|h) (default 0s).
-    #[arg(long = "health-start-interval", value_name = "duration", allow_hyphen_values = true)]
+    #[arg(
+        long = "health-start-interval",
+        value_name = "duration",
+        allow_hyphen_values = true
+    )]
     pub start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long = "no-healthcheck")]
@@ -42,7 +62,9 @@ fn nanos(flag: &str, value: &str) -> Result<i64, String> {
         parse_go_duration(value)
     };
     secs.map(|s| (s * 1e9).round() as i64).ok_or_else(|| {
-        format!("invalid argument {value:?} for \"--{flag}\" flag: time: invalid duration {value:?}")
+        format!(
+            "invalid argument {value:?} for \"--{flag}\" flag: time: invalid duration {value:?}"
+        )
     })
 }
 
@@ -76,7 +98,11 @@ impl HealthOpts {
             ("health-interval", "Interval", &self.interval),
             ("health-timeout", "Timeout", &self.timeout),
             ("health-start-period", "StartPeriod", &self.start_period),
-            ("health-start-interval", "StartInterval", &self.start_interval),
+            (
+                "health-start-interval",
+                "StartInterval",
+                &self.start_interval,
+            ),
         ] {
             if let Some(v) = value {
                 hc.insert(key.into(), json!(nanos(flag, v)?));

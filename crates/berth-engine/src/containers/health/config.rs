@@ -92,7 +92,10 @@ pub(crate) fn validate(hc: Option<&HealthConfig>) -> Result<()> {
 
 /// The request's check over the image's, as Docker merges them: an empty test and unset
 /// durations come from the image.
-pub(crate) fn merge(user: Option<HealthConfig>, image: Option<HealthConfig>) -> Option<HealthConfig> {
+pub(crate) fn merge(
+    user: Option<HealthConfig>,
+    image: Option<HealthConfig>,
+) -> Option<HealthConfig> {
     let (mut user, image) = match (user, image) {
         (Some(user), Some(image)) => (user, image),
         (user, image) => return user.or(image),

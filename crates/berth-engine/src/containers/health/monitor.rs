@@ -117,7 +117,9 @@ impl Engine {
 
     /// Starts the exec attached, reads its output to the end, and returns its exit code.
     async fn probe_exec(&self, exec_id: &str) -> Result<(i64, String)> {
-        let started = self.start_exec(exec_id, ExecStartOptions::default()).await?;
+        let started = self
+            .start_exec(exec_id, ExecStartOptions::default())
+            .await?;
         let mut output = LimitedOutput::default();
         if let ExecStarted::Attached { mut stream, launch } = started {
             let relay = tokio::spawn(launch);
@@ -131,10 +133,15 @@ impl Engine {
                     output.push(&payload);
                 }
             }
+            // Our end closed is the probe's stdin closed: the relay can finish.
+            drop(stream);
             let _ = relay.await;
         }
         // The monitor records the exit before it closes the stream.
-        let code = self.inspect_exec(exec_id)?.exit_code.unwrap_or(PROBE_FAILED);
+        let code = self
+            .inspect_exec(exec_id)?
+            .exit_code
+            .unwrap_or(PROBE_FAILED);
         Ok((code, output.into_string()))
     }
 

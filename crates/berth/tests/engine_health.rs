@@ -25,6 +25,20 @@ fn status(d: &Daemon, name: &str) -> String {
     health(d, name)["Status"].as_str().unwrap_or("").to_string()
 }
 
+/// The events from `since` to a second from now through `cli`, filtered and formatted.
+fn replay(d: &Daemon, cli: &str, since: &str, filters: &[&str], format: &str) -> String {
+    let until = (now() + 1).to_string();
+    let mut args = vec![
+        "events", "--since", since, "--until", &until, "--format", format,
+    ];
+    for f in filters {
+        args.extend_from_slice(&["--filter", f]);
+    }
+    let out = d.cli(cli, &args);
+    assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
+    text(&out.stdout)
+}
+
 /// `docker run -d` of `sleep 60` with the given flags before the image.
 fn run_sleeper(d: &Daemon, name: &str, flags: &[&str]) {
     let mut args = vec!["run", "-d", "--name", name];
@@ -98,20 +112,13 @@ fn a_passing_probe_makes_the_container_healthy() {
     }
 
     // One health_status event: the change to healthy.
-    let until = (now() + 1).to_string();
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
+    let events = replay(
+        &d,
+        "docker",
         &since,
-        "--until",
-        &until,
-        "--filter",
-        "container=fine",
-        "--filter",
-        "event=health_status",
-        "--format",
+        &["container=fine", "event=health_status"],
         "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
-    ]);
+    );
     assert_eq!(events, "container health_status: healthy fine\n");
 }
 
@@ -155,18 +162,7 @@ fn a_failing_probe_makes_it_unhealthy_after_its_retries() {
     let out = d.berth(&["ps", "--format", "{{.Names}} {{.Status}}"]);
     let ps = text(&out.stdout);
     assert!(ps.trim_end().ends_with("(unhealthy)"), "{ps}");
-    let until = (now() + 1).to_string();
-    let events = d.docker_ok(&[
-        "events",
-        "--since",
-        &since,
-        "--until",
-        &until,
-        "--filter",
-        "event=health_status",
-        "--format",
-        "{{.Action}}",
-    ]);
+    let events = replay(&d, "berth", &since, &["event=health_status"], "{{.Action}}");
     assert_eq!(events, "health_status: unhealthy\n");
 
     // After a stop the monitor ends with the run; a start is `starting` again.
@@ -393,26 +389,14 @@ fn volume_and_network_events() {
     d.docker_ok(&["rm", &cid]);
     d.docker_ok(&["network", "rm", "ev-net"]);
     d.docker_ok(&["volume", "rm", "ev-vol"]);
-    let until = (now() + 1).to_string();
     for cli in ["docker", "berth"] {
-        let out = d.cli(
+        let s = replay(
+            &d,
             cli,
-            &[
-                "events",
-                "--since",
-                &since,
-                "--until",
-                &until,
-                "--filter",
-                "type=volume",
-                "--filter",
-                "type=network",
-                "--format",
-                "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
-            ],
+            &since,
+            &["type=volume", "type=network"],
+            "{{.Type}} {{.Action}} {{.Actor.ID}} {{json .Actor.Attributes}}",
         );
-        assert!(out.status.success(), "{cli}: {}", text(&out.stderr));
-        let s = text(&out.stdout);
         let expected = [
             r#"volume create ev-vol {"driver":"local"}"#.to_string(),
             format!(r#"network create {net_id} {{"name":"ev-net","type":"bridge"}}"#),

@@ -261,7 +261,7 @@ fn matches(rec: &Record, filters: &Filters) -> Result<bool> {
             "health" => {
                 let status = rec.state.health.as_ref().and_then(|h| h.status);
                 let have = status.map_or("none".to_string(), |s| s.to_string());
-                values.iter().any(|v| *v == have)
+                values.contains(&have)
             }
             other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
         };

@@ -65,7 +65,9 @@ fn a_passing_probe_makes_the_container_healthy() {
     let last = &log[log.len() - 1];
     assert_eq!(last["ExitCode"], 0, "{h}");
     assert_eq!(last["Output"], "ok\n", "{h}");
-    assert!(last["Start"].as_str().unwrap() <= last["End"].as_str().unwrap());
+    for t in ["Start", "End"] {
+        assert!(last[t].as_str().unwrap().starts_with("20"), "{h}");
+    }
     assert_eq!(
         d.docker_ok(&["inspect", "-f", "{{json .Config.Healthcheck}}", "fine"])
             .trim(),
@@ -414,5 +416,73 @@ fn volume_and_network_events() {
             r#"volume destroy ev-vol {"driver":"local"}"#.to_string(),
         ];
         assert_eq!(s.lines().collect::<Vec<_>>(), expected, "{cli}: {s}");
+        let vol = replay(&d, cli, &since, &["volume=ev-vol"], "{{.Type}} {{.Action}}");
+        assert_eq!(
+            vol, "volume create\nvolume mount\nvolume unmount\nvolume destroy\n",
+            "{cli}"
+        );
+        let net = replay(
+            &d,
+            cli,
+            &since,
+            &["network=ev-net"],
+            "{{.Type}} {{.Action}}",
+        );
+        assert_eq!(
+            net, "network create\nnetwork connect\nnetwork disconnect\nnetwork destroy\n",
+            "{cli}"
+        );
     }
+}
+
+#[test]
+fn failures_in_the_start_period_do_not_count() {
+    let d = Daemon::with_busybox();
+    // Fails until /ready exists; the start period is long enough to see it fail meanwhile.
+    run_sleeper(
+        &d,
+        "warming",
+        &[
+            "--health-cmd",
+            "test -e /ready",
+            "--health-interval",
+            "10s",
+            "--health-start-period",
+            "30s",
+            "--health-start-interval",
+            "200ms",
+            "--health-retries",
+            "1",
+        ],
+    );
+    d.eventually(10, "failures logged", || {
+        health(&d, "warming")["Log"].as_array().unwrap().len() >= 3
+    });
+    let h = health(&d, "warming");
+    assert_eq!(h["Status"], "starting", "{h}");
+    assert_eq!(h["FailingStreak"], 0, "{h}");
+    // The start interval runs the probe while starting: success comes within it, not 10s.
+    d.docker_ok(&["exec", "warming", "touch", "/ready"]);
+    d.eventually(5, "healthy", || status(&d, "warming") == "healthy");
+}
+
+#[test]
+fn a_new_daemon_resumes_the_probes_of_running_containers() {
+    let mut d = Daemon::with_busybox();
+    run_sleeper(
+        &d,
+        "lasting",
+        &["--health-cmd", "true", "--health-interval", "200ms"],
+    );
+    d.eventually(10, "healthy", || status(&d, "lasting") == "healthy");
+    d.terminate();
+    d.launch();
+    let last_end = |d: &Daemon| {
+        let h = health(d, "lasting");
+        let log = h["Log"].as_array().unwrap().clone();
+        log[log.len() - 1]["End"].as_str().unwrap().to_string()
+    };
+    assert_eq!(status(&d, "lasting"), "healthy", "the status was kept");
+    let before = last_end(&d);
+    d.eventually(5, "a probe by the new daemon", || last_end(&d) != before);
 }

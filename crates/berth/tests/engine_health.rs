@@ -25,6 +25,13 @@ fn status(d: &Daemon, name: &str) -> String {
     health(d, name)["Status"].as_str().unwrap_or("").to_string()
 }
 
+/// When the last probe recorded ended.
+fn last_end(d: &Daemon, name: &str) -> String {
+    let h = health(d, name);
+    let log = h["Log"].as_array().unwrap();
+    log[log.len() - 1]["End"].as_str().unwrap().to_string()
+}
+
 /// The events from `since` to a second from now through `cli`, filtered and formatted.
 fn replay(d: &Daemon, cli: &str, since: &str, filters: &[&str], format: &str) -> String {
     let until = (now() + 1).to_string();
@@ -122,6 +129,15 @@ fn a_passing_probe_makes_the_container_healthy() {
         "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}",
     );
     assert_eq!(events, "container health_status: healthy fine\n");
+
+    // No probe runs in a paused container; they resume with the thaw.
+    d.docker_ok(&["pause", "fine"]);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    let paused = last_end(&d, "fine");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    assert_eq!(last_end(&d, "fine"), paused);
+    d.docker_ok(&["unpause", "fine"]);
+    d.eventually(5, "probes again", || last_end(&d, "fine") != paused);
 }
 
 #[test]
@@ -227,6 +243,17 @@ fn no_healthcheck_overrides_the_images_healthcheck() {
         busybox_tar().to_str().unwrap(),
         "checked:1",
     ]);
+    assert_eq!(
+        d.docker_ok(&[
+            "image",
+            "inspect",
+            "-f",
+            "{{json .Config.Healthcheck}}",
+            "checked:1"
+        ])
+        .trim(),
+        r#"{"Test":["CMD","true"],"Interval":200000000,"Retries":2}"#
+    );
     d.docker_ok(&["run", "-d", "--name", "inherits", "checked:1"]);
     d.docker_ok(&[
         "run",
@@ -477,12 +504,9 @@ fn a_new_daemon_resumes_the_probes_of_running_containers() {
     d.eventually(10, "healthy", || status(&d, "lasting") == "healthy");
     d.terminate();
     d.launch();
-    let last_end = |d: &Daemon| {
-        let h = health(d, "lasting");
-        let log = h["Log"].as_array().unwrap().clone();
-        log[log.len() - 1]["End"].as_str().unwrap().to_string()
-    };
     assert_eq!(status(&d, "lasting"), "healthy", "the status was kept");
-    let before = last_end(&d);
-    d.eventually(5, "a probe by the new daemon", || last_end(&d) != before);
+    let before = last_end(&d, "lasting");
+    d.eventually(5, "a probe by the new daemon", || {
+        last_end(&d, "lasting") != before
+    });
 }

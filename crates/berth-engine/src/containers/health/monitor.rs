@@ -25,6 +25,13 @@ const MAX_LOG: usize = 5;
 /// The exit code Docker records for a probe that overran or could not run.
 const PROBE_FAILED: i64 = -1;
 
+/// What the loop needs to know of the run it watches.
+struct Run {
+    /// No success yet, nor enough failures.
+    starting: bool,
+    paused: bool,
+}
+
 /// `State.Health` at a start: `starting` with the streak reset and the old log kept (as
 /// Docker's); `None` for a container without a check.
 pub(crate) fn initial_health(probe: Option<&Probe>, old: Option<Health>) -> Option<Health> {
@@ -58,32 +65,37 @@ impl Engine {
     async fn health_loop(self: Arc<Engine>, id: String, probe: Probe, started_at: String) {
         let started = parse_time(&started_at).unwrap_or_else(SystemTime::now);
         loop {
-            let Some(starting) = self.health_run_status(&id, &started_at) else {
+            let Some(run) = self.health_run(&id, &started_at) else {
                 return;
             };
             let in_start_period = started.elapsed().unwrap_or_default() < probe.start_period;
-            tokio::time::sleep(if starting && in_start_period {
+            tokio::time::sleep(if run.starting && in_start_period {
                 probe.start_interval
             } else {
                 probe.interval
             })
             .await;
-            if self.health_run_status(&id, &started_at).is_none() {
-                return;
+            match self.health_run(&id, &started_at) {
+                None => return,
+                // A frozen container cannot run a probe: it waits for the thaw.
+                Some(run) if run.paused => continue,
+                Some(_) => {}
             }
             let result = self.run_probe(&id, &probe).await;
             self.record_probe(&id, &started_at, &probe, started, result);
         }
     }
 
-    /// Whether the run begun at `started_at` goes on (`Some(still starting)`), or is over.
-    fn health_run_status(&self, id: &str, started_at: &str) -> Option<bool> {
+    /// The run begun at `started_at` as it is now, or `None` once it is over.
+    fn health_run(&self, id: &str, started_at: &str) -> Option<Run> {
         let reg = self.registry.lock().expect("registry lock");
         let s = &reg.by_id.get(id)?.record.state;
-        (s.status == Status::Running && s.started_at.as_deref() == Some(started_at)).then(|| {
-            s.health
+        (s.status == Status::Running && s.started_at.as_deref() == Some(started_at)).then(|| Run {
+            starting: s
+                .health
                 .as_ref()
-                .is_some_and(|h| h.status == Some(HealthStatusEnum::STARTING))
+                .is_some_and(|h| h.status == Some(HealthStatusEnum::STARTING)),
+            paused: s.paused,
         })
     }
 

@@ -130,6 +130,18 @@ fn a_passing_probe_makes_the_container_healthy() {
     );
     assert_eq!(events, "container health_status: healthy fine\n");
 
+    // The probes run as execs (with their events, as Docker's) whose records go when done.
+    let exec_ids = replay(
+        &d,
+        "docker",
+        &since,
+        &["container=fine", "event=exec_die"],
+        "{{.Actor.Attributes.execID}}",
+    );
+    let first = exec_ids.lines().next().expect("an exec_die event");
+    let (code, body) = d.http("GET", &format!("/exec/{first}/json"), None);
+    assert_eq!(code, 404, "{body}");
+
     // No probe runs in a paused container; they resume with the thaw.
     d.docker_ok(&["pause", "fine"]);
     std::thread::sleep(std::time::Duration::from_millis(400));
@@ -229,6 +241,13 @@ fn a_probe_past_its_timeout_fails_with_dockers_message() {
     let probes = top.lines().filter(|l| l.contains("sleep 30")).count();
     assert!(probes <= 1, "{top}");
     assert!(health(&d, "slow")["FailingStreak"].as_i64().unwrap() >= 3);
+    // The killed probes' exit records were collected, not left behind.
+    let exits = std::fs::read_dir(d.exec_root().join("e"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().extension().is_some_and(|x| x == "exit"))
+        .count();
+    assert!(exits <= 1, "{exits} exit records left");
 }
 
 #[test]

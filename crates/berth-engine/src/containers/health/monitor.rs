@@ -114,6 +114,7 @@ impl Engine {
                 if ran.is_err() {
                     self.kill_probe(&exec_id);
                 }
+                self.retire_probe(&exec_id).await;
                 ran.unwrap_or_else(|_| Ok((PROBE_FAILED, timeout_message(probe.timeout))))
             }
             Err(e) => Err(e),
@@ -171,6 +172,19 @@ impl Engine {
                 nix::unistd::Pid::from_raw(pid as i32),
                 nix::sys::signal::Signal::SIGKILL,
             );
+        }
+    }
+
+    /// Forgets the probe's exec once it has ended (a killed one within a second or so; one
+    /// that will not die is left to go with the container).
+    async fn retire_probe(&self, exec_id: &str) {
+        for _ in 0..50 {
+            // Inspecting collects an exit the monitor has recorded.
+            let _ = self.inspect_exec(exec_id);
+            if self.forget_exec(exec_id) {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 

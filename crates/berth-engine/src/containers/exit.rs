@@ -103,6 +103,9 @@ impl Engine {
             }
         }
         entry.busy = false;
+        if let Some(health) = entry.health_task.take() {
+            health.abort();
+        }
         // A `--rm` container's record is about to go: no need to make its exit durable.
         if !entry.record.auto_remove()
             && let Err(e) = entry.record.save(&l.dir(id))

@@ -2,8 +2,9 @@
 //! interval while the container is starting within its start period), runs the probe as an
 //! exec under the timeout, and records the result as Docker does: the last five results,
 //! the failing streak, `starting` until the first success or `retries` failures after the
-//! start period, and a `health_status: <status>` event on each change. The task ends when
-//! the run it was started for is over (an exit, or a new start with a monitor of its own).
+//! start period, and a `health_status: <status>` event on each change. The exit aborts the
+//! task; it also checks before each probe and each record that the run it was started for
+//! (told by `StartedAt`) goes on, so a probe that ends late records nothing.
 
 use std::sync::Arc;
 use std::time::SystemTime;
@@ -58,8 +59,17 @@ impl Engine {
         let Some((probe, started_at)) = run else {
             return;
         };
-        let (me, id) = (self.arc(), id.to_string());
-        tokio::spawn(async move { me.health_loop(id, probe, started_at).await });
+        let (me, owned) = (self.arc(), id.to_string());
+        let task = tokio::spawn(async move { me.health_loop(owned, probe, started_at).await });
+        let mut reg = self.registry.lock().expect("registry lock");
+        match reg.by_id.get_mut(id) {
+            Some(e) => {
+                if let Some(old) = e.health_task.replace(task.abort_handle()) {
+                    old.abort();
+                }
+            }
+            None => task.abort(),
+        }
     }
 
     async fn health_loop(self: Arc<Engine>, id: String, probe: Probe, started_at: String) {

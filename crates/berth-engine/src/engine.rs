@@ -37,7 +37,7 @@ pub struct Engine {
     /// Exec records (never held with `registry`).
     pub(crate) execs: Mutex<crate::containers::exec::Execs>,
     /// The event log: `self.events.emit(EventType::CONTAINER, "start", &id, &attrs)`.
-    pub(crate) events: Events,
+    pub(crate) events: Arc<Events>,
     pub(crate) layout: Layout,
     pub(crate) cgroup_v2: bool,
     pub(crate) networks: Networks,
@@ -59,7 +59,8 @@ impl Engine {
             std::fs::create_dir_all(dir).map_err(|e| Error::internal(dir.display(), e))?;
         }
         let images = Images::open(&config.data_root)?;
-        let volumes = Volumes::open(&config.data_root)?;
+        let events = Arc::new(Events::default());
+        let volumes = Volumes::open(&config.data_root, events.clone())?;
         let registry = load_records(&layout)?;
         let networks = Networks::open(&config.data_root, &config.network)?;
         // A host without nftables (or netlink trouble) must not keep the daemon from serving:
@@ -76,7 +77,7 @@ impl Engine {
             volumes,
             registry: Mutex::new(registry),
             execs: Mutex::default(),
-            events: Events::default(),
+            events,
             layout,
             cgroup_v2,
             networks,

@@ -39,7 +39,7 @@ impl Default for Events {
 pub struct EventsOptions {
     pub since: Option<SystemTime>,
     pub until: Option<SystemTime>,
-    /// `type`, `container`, `image`, `event`, `label`.
+    /// `type`, `container`, `image`, `event`, `label`, `volume`, `network`.
     pub filters: Filters,
 }
 
@@ -88,7 +88,17 @@ impl Events {
     /// A subscription; checks the filters first (an unknown key is a 400).
     pub fn subscribe(&self, opts: EventsOptions) -> Result<Subscription> {
         for key in opts.filters.keys() {
-            if !["type", "container", "image", "event", "label"].contains(&key.as_str()) {
+            if ![
+                "type",
+                "container",
+                "image",
+                "event",
+                "label",
+                "volume",
+                "network",
+            ]
+            .contains(&key.as_str())
+            {
                 return Err(Error::InvalidArgument(format!("invalid filter '{key}'")));
             }
         }
@@ -151,7 +161,7 @@ fn strip_tag(name: &str) -> &str {
 }
 
 /// Docker's rules: keys AND, values of one key OR; `container` and `image` match an actor's
-/// id or name, `event` an action (or its part before `:`), `label` the attributes.
+/// id or name, `volume` and `network` their own events' actor id (prefix) or name, `event` an action (or its part before `:`), `label` the attributes.
 fn matches(e: &EventMessage, filters: &Filters) -> bool {
     let empty = HashMap::new();
     let actor = e.actor.as_ref();
@@ -173,6 +183,9 @@ fn matches(e: &EventMessage, filters: &Filters) -> bool {
                 [id, name, strip_tag(id), strip_tag(name)].contains(&v.as_str())
             }
             "event" => action == v || action.split(':').next() == Some(v.as_str()),
+            "volume" | "network" => {
+                typ == *key && (id.starts_with(v.as_str()) || attr("name") == v)
+            }
             "label" => match v.split_once('=') {
                 Some((k, want)) => attrs.get(k).is_some_and(|have| have == want),
                 None => attrs.contains_key(v),

@@ -39,6 +39,9 @@ pub struct ConfigChanges {
     pub exposed_ports: Vec<String>,
     /// `VOLUME` paths: anonymous volumes for every container of the image.
     pub volumes: Vec<String>,
+    /// `HEALTHCHECK`: Docker's `Healthcheck` object, written into the config as is (the OCI
+    /// config has no such field; Docker's images carry it).
+    pub healthcheck: Option<serde_json::Value>,
 }
 
 /// The image's platform.
@@ -225,10 +228,15 @@ fn write_image(
         .history(vec![history.build().map_err(oci_err("history"))?])
         .build()
         .map_err(oci_err("image config"))?;
-    let cbytes = serde_json::to_vec(&config).map_err(|e| Error::Oci {
+    let json_err = |e: serde_json::Error| Error::Oci {
         what: "image config",
         reason: e.to_string(),
-    })?;
+    };
+    let mut config = serde_json::to_value(&config).map_err(json_err)?;
+    if let Some(hc) = &ch.healthcheck {
+        config["config"]["Healthcheck"] = hc.clone();
+    }
+    let cbytes = serde_json::to_vec(&config).map_err(json_err)?;
     let (config_digest, config_size) = store.content().write_blob(&cbytes[..], None)?;
 
     let manifest = ImageManifestBuilder::default()

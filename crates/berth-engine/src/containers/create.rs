@@ -45,6 +45,9 @@ impl Engine {
         let networks = self.plan_networks(&host_config, body.networking_config.as_ref())?;
         let id = random_id();
         let mut config = container_config(body);
+        config.healthcheck =
+            super::health::merge(config.healthcheck.take(), self.images.healthcheck(&image));
+        super::health::validate(config.healthcheck.as_ref())?;
         let defaults = image.config.config().clone().unwrap_or_default();
         let entrypoint = match &config.entrypoint {
             // `--entrypoint ""` resets it, and with it the image's CMD.

@@ -47,3 +47,19 @@ impl Engine {
         self.events.emit(typ, action, id, &refs);
     }
 }
+
+impl Engine {
+    /// At a start: `connect` for each wired network and `mount` for each volume, as Docker
+    /// tells them before the container's `start`.
+    pub(crate) fn announce_wiring(&self, id: &str) {
+        let (endpoints, mounts) = {
+            let reg = self.registry.lock().expect("registry lock");
+            match reg.by_id.get(id) {
+                Some(e) => (e.record.state.endpoints.clone(), e.record.mounts.clone()),
+                None => return,
+            }
+        };
+        self.endpoint_events(id, &endpoints, "connect");
+        self.volume_mount_events(id, &mounts);
+    }
+}

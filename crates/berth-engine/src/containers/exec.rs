@@ -218,6 +218,17 @@ impl Engine {
         Ok(conn)
     }
 
+    /// Drops the record of an exec that has ended (health probes leave none behind, as
+    /// Docker's); false while it still runs.
+    pub(crate) fn forget_exec(&self, exec_id: &str) -> bool {
+        let mut execs = self.execs.lock().expect("exec lock");
+        if execs.get(exec_id).is_some_and(|e| e.running) {
+            return false;
+        }
+        execs.remove(exec_id);
+        true
+    }
+
     /// `GET /exec/{id}/json`.
     pub fn inspect_exec(&self, exec_id: &str) -> Result<ExecInspectResponse> {
         self.collect_exec_exit(exec_id);

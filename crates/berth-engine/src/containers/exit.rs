@@ -87,7 +87,7 @@ impl Engine {
         s.paused = false;
         s.pid = 0;
         s.monitor = None;
-        s.endpoints.clear();
+        let endpoints = std::mem::take(&mut s.endpoints);
         s.slots.clear();
         s.ports.clear();
         match exit {
@@ -103,6 +103,9 @@ impl Engine {
             }
         }
         entry.busy = false;
+        if let Some(health) = entry.health_task.take() {
+            health.abort();
+        }
         // A `--rm` container's record is about to go: no need to make its exit durable.
         if !entry.record.auto_remove()
             && let Err(e) = entry.record.save(&l.dir(id))
@@ -111,6 +114,8 @@ impl Engine {
         }
         let mounts = entry.record.mounts.clone();
         drop(reg);
+        self.endpoint_events(id, &endpoints, "disconnect");
+        self.volume_unmount_events(id, &mounts);
         self.release_volumes(&mounts);
     }
 
@@ -165,6 +170,7 @@ impl Engine {
             match alive {
                 Some(fd) => {
                     tracing::info!(id, "re-adopted a running container");
+                    self.watch_health(&id);
                     self.watch_monitor(id, fd);
                 }
                 None => {

@@ -11,6 +11,7 @@ mod events;
 pub(crate) mod exec;
 mod exit;
 mod files;
+mod health;
 mod init;
 mod logs;
 pub(crate) mod mounts;
@@ -130,6 +131,8 @@ pub(crate) struct Entry {
     pub pending: Vec<PendingAttach>,
     /// The wait between restarts by policy.
     pub backoff: restart::Backoff,
+    /// The health monitor of the current run, ended with it.
+    pub health_task: Option<tokio::task::AbortHandle>,
 }
 
 impl Entry {
@@ -140,6 +143,7 @@ impl Entry {
             waiters: Vec::new(),
             pending: Vec::new(),
             backoff: restart::Backoff::default(),
+            health_task: None,
         }
     }
 

@@ -75,6 +75,10 @@ pub struct State {
     /// until the next start.
     #[serde(default)]
     pub manually_stopped: bool,
+    /// `State.Health` of a container with a health check (its status made durable on each
+    /// change).
+    #[serde(default)]
+    pub health: Option<bollard_stubs::models::Health>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

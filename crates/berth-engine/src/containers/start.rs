@@ -103,11 +103,17 @@ impl Engine {
             s.endpoints = started.endpoints;
             s.slots = started.slots;
             s.ports = started.published;
+            s.health = super::health::initial_health(
+                super::health::Probe::of(&entry.record.config).as_ref(),
+                s.health.take(),
+            );
             entry.busy = false;
             entry.record.save(&self.layout.dir(&id))?;
         }
         tracing::debug!(id, "start: running");
+        self.announce_wiring(&id);
         self.container_event(&id, "start", &[]);
+        self.watch_health(&id);
         self.watch_monitor(id, started.pidfd);
         Ok(())
     }

@@ -6,7 +6,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use bollard_stubs::models::{
     ContainerInspectResponse, ContainerState, ContainerStateStatusEnum, ContainerSummary,
     ContainerSummaryHostConfig, ContainerSummaryNetworkSettings, ContainerSummaryStateEnum,
-    EndpointSettings, NetworkSettings,
+    EndpointSettings, HealthStatusEnum, NetworkSettings,
 };
 
 use crate::api::{ContainerListOptions, Filters};
@@ -52,7 +52,7 @@ impl Engine {
                 error: Some(s.error.clone()),
                 started_at: Some(s.started_at.clone().unwrap_or_else(|| ZERO_TIME.into())),
                 finished_at: Some(s.finished_at.clone().unwrap_or_else(|| ZERO_TIME.into())),
-                health: None,
+                health: s.health.clone(),
             }),
             image: Some(rec.image_id.clone()),
             resolv_conf_path: path(RESOLV_CONF),
@@ -194,7 +194,13 @@ fn status_text(rec: &Record) -> String {
     match s.status {
         Status::Created => "Created".into(),
         Status::Running if s.paused => format!("Up {} (Paused)", since(&s.started_at)),
-        Status::Running => format!("Up {}", since(&s.started_at)),
+        Status::Running => match s.health.as_ref().and_then(|h| h.status) {
+            Some(HealthStatusEnum::STARTING) => {
+                format!("Up {} (health: starting)", since(&s.started_at))
+            }
+            Some(h) => format!("Up {} ({h})", since(&s.started_at)),
+            None => format!("Up {}", since(&s.started_at)),
+        },
         Status::Exited if s.restarting => {
             format!("Restarting ({}) {} ago", s.exit_code, since(&s.finished_at))
         }
@@ -221,7 +227,7 @@ pub fn human_duration(secs: u64) -> String {
     }
 }
 
-/// `id`, `name`, `status`, `label`, `exited`, `ancestor` as `docker ps --filter` has them.
+/// `id`, `name`, `status`, `label`, `exited`, `ancestor`, `health` as `docker ps --filter` has them.
 fn matches(rec: &Record, filters: &Filters) -> Result<bool> {
     let labels = rec.config.labels.clone().unwrap_or_default();
     for (key, values) in filters {
@@ -252,6 +258,11 @@ fn matches(rec: &Record, filters: &Filters) -> Result<bool> {
                         .trim_start_matches("sha256:")
                         .starts_with(v.trim_start_matches("sha256:"))
             }),
+            "health" => {
+                let status = rec.state.health.as_ref().and_then(|h| h.status);
+                let have = status.map_or("none".to_string(), |s| s.to_string());
+                values.contains(&have)
+            }
             other => return Err(Error::InvalidArgument(format!("invalid filter '{other}'"))),
         };
         if !ok {

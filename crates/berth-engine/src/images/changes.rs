@@ -31,6 +31,9 @@ pub fn parse_changes(lines: &[String]) -> Result<ConfigChanges> {
                 .exposed_ports
                 .extend(rest.split_whitespace().map(str::to_string)),
             "VOLUME" => changes.volumes.extend(volume_paths(rest)?),
+            "HEALTHCHECK" => {
+                changes.healthcheck = Some(super::healthcheck::parse_instruction(rest)?)
+            }
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "{other} is not a valid change command"

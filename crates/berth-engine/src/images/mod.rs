@@ -6,6 +6,7 @@ mod archive;
 mod auth;
 mod changes;
 mod endpoints;
+mod healthcheck;
 mod history;
 mod prune;
 mod pull;
@@ -121,7 +122,12 @@ impl Images {
     }
 
     pub fn inspect(&self, name: &str) -> Result<ImageInspect> {
-        Ok(view::inspect(&self.resolve(name)?))
+        let image = self.resolve(name)?;
+        let mut inspect = view::inspect(&image);
+        if let Some(config) = inspect.config.as_mut() {
+            config.healthcheck = self.healthcheck(&image);
+        }
+        Ok(inspect)
     }
 
     pub fn tag(&self, name: &str, repo: &str, tag: Option<&str>) -> Result<()> {

@@ -7,6 +7,7 @@
 //! blocking threads (it is held across netlink requests and `nft`).
 
 mod dns;
+mod events;
 mod ops;
 mod publish;
 mod store;

@@ -102,6 +102,7 @@ impl Engine {
             ));
         }
         let def = self.networks.create(create)?;
+        self.network_event(&def, "create");
         Ok(NetworkCreateResponse {
             id: def.id,
             warning: String::new(),
@@ -121,7 +122,9 @@ impl Engine {
                 names.join(", ")
             )));
         }
-        self.networks.remove(&def.id)
+        self.networks.remove(&def.id)?;
+        self.network_event(&def, "destroy");
+        Ok(())
     }
 
     /// `POST /networks/prune`: user-defined networks no container refers to. Blocking.
@@ -138,6 +141,7 @@ impl Engine {
         for def in self.networks.all() {
             if def.user_defined && !referenced.contains(&def.id) && view::matches(&def, filters)? {
                 self.networks.remove(&def.id)?;
+                self.network_event(&def, "destroy");
                 deleted.push(def.name);
             }
         }
@@ -192,6 +196,9 @@ impl Engine {
         if wired.is_some() && def.user_defined {
             self.dns_scope_changed(&id, &def.id, true);
         }
+        if wired.is_some() {
+            self.endpoint_event(&id, &def, "connect");
+        }
         self.update_record(&id, |rec| {
             rec.networks.insert(def.name.clone(), settings.clone());
             if let Some((slot, ep)) = &wired {
@@ -234,6 +241,7 @@ impl Engine {
         if let Some(slot) = slot {
             self.networks.disconnect(&def.id, &id, slot);
             self.dns_scope_changed(&id, &def.id, false);
+            self.endpoint_event(&id, &def, "disconnect");
         }
         self.update_record(&id, |rec| {
             rec.networks.remove(&name);

@@ -5,6 +5,7 @@
 
 mod copy_up;
 mod driver;
+mod events;
 mod name;
 mod ops;
 
@@ -48,6 +49,8 @@ impl VolumeRecord {
 pub(crate) struct Volumes {
     root: PathBuf,
     lock: Mutex<()>,
+    /// Where `volume create` and `destroy` are told (every path that makes or removes one).
+    events: std::sync::Arc<crate::events::Events>,
 }
 
 /// A request to make a volume.
@@ -61,7 +64,10 @@ pub(crate) struct NewVolume {
 
 impl Volumes {
     /// Opens `<data-root>/volumes`, dropping what an interrupted create or remove left.
-    pub fn open(data_root: &Path) -> Result<Volumes> {
+    pub fn open(
+        data_root: &Path,
+        events: std::sync::Arc<crate::events::Events>,
+    ) -> Result<Volumes> {
         let root = data_root.join("volumes");
         std::fs::create_dir_all(&root).map_err(|e| Error::internal(root.display(), e))?;
         for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
@@ -73,6 +79,7 @@ impl Volumes {
         Ok(Volumes {
             root,
             lock: Mutex::new(()),
+            events,
         })
     }
 
@@ -124,7 +131,9 @@ impl Volumes {
         if made.is_err() {
             let _ = std::fs::remove_dir_all(&partial);
         }
-        made.map(|()| rec)
+        made?;
+        events::emit(&self.events, "create", &rec.name, &[]);
+        Ok(rec)
     }
 
     pub fn get(&self, name: &str) -> Result<VolumeRecord> {
@@ -157,7 +166,9 @@ impl Volumes {
         std::fs::rename(self.root.join(name), &doomed)
             .map_err(|e| Error::internal(format!("remove volume {name}"), e))?;
         std::fs::remove_dir_all(&doomed)
-            .map_err(|e| Error::internal(format!("remove volume {name}"), e))
+            .map_err(|e| Error::internal(format!("remove volume {name}"), e))?;
+        events::emit(&self.events, "destroy", name, &[]);
+        Ok(())
     }
 
     /// Mounts the volume's filesystem (driver options) before a container uses it; returns

@@ -9,6 +9,7 @@ mod events;
 mod exec;
 mod files;
 mod groups;
+mod health_opts;
 mod host_opts;
 mod human;
 mod images;

@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 
 use crate::client::{Client, Error, Result, enc};
 
+use super::health_opts::HealthOpts;
 use super::host_opts::{CreateLimitOpts, MountOpts, ResourceOpts, SecurityOpts};
 use super::stream::{self, Streams};
 use super::{Exit, term};
@@ -101,6 +102,8 @@ pub struct CreateArgs {
     pub limits: CreateLimitOpts,
     #[command(flatten)]
     pub security: SecurityOpts,
+    #[command(flatten)]
+    pub health: HealthOpts,
     /// The image, then the command and its arguments (flags after the image are the command's).
     #[arg(
         required = true,
@@ -284,6 +287,7 @@ pub fn create_body(
     if let Some(t) = a.stop_timeout {
         o.insert("StopTimeout".into(), json!(t));
     }
+    a.health.apply(o)?;
     a.mounts.apply(&mut config)?;
     let hc = config["HostConfig"].as_object_mut().expect("HostConfig");
     a.resources.apply(hc)?;

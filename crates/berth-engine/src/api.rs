@@ -92,6 +92,21 @@ pub struct ImportRequest {
     pub platform: Option<String>,
 }
 
+/// `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// The container, by name or id.
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// Dockerfile instructions applied to the config (`CMD`, `ENV`, `WORKDIR`, ...).
+    pub changes: Vec<String>,
+    /// Freeze the container while its files are read (Docker's default).
+    pub pause: bool,
+}
+
 /// `GET /images/json`.
 #[derive(Debug, Clone, Default)]
 pub struct ImageListOptions {

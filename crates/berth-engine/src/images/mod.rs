@@ -104,6 +104,23 @@ impl Images {
         Ok(image.id.to_string())
     }
 
+    /// Records the layer tar `layer` on top of `parent` as a new image (commit, build steps).
+    pub fn commit(
+        &self,
+        parent: &Image,
+        layer: impl Read,
+        options: &berth_image::CommitOptions,
+    ) -> Result<Image> {
+        let _intake = self.intake_guard();
+        Ok(berth_image::commit_layer(
+            &self.store,
+            &self.snapshots,
+            parent,
+            layer,
+            options,
+        )?)
+    }
+
     pub fn list(
         &self,
         opts: &ImageListOptions,

@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod archive;
+mod commit;
 mod containers;
 mod credentials;
 mod disk;
@@ -106,6 +107,8 @@ pub enum ClientCommand {
     Logout(login::LogoutArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images::TagArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
     /// Remove one or more images.
     Rmi(images::RmiArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
@@ -187,6 +190,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Login(a) => login::login(&c, a),
         ClientCommand::Logout(a) => login::logout(a),
         ClientCommand::Tag(a) => images::tag(&c, a),
+        ClientCommand::Commit(a) => commit::commit(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Save(a) => archive::save(&c, a),
         ClientCommand::Load(a) => archive::load(&c, a),

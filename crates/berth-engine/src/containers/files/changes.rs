@@ -57,7 +57,7 @@ impl Engine {
 
 /// Mount points of every container (see `spec.rs`), made in the writable layer when the
 /// image lacks them.
-const RUNTIME_MOUNT_POINTS: &[&str] = &[
+pub(crate) const RUNTIME_MOUNT_POINTS: &[&str] = &[
     "/proc",
     "/dev",
     "/sys",

@@ -67,6 +67,16 @@ impl IgnoreRules {
     }
 }
 
+/// Whether the `/`-separated `path` matches the glob `pattern` as a whole (COPY sources).
+pub fn glob_match(pattern: &str, path: &str) -> bool {
+    match_segments(&clean(pattern), &clean(path))
+}
+
+/// Whether `s` has glob characters.
+pub fn is_glob(s: &str) -> bool {
+    s.contains(['*', '?', '['])
+}
+
 /// A path cleaned as Go's `filepath.Clean`, split into segments, without a leading `/`.
 fn clean(p: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();

@@ -11,6 +11,6 @@ pub mod parse;
 
 pub use error::{ParseError, Result};
 pub use expand::{expand_word, expand_words};
-pub use ignore::IgnoreRules;
+pub use ignore::{IgnoreRules, glob_match, is_glob};
 pub use instruction::{Args, Heredoc, Instruction};
 pub use parse::{Dockerfile, parse};

@@ -5,11 +5,15 @@
 
 use std::io::Read;
 
-use oci_spec::image::HistoryBuilder;
+use oci_spec::image::{
+    Arch, HistoryBuilder, ImageConfiguration, ImageConfigurationBuilder, Os, RootFsBuilder,
+};
 
 use crate::error::{Error, Result};
 use crate::fsutil::now_rfc3339;
-use crate::import::{ConfigChanges, oci_err, runtime_config, store_layer, write_image};
+use crate::import::{
+    ConfigChanges, Platform, StoredLayer, oci_err, runtime_config, store_layer, write_image,
+};
 use crate::reference::Reference;
 use crate::snapshot::Snapshots;
 use crate::store::{Image, ImageStore};
@@ -29,17 +33,20 @@ pub struct CommitOptions {
     pub author: Option<String>,
 }
 
-/// Stores the uncompressed layer tar `layer` on top of `parent` and records the new image.
-/// On failure nothing is recorded: the blob is left for garbage collection and a snapshot
-/// made for it is removed.
+/// Stores the uncompressed layer tar `layer` on top of `parent` (`None`: `FROM scratch`) and
+/// records the new image. On failure nothing is recorded: the blob is left for garbage
+/// collection and a snapshot made for it is removed.
 pub fn commit_layer(
     store: &ImageStore,
     snapshots: &Snapshots,
-    parent: &Image,
+    parent: Option<&Image>,
     layer: impl Read,
     options: &CommitOptions,
 ) -> Result<Image> {
-    let parent_chain = parent.chain_ids()?.last().cloned();
+    let parent_chain = match parent {
+        Some(p) => p.chain_ids()?.last().cloned(),
+        None => None,
+    };
     if let Some(c) = &parent_chain
         && !snapshots.is_committed(c)
     {
@@ -49,31 +56,74 @@ pub fn commit_layer(
         });
     }
     let stored = store_layer(store, snapshots, layer, parent_chain.as_ref())?;
-    let res = (|| {
-        let created = now_rfc3339();
-        let mut config = parent.config.clone();
-        config.set_created(Some(created.clone()));
-        config.set_author(options.author.clone());
-        config.set_config(Some(runtime_config(&options.config)?));
-        let mut diff_ids = config.rootfs().diff_ids().clone();
-        diff_ids.push(stored.diff_id.to_string());
-        config.rootfs_mut().set_diff_ids(diff_ids);
-        let mut entry = HistoryBuilder::default()
-            .created(created)
-            .created_by(options.created_by.clone());
-        if let Some(c) = &options.comment {
-            entry = entry.comment(c.clone());
-        }
-        if let Some(a) = &options.author {
-            entry = entry.author(a.clone());
-        }
-        let mut history = config.history().clone().unwrap_or_default();
-        history.push(entry.build().map_err(oci_err("history"))?);
-        config.set_history(Some(history));
-        let mut layers = parent.layers.clone();
-        layers.push(stored.descriptor());
-        write_image(store, &config, layers, options.reference.as_ref())
-    })();
+    let res = record(store, parent, Some(&stored), options);
     stored.forget_on_error(snapshots, &res);
     res
+}
+
+/// Records an image that differs from `parent` only in its config (Docker's `#(nop)` steps:
+/// `ENV`, `CMD`, ...): no new layer, a history entry marked `empty_layer`.
+pub fn amend_config(
+    store: &ImageStore,
+    parent: Option<&Image>,
+    options: &CommitOptions,
+) -> Result<Image> {
+    record(store, parent, None, options)
+}
+
+/// The parent's config (or a new one for the host's platform) with `options` and `layer`.
+fn record(
+    store: &ImageStore,
+    parent: Option<&Image>,
+    layer: Option<&StoredLayer>,
+    options: &CommitOptions,
+) -> Result<Image> {
+    let created = now_rfc3339();
+    let mut config = match parent {
+        Some(p) => p.config.clone(),
+        None => empty_config()?,
+    };
+    config.set_created(Some(created.clone()));
+    config.set_author(options.author.clone());
+    config.set_config(Some(runtime_config(&options.config)?));
+    let mut entry = HistoryBuilder::default()
+        .created(created)
+        .created_by(options.created_by.clone());
+    if let Some(c) = &options.comment {
+        entry = entry.comment(c.clone());
+    }
+    if let Some(a) = &options.author {
+        entry = entry.author(a.clone());
+    }
+    let mut layers = parent.map(|p| p.layers.clone()).unwrap_or_default();
+    match layer {
+        Some(l) => {
+            let mut diff_ids = config.rootfs().diff_ids().clone();
+            diff_ids.push(l.diff_id.to_string());
+            config.rootfs_mut().set_diff_ids(diff_ids);
+            layers.push(l.descriptor());
+        }
+        None => entry = entry.empty_layer(true),
+    }
+    let mut history = config.history().clone().unwrap_or_default();
+    history.push(entry.build().map_err(oci_err("history"))?);
+    config.set_history(Some(history));
+    write_image(store, &config, layers, options.reference.as_ref())
+}
+
+/// The config of an image with no layers yet, for the host's platform.
+fn empty_config() -> Result<ImageConfiguration> {
+    let platform = Platform::host();
+    ImageConfigurationBuilder::default()
+        .architecture(Arch::from(platform.architecture.as_str()))
+        .os(Os::from(platform.os.as_str()))
+        .rootfs(
+            RootFsBuilder::default()
+                .typ("layers")
+                .diff_ids(Vec::<String>::new())
+                .build()
+                .map_err(oci_err("rootfs"))?,
+        )
+        .build()
+        .map_err(oci_err("image config"))
 }

@@ -39,6 +39,8 @@ pub struct ConfigChanges {
     pub exposed_ports: Vec<String>,
     /// `VOLUME` paths: anonymous volumes for every container of the image.
     pub volumes: Vec<String>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
 }
 
 /// The image's platform.
@@ -247,6 +249,9 @@ pub(crate) fn runtime_config(ch: &ConfigChanges) -> Result<Config> {
     }
     if !ch.volumes.is_empty() {
         cfg = cfg.volumes(ch.volumes.clone());
+    }
+    if let Some(s) = &ch.stop_signal {
+        cfg = cfg.stop_signal(s.clone());
     }
     cfg.build().map_err(oci_err("config"))
 }

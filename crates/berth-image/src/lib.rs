@@ -23,7 +23,7 @@ pub mod store;
 mod testutil;
 pub mod unpack;
 
-pub use commit::{CommitOptions, commit_layer};
+pub use commit::{CommitOptions, amend_config, commit_layer};
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, Result};
 pub use import::{ConfigChanges, ImportOptions, Platform, import_rootfs};

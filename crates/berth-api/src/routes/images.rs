@@ -137,7 +137,7 @@ fn registry_auth(headers: &HeaderMap) -> Option<String> {
 /// Docker's pull and push: a stream of JSON progress lines from `work` (run on a blocking
 /// thread); an error before the first line is a plain error status (404 for an image that
 /// cannot be had), one after it an `errorDetail` line.
-pub(super) async fn progress_stream<T: Send + 'static>(
+pub(crate) async fn progress_stream<T: Send + 'static>(
     work: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<T> + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();

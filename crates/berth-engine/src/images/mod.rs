@@ -107,7 +107,7 @@ impl Images {
     /// Records the layer tar `layer` on top of `parent` as a new image (commit, build steps).
     pub fn commit(
         &self,
-        parent: &Image,
+        parent: Option<&Image>,
         layer: impl Read,
         options: &berth_image::CommitOptions,
     ) -> Result<Image> {
@@ -119,6 +119,16 @@ impl Images {
             layer,
             options,
         )?)
+    }
+
+    /// Records a config-only step on top of `parent` (builds' `ENV`, `CMD`, ...).
+    pub fn amend(
+        &self,
+        parent: Option<&Image>,
+        options: &berth_image::CommitOptions,
+    ) -> Result<Image> {
+        let _intake = self.intake_guard();
+        Ok(berth_image::amend_config(&self.store, parent, options)?)
     }
 
     pub fn list(

@@ -33,7 +33,7 @@ impl Engine {
                 .iter()
                 .map(|m| PathBuf::from(&m.destination))
                 .collect();
-            skip.extend(RUNTIME_MOUNT_POINTS.iter().map(PathBuf::from));
+            skip.extend(runtime_mount_points());
             let freeze = req.pause && entry.running() && !rec.state.paused;
             (
                 rec.id.clone(),
@@ -43,7 +43,6 @@ impl Engine {
                 freeze,
             )
         };
-        let parent = self.images.resolve(&image_id)?;
         let options = CommitOptions {
             reference,
             config: merge(container_changes(&config), changes),
@@ -51,30 +50,45 @@ impl Engine {
             comment: req.comment.clone().filter(|c| !c.is_empty()),
             author: req.author.clone().filter(|a| !a.is_empty()),
         };
-        let upper = self.images.snapshots().container_upper(&id)?;
+        let image = self
+            .commit_layer_of(&id, &image_id, skip, freeze, options)
+            .await?;
+        self.container_event(&id, "commit", &[]);
+        Ok(image.id.to_string())
+    }
+
+    /// The container's writable layer recorded on top of its image `image_id` with
+    /// `options`; `skip` are paths left out, `freeze` pauses it meanwhile.
+    pub(crate) async fn commit_layer_of(
+        &self,
+        id: &str,
+        image_id: &str,
+        skip: Vec<PathBuf>,
+        freeze: bool,
+        options: CommitOptions,
+    ) -> Result<berth_image::Image> {
+        let parent = self.images.resolve(image_id)?;
+        let upper = self.images.snapshots().container_upper(id)?;
         let root = StateRoot::new(&self.layout.runtime_root);
         let engine = self
             .me
             .upgrade()
             .ok_or_else(|| Error::internal("commit", "the engine is shutting down"))?;
-        let owned = id.clone();
-        let image = tokio::task::spawn_blocking(move || {
+        let owned = id.to_string();
+        tokio::task::spawn_blocking(move || {
             if freeze {
                 berth_runtime::container::pause(&root, &owned)
                     .map_err(|e| Error::internal(format!("pause container {owned}"), e))?;
             }
             let res = write_layer(&upper, skip)
-                .and_then(|tar| engine.images.commit(&parent, tar, &options));
+                .and_then(|tar| engine.images.commit(Some(&parent), tar, &options));
             if freeze && let Err(e) = berth_runtime::container::resume(&root, &owned) {
                 tracing::warn!(id = owned, "resume after commit: {e}");
             }
             res
         })
         .await
-        .map_err(|e| Error::internal("commit", e))??;
-        let image_id = image.id.to_string();
-        self.container_event(&id, "commit", &[]);
-        Ok(image_id)
+        .map_err(|e| Error::internal("commit", e))?
     }
 }
 
@@ -126,6 +140,7 @@ fn container_changes(c: &ContainerConfig) -> ConfigChanges {
         labels: c.labels.clone().unwrap_or_default(),
         exposed_ports: c.exposed_ports.clone().unwrap_or_default(),
         volumes: c.volumes.clone().unwrap_or_default(),
+        stop_signal: c.stop_signal.clone().filter(|s| !s.is_empty()),
     }
 }
 
@@ -154,6 +169,11 @@ fn merge(mut base: ConfigChanges, over: ConfigChanges) -> ConfigChanges {
         }
     }
     base
+}
+
+/// The runtime mount points a container's writable layer may hold that are no change of its.
+pub(crate) fn runtime_mount_points() -> Vec<PathBuf> {
+    RUNTIME_MOUNT_POINTS.iter().map(PathBuf::from).collect()
 }
 
 /// Docker's history line for a commit: the container's entrypoint and command.

@@ -20,6 +20,9 @@ use nix::fcntl::OFlag;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
+pub(crate) use changes::image_stat;
+pub(crate) use commit::runtime_mount_points;
+pub(crate) use root::RootAccess;
 pub use stat::PathStat;
 
 /// A tar stream being written by a thread of its own.

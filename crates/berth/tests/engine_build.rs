@@ -1,0 +1,308 @@
+//! Builds through the real docker CLI (`DOCKER_BUILDKIT=0`, the classic builder's API) and
+//! docker-py: each instruction's effect on the image's config and files, a deletion in a
+//! later step hidden, `.dockerignore` with exceptions, multi-stage with `--target`,
+//! `FROM scratch` with a static binary, and bad input refused with what was wrong.
+
+mod daemon_support;
+
+use std::path::Path;
+use std::process::Output;
+
+use daemon_support::{Daemon, text};
+
+fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
+    let mut full = vec!["build"];
+    full.extend_from_slice(args);
+    full.push(dir.to_str().unwrap());
+    d.docker_cmd(&full)
+        .env("DOCKER_BUILDKIT", "0")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
+    let out = build(d, dir, args);
+    assert!(
+        out.status.success(),
+        "build failed: {}\n{}\ndaemon log:\n{}",
+        text(&out.stdout),
+        text(&out.stderr),
+        d.log()
+    );
+    text(&out.stdout)
+}
+
+fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    for (name, body) in files {
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
+    }
+    dir
+}
+
+fn inspect(d: &Daemon, image: &str, format: &str) -> String {
+    d.docker_ok(&["image", "inspect", "-f", format, image])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn each_instruction_shapes_the_image() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            r#"# syntax=docker/dockerfile:1
+ARG BASE=busybox
+FROM ${BASE}
+ARG GREETING=hello
+ENV APP_HOME=/srv/app \
+    MODE="two words"
+LABEL org.example.name="demo" version=${GREETING}
+WORKDIR $APP_HOME
+COPY --chmod=755 app.sh ./
+COPY conf/ /etc/demo/
+ADD bundle.tar /opt/
+RUN echo "$GREETING from $MODE" > built.txt && rm /etc/demo/drop.conf
+EXPOSE 8080 53/udp
+VOLUME ["/data"]
+USER 1000:1000
+STOPSIGNAL SIGINT
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["./app.sh"]
+"#,
+        ),
+        ("app.sh", "#!/bin/sh\ncat built.txt\n"),
+        ("conf/a.conf", "a=1\n"),
+        ("conf/drop.conf", "gone\n"),
+    ]);
+    // A tar in the context is unpacked by ADD.
+    let bundle = ctx.path().join("bundle.tar");
+    let mut t = tar::Builder::new(std::fs::File::create(&bundle).unwrap());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(6);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1);
+    h.set_cksum();
+    t.append_data(&mut h, "pkg/readme", &b"inside"[..]).unwrap();
+    t.finish().unwrap();
+    drop(t);
+
+    let out = build_ok(
+        &d,
+        ctx.path(),
+        &[
+            "-t",
+            "demo:1",
+            "-t",
+            "demo:latest",
+            "--build-arg",
+            "GREETING=hi",
+            "--label",
+            "extra=yes",
+        ],
+    );
+    assert!(out.contains("Step 1/15 : FROM ${BASE}"), "{out}");
+    assert!(out.contains("Successfully built"), "{out}");
+    assert!(out.contains("Successfully tagged demo:1"), "{out}");
+    assert!(out.contains("Successfully tagged demo:latest"), "{out}");
+
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "demo:1"]),
+        "hi from two words\n"
+    );
+    let files = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--entrypoint",
+        "sh",
+        "demo:1",
+        "-c",
+        "stat -c '%a %u' app.sh; ls /etc/demo; cat /opt/pkg/readme; echo; pwd",
+    ]);
+    assert_eq!(files, "755 0\na.conf\ninside\n/srv/app\n");
+    assert_eq!(inspect(&d, "demo:1", "{{.Config.User}}"), "1000:1000");
+    assert_eq!(inspect(&d, "demo:1", "{{.Config.WorkingDir}}"), "/srv/app");
+    assert_eq!(inspect(&d, "demo:1", "{{.Config.StopSignal}}"), "SIGINT");
+    assert_eq!(
+        inspect(
+            &d,
+            "demo:1",
+            "{{json .Config.Entrypoint}} {{json .Config.Cmd}}"
+        ),
+        r#"["/bin/sh","-c"] ["./app.sh"]"#
+    );
+    let env = inspect(&d, "demo:1", "{{json .Config.Env}}");
+    assert!(
+        env.contains("APP_HOME=/srv/app") && env.contains("MODE=two words"),
+        "{env}"
+    );
+    let labels = inspect(&d, "demo:1", "{{json .Config.Labels}}");
+    assert!(labels.contains(r#""org.example.name":"demo""#), "{labels}");
+    assert!(labels.contains(r#""version":"hi""#), "{labels}");
+    assert!(labels.contains(r#""extra":"yes""#), "{labels}");
+    let ports = inspect(&d, "demo:1", "{{json .Config.ExposedPorts}}");
+    assert!(
+        ports.contains("8080/tcp") && ports.contains("53/udp"),
+        "{ports}"
+    );
+    assert!(inspect(&d, "demo:1", "{{json .Config.Volumes}}").contains("/data"));
+    let history = d.docker_ok(&[
+        "history",
+        "--no-trunc",
+        "--format",
+        "{{.CreatedBy}}",
+        "demo:1",
+    ]);
+    assert!(
+        history.contains("#(nop)  ENV APP_HOME=/srv/app"),
+        "{history}"
+    );
+    assert!(
+        history.contains("|1 GREETING=hi /bin/sh -c echo"),
+        "{history}"
+    );
+}
+
+#[test]
+fn dockerignore_exceptions_and_multi_stage_target() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox AS builder\nRUN mkdir /out && echo compiled > /out/bin\n\
+             FROM busybox AS unused\nRUN exit 7\n\
+             FROM scratch AS final\nCOPY --from=builder /out/bin /bin/app\nCOPY . /ctx/\n\
+             FROM busybox AS tools\nCOPY --from=final /ctx /ctx\n",
+        ),
+        (".dockerignore", "*.log\n!keep.log\nsecret/\n"),
+        ("a.log", "no\n"),
+        ("keep.log", "yes\n"),
+        ("secret/key", "k\n"),
+        ("src/main.c", "int main;\n"),
+    ]);
+    let out = build_ok(&d, ctx.path(), &["-t", "multi", "--target", "tools"]);
+    assert!(!out.contains("exit 7"), "the unused stage ran: {out}");
+    let listing = d.docker_ok(&[
+        "run",
+        "--rm",
+        "multi",
+        "sh",
+        "-c",
+        "cd /ctx && find . -type f | sort",
+    ]);
+    assert_eq!(
+        listing,
+        "./.dockerignore\n./Dockerfile\n./keep.log\n./src/main.c\n"
+    );
+    let out = build_ok(&d, ctx.path(), &["-t", "final-only", "--target", "final"]);
+    assert!(
+        out.contains("Successfully tagged final-only:latest"),
+        "{out}"
+    );
+    // FROM scratch: only what was copied.
+    assert_eq!(inspect(&d, "final-only", "{{len .RootFS.Layers}}"), "2");
+}
+
+#[test]
+fn from_scratch_with_a_static_binary_and_a_deletion_hidden() {
+    let d = Daemon::start();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM scratch\nCOPY busybox /bin/busybox\nRUN [\"/bin/busybox\", \"sh\", \"-c\", \"/bin/busybox mkdir -p /usr/bin && /bin/busybox --install -s && echo tmp > /tmp-file\"]\nRUN rm /tmp-file\nCMD [\"/bin/busybox\", \"sh\", \"-c\", \"ls / ; test -e /tmp-file || echo hidden\"]\n",
+    )]);
+    std::fs::copy("/bin/busybox", ctx.path().join("busybox")).unwrap();
+    build_ok(&d, ctx.path(), &["-t", "static"]);
+    let out = d.docker_ok(&["run", "--rm", "static"]);
+    assert!(out.ends_with("hidden\n"), "{out}");
+    assert!(!out.contains("tmp-file"), "{out}");
+}
+
+#[test]
+fn bad_builds_are_refused_with_what_was_wrong() {
+    let d = Daemon::with_busybox();
+    let cases: &[(&str, &str)] = &[
+        (
+            "FROM busybox\nRUN true\n  BOGUS x\n",
+            "line 3: unknown instruction: BOGUS",
+        ),
+        (
+            "FROM busybox\nCOPY ../outside /x\n",
+            "forbidden path outside the build context",
+        ),
+        ("FROM busybox\nCOPY link /x\n", "leads out of it"),
+        (
+            "FROM busybox\nRUN echo failing-output; exit 3\n",
+            "returned a non-zero code: 3",
+        ),
+        (
+            "FROM 127.0.0.1:9/missing/image\n",
+            "127.0.0.1:9/missing/image",
+        ),
+        (
+            "FROM busybox AS a\nCOPY --from=a /x /y\n",
+            "circular dependency",
+        ),
+        (
+            "FROM busybox\nONBUILD RUN true\n",
+            "ONBUILD is not supported by berth yet",
+        ),
+        (
+            "FROM busybox\nADD http://127.0.0.1:9/x /x\n",
+            "ADD from a URL",
+        ),
+    ];
+    for (dockerfile, expected) in cases {
+        let ctx = context(&[("Dockerfile", dockerfile)]);
+        std::os::unix::fs::symlink("/etc/passwd", ctx.path().join("link")).unwrap();
+        let out = build(&d, ctx.path(), &["-t", "never:tagged"]);
+        let all = format!("{}{}", text(&out.stdout), text(&out.stderr));
+        assert!(!out.status.success(), "{dockerfile}: {all}");
+        assert!(
+            all.contains(expected),
+            "{dockerfile}: expected {expected:?} in {all}"
+        );
+        if dockerfile.contains("exit 3") {
+            assert!(all.contains("failing-output"), "{all}");
+        }
+    }
+    let images = d.docker(&["image", "inspect", "never:tagged"]);
+    assert!(!images.status.success(), "a failed build tagged its image");
+}
+
+#[test]
+fn docker_py_builds() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nARG WHO\nRUN echo built-by-$WHO > /who\nCMD [\"cat\", \"/who\"]\n",
+    )]);
+    let script = format!(
+        r#"
+import docker
+c = docker.from_env()
+img, logs = c.images.build(path={path:?}, tag="pybuilt:1", buildargs={{"WHO": "py"}})
+print("".join(l.get("stream", "") for l in logs))
+print(c.containers.run("pybuilt:1", remove=True).decode())
+try:
+    c.images.build(path={path:?}, dockerfile="Nope")
+except docker.errors.APIError as e:
+    print("refused:", e)
+"#,
+        path = ctx.path().to_str().unwrap()
+    );
+    let out = d.python(&script);
+    let shown = text(&out.stdout);
+    assert!(out.status.success(), "{shown}{}", text(&out.stderr));
+    assert!(shown.contains("Successfully tagged pybuilt:1"), "{shown}");
+    assert!(shown.contains("built-by-py\n"), "{shown}");
+    assert!(
+        shown.contains("refused:") && shown.contains("Cannot locate specified Dockerfile"),
+        "{shown}"
+    );
+}

@@ -306,3 +306,61 @@ except docker.errors.APIError as e:
         "{shown}"
     );
 }
+
+#[test]
+fn cache_hits_until_the_changed_step_and_survives_a_restart() {
+    let mut d = Daemon::with_busybox();
+    let ctx = context(&[
+        (
+            "Dockerfile",
+            "FROM busybox\nENV A=1\nRUN echo ran-first; touch /first\nCOPY input.txt /input.txt\nRUN echo ran-second; cat /input.txt > /second\nCMD [\"cat\", \"/second\"]\n",
+        ),
+        ("input.txt", "v1\n"),
+    ]);
+    let cold = build_ok(&d, ctx.path(), &["-t", "cached"]);
+    assert!(
+        cold.contains("\nran-first\n") && cold.contains("\nran-second\n"),
+        "{cold}"
+    );
+    let id = inspect(&d, "cached", "{{.Id}}");
+    // Only the tagged image is listed; the steps show with -a.
+    let listed = d.docker_ok(&["images", "--format", "{{.Repository}}"]);
+    assert_eq!(
+        listed.lines().filter(|l| *l == "<none>").count(),
+        0,
+        "{listed}"
+    );
+    let all = d.docker_ok(&["images", "-a", "-q"]);
+    assert!(all.lines().count() > 3, "{all}");
+
+    // Unchanged, after a daemon restart: every step from the cache, no RUN output.
+    d.terminate();
+    d.launch();
+    let warm = build_ok(&d, ctx.path(), &["-t", "cached"]);
+    assert_eq!(warm.matches("Using cache").count(), 5, "{warm}");
+    assert!(
+        !warm.contains("\nran-first\n") && !warm.contains("Running in"),
+        "{warm}"
+    );
+    assert_eq!(inspect(&d, "cached", "{{.Id}}"), id);
+
+    // The copied file changes: the steps before it hit, COPY and what follows run again.
+    std::fs::write(ctx.path().join("input.txt"), "v2\n").unwrap();
+    let changed = build_ok(&d, ctx.path(), &["-t", "cached"]);
+    assert_eq!(changed.matches("Using cache").count(), 2, "{changed}");
+    assert!(
+        !changed.contains("\nran-first\n") && changed.contains("\nran-second\n"),
+        "{changed}"
+    );
+    assert_eq!(d.docker_ok(&["run", "--rm", "cached"]), "v2\n");
+
+    // --no-cache runs everything; after builder prune nothing hits either.
+    let fresh = build_ok(&d, ctx.path(), &["--no-cache", "-t", "cached"]);
+    assert!(
+        !fresh.contains("Using cache") && fresh.contains("\nran-first\n"),
+        "{fresh}"
+    );
+    d.docker_ok(&["builder", "prune", "-f"]);
+    let pruned = build_ok(&d, ctx.path(), &["-t", "cached"]);
+    assert!(!pruned.contains("Using cache"), "{pruned}");
+}

@@ -98,8 +98,26 @@ async fn build(
     .await
 }
 
-/// Nothing is kept between builds yet (each step is an image, removed with it), so there is
-/// no build cache to reclaim.
-async fn prune() -> ApiResult<Response> {
-    Ok(Json(serde_json::json!({ "CachesDeleted": [], "SpaceReclaimed": 0 })).into_response())
+/// Forgets the build cache. Its entries name step images whose layers the built images share,
+/// so no space is reclaimed here (`image prune` removes the images left dangling).
+async fn prune(State(engine): State<Arc<Engine>>, params: Params) -> ApiResult<Response> {
+    for key in [
+        "filters",
+        "keep-storage",
+        "reserved-space",
+        "max-used-space",
+        "min-free-space",
+    ] {
+        if let Some(v) = params.non_empty(key)
+            && v != "0"
+            && v != "{}"
+        {
+            return Err(ApiError::bad_request(format!(
+                "builder prune with {key}={v} is not supported by berth yet"
+            )));
+        }
+    }
+    let n = engine.prune_build_cache()?;
+    let deleted: Vec<String> = (0..n).map(|i| format!("cache-entry-{i}")).collect();
+    Ok(Json(serde_json::json!({ "CachesDeleted": deleted, "SpaceReclaimed": 0 })).into_response())
 }

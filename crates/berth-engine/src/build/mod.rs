@@ -4,6 +4,7 @@
 //! as the step's layer), `COPY`/`ADD` as a layer written straight from the context, the
 //! config instructions as config-only images. Progress is Docker's JSON stream.
 
+mod cache;
 mod context;
 mod copy;
 mod plan;
@@ -60,6 +61,7 @@ impl Engine {
         let df =
             berth_build::parse(&name, &text).map_err(|e| Error::InvalidArgument(e.to_string()))?;
         let plan = Plan::new(&df, req.target.as_deref())?;
+        let cache = cache::Cache::open(&self.config.data_root)?;
         let say = |s: String| {
             if !req.quiet {
                 emit(json!({ "stream": s }));
@@ -70,7 +72,9 @@ impl Engine {
         let total = plan.steps();
         let mut n = 0;
         for &stage in &plan.order {
-            let mut st = StageState::new(self, &ctx, &req, &plan, df.escape, &done, emit, &say);
+            let mut st = StageState::new(
+                self, &ctx, &req, &plan, df.escape, &done, emit, &say, &cache,
+            );
             for ins in &plan.stages[stage].instructions {
                 n += 1;
                 say(format!("Step {n}/{total} : {}\n", ins.original));
@@ -87,7 +91,7 @@ impl Engine {
             Error::InvalidArgument("No image was generated. Is your Dockerfile empty?".into())
         })?;
         if !req.labels.is_empty() {
-            image = step::add_labels(self, &image, &req.labels)?;
+            image = step::add_labels(self, &image, &req.labels, &cache, req.no_cache)?;
         }
         let unused: Vec<&String> = req
             .build_args
@@ -115,5 +119,11 @@ impl Engine {
         self.events
             .emit(crate::events::EventType::IMAGE, "build", &id, &[]);
         Ok(id)
+    }
+
+    /// `POST /build/prune`: forgets every cache entry (their images, when nothing else names
+    /// them, are dangling for `image prune`). Returns how many entries went.
+    pub fn prune_build_cache(&self) -> Result<usize> {
+        cache::Cache::open(&self.config.data_root)?.clear()
     }
 }

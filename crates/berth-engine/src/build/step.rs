@@ -17,6 +17,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 
 use super::Emit;
+use super::cache::{self, Cache};
 use super::context::Context;
 use super::copy::{CopySpec, copy_layer, parse_chmod, parse_chown};
 use super::plan::{Plan, from_words};
@@ -39,6 +40,7 @@ pub struct StageState<'a> {
     done: &'a HashMap<usize, Option<Image>>,
     emit: Emit<'a>,
     say: &'a dyn Fn(String),
+    cache: &'a Cache,
     /// The image of the last step (`None` before the first layer of `FROM scratch`).
     pub image: Option<Image>,
     cfg: ConfigChanges,
@@ -62,6 +64,7 @@ impl<'a> StageState<'a> {
         done: &'a HashMap<usize, Option<Image>>,
         emit: Emit<'a>,
         say: &'a dyn Fn(String),
+        cache: &'a Cache,
     ) -> StageState<'a> {
         StageState {
             engine,
@@ -72,6 +75,7 @@ impl<'a> StageState<'a> {
             done,
             emit,
             say,
+            cache,
             image: None,
             cfg: ConfigChanges::default(),
             author: None,
@@ -139,8 +143,52 @@ impl<'a> StageState<'a> {
                 let text = self
                     .word(&ins.original, ins.line)
                     .unwrap_or_else(|_| ins.original.clone());
-                self.amend(format!("/bin/sh -c #(nop)  {text}"))
+                let created_by = format!("/bin/sh -c #(nop)  {text}");
+                let key = self.key(&[&created_by]);
+                if self.cached(&key) {
+                    return Ok(());
+                }
+                self.amend(created_by)?;
+                self.remember(&key)
             }
+        }
+    }
+
+    /// The cache key of a step with `parts` on the current image, build args, shell and
+    /// author.
+    fn key(&self, parts: &[&str]) -> String {
+        let parent = self
+            .image
+            .as_ref()
+            .map_or_else(|| "scratch".to_string(), |i| i.id.to_string());
+        let args = serde_json::to_string(&self.args).unwrap_or_default();
+        let shell = self.shell.join("\0");
+        let author = self.author.clone().unwrap_or_default();
+        let mut all = vec![parent.as_str(), &args, &shell, &author];
+        all.extend_from_slice(parts);
+        cache::key(&all)
+    }
+
+    /// Takes the step's image from the cache (unless `nocache`); whether it was there.
+    fn cached(&mut self, key: &str) -> bool {
+        if self.req.no_cache {
+            return false;
+        }
+        match self.cache.get(&self.engine.images, key) {
+            Some(img) => {
+                (self.say)(" ---> Using cache\n".into());
+                self.image = Some(img);
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Records the step's image under `key`.
+    fn remember(&self, key: &str) -> Result<()> {
+        match &self.image {
+            Some(img) => self.cache.put(key, img),
+            None => Ok(()),
         }
     }
 
@@ -323,6 +371,10 @@ impl<'a> StageState<'a> {
                 ));
             }
         };
+        let key = self.key(&["RUN", &serde_json::to_string(&argv).unwrap_or_default()]);
+        if self.cached(&key) {
+            return Ok(());
+        }
         let parent = self.image.clone().ok_or_else(|| {
             bad(format!(
                 "line {}: RUN needs a base image: this stage has no files yet (FROM scratch)",
@@ -359,7 +411,7 @@ impl<'a> StageState<'a> {
             (self.say)(format!("Removing intermediate container {}\n", &id[..12]));
         }
         self.image = Some(res?);
-        Ok(())
+        self.remember(&key)
     }
 
     async fn run_container(&self, id: &str, parent: &Image, argv: &[String]) -> Result<Image> {
@@ -454,6 +506,27 @@ impl<'a> StageState<'a> {
             Some(f) => Some(self.source_image(f, ins.line)?),
             None => None,
         };
+        let created_by = format!(
+            "/bin/sh -c #(nop) {kw} {} in {} ",
+            words.join(" "),
+            dest.display()
+        );
+        // What is read: an image is its id; the context, the content of the sources.
+        let content = match &from {
+            Some(img) => img.id.to_string(),
+            None => {
+                let mut sources = Vec::new();
+                for w in &words {
+                    sources.extend(self.ctx.sources(w)?);
+                }
+                cache::content_hash(self.ctx, &sources)?
+            }
+        };
+        let flags = serde_json::to_string(&ins.flags).unwrap_or_default();
+        let key = self.key(&[&created_by, &flags, &content]);
+        if self.cached(&key) {
+            return Ok(());
+        }
         let image_stat = self.image_stat();
         let holder;
         let tree: &Context = match &from {
@@ -478,18 +551,13 @@ impl<'a> StageState<'a> {
             extract_archives: kw == "ADD" && from.is_none(),
         };
         let tar = copy_layer(tree, &spec, &|p| image_stat(p))?;
-        let created_by = format!(
-            "/bin/sh -c #(nop) {kw} {} in {} ",
-            words.join(" "),
-            dest.display()
-        );
         let options = self.options(created_by);
         self.image = Some(
             self.engine
                 .images
                 .commit(self.image.as_ref(), tar, &options)?,
         );
-        Ok(())
+        self.remember(&key)
     }
 
     /// `--from=`: an earlier stage's image or an image by name.
@@ -598,21 +666,30 @@ pub fn config_of(img: &Image) -> ConfigChanges {
     }
 }
 
-/// `--label`s of the build on the final image.
+/// `--label`s of the build on the final image (a cached step like the others).
 pub fn add_labels(
     engine: &Engine,
     image: &Image,
     labels: &HashMap<String, String>,
+    cache: &Cache,
+    no_cache: bool,
 ) -> Result<Image> {
-    let mut cfg = config_of(image);
     let mut shown: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
     shown.sort();
+    let created_by = format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" "));
+    let key = cache::key(&[&image.id.to_string(), &created_by]);
+    if !no_cache && let Some(hit) = cache.get(&engine.images, &key) {
+        return Ok(hit);
+    }
+    let mut cfg = config_of(image);
     cfg.labels.extend(labels.clone());
     let options = CommitOptions {
         config: cfg,
-        created_by: format!("/bin/sh -c #(nop)  LABEL {}", shown.join(" ")),
+        created_by,
         author: image.config.author().clone(),
         ..Default::default()
     };
-    engine.images.amend(Some(image), &options)
+    let labelled = engine.images.amend(Some(image), &options)?;
+    cache.put(&key, &labelled)?;
+    Ok(labelled)
 }

@@ -137,7 +137,22 @@ impl Images {
         in_use: &dyn Fn(&str) -> i64,
     ) -> Result<Vec<ImageSummary>> {
         let mut out = Vec::new();
-        for img in self.store.list()? {
+        let images = self.store.list()?;
+        // Docker hides the untagged images that others are built on (build steps) unless
+        // `all` is asked for.
+        let parents: std::collections::HashSet<String> = if opts.all {
+            Default::default()
+        } else {
+            images
+                .iter()
+                .flat_map(|i| (1..history_len(i)).map(move |n| history_key(i, n)))
+                .collect()
+        };
+        for img in images {
+            if img.references.is_empty() && parents.contains(&history_key(&img, history_len(&img)))
+            {
+                continue;
+            }
             let summary = view::summary(&img, in_use(&img.id.to_string()));
             if view::matches(&img, &summary, &opts.filters)? {
                 out.push(summary);
@@ -268,6 +283,23 @@ impl Images {
     fn intake_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.intake.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn history_len(img: &Image) -> usize {
+    img.config.history().as_ref().map_or(0, Vec::len)
+}
+
+/// The first `n` history entries and the layers they made, as one comparable key: an image
+/// whose whole history is a strict prefix of another's is that one's parent.
+fn history_key(img: &Image, n: usize) -> String {
+    let history = img.config.history().as_deref().unwrap_or_default();
+    let layers = history[..n]
+        .iter()
+        .filter(|h| !h.empty_layer().unwrap_or(false))
+        .count();
+    let diff_ids =
+        &img.config.rootfs().diff_ids()[..layers.min(img.config.rootfs().diff_ids().len())];
+    serde_json::to_string(&(&history[..n], diff_ids)).unwrap_or_default()
 }
 
 /// The names an image keeps when `removed` is untagged: with the repository's last tag go its

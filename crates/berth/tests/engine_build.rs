@@ -364,3 +364,79 @@ fn cache_hits_until_the_changed_step_and_survives_a_restart() {
     let pruned = build_ok(&d, ctx.path(), &["-t", "cached"]);
     assert!(!pruned.contains("Using cache"), "{pruned}");
 }
+
+#[test]
+fn berth_cli_builds_with_its_flags() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[
+        (
+            "docker/app.Dockerfile",
+            "FROM busybox AS base\nARG FLAVOR=plain\nCOPY . /ctx\nRUN echo $FLAVOR > /flavor\nFROM base AS extra\nRUN touch /extra\n",
+        ),
+        (".dockerignore", "cache\n!cache/keep\n*.tmp\n"),
+        ("cache/drop", "x"),
+        ("cache/keep", "kept"),
+        ("scratch.tmp", "x"),
+        ("main.txt", "main"),
+    ]);
+    let iid = ctx.path().join("iid");
+    let file = ctx.path().join("docker/app.Dockerfile");
+    let out = d.berth(&[
+        "build",
+        "-t",
+        "clibuilt:1",
+        "-f",
+        file.to_str().unwrap(),
+        "--build-arg",
+        "FLAVOR=spicy",
+        "--target",
+        "base",
+        "--label",
+        "via=berth",
+        "--iidfile",
+        iid.to_str().unwrap(),
+        ctx.path().to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    let shown = text(&out.stdout);
+    assert!(shown.contains("Step 1/4 : FROM busybox AS base"), "{shown}");
+    assert!(shown.contains("Successfully tagged clibuilt:1"), "{shown}");
+    let id = std::fs::read_to_string(&iid).unwrap();
+    assert_eq!(inspect(&d, "clibuilt:1", "{{.Id}}"), id);
+    assert_eq!(
+        inspect(&d, "clibuilt:1", "{{index .Config.Labels \"via\"}}"),
+        "berth"
+    );
+    let files = d.docker_ok(&[
+        "run",
+        "--rm",
+        "clibuilt:1",
+        "sh",
+        "-c",
+        "cat /flavor; cd /ctx && find . -type f | sort; test -e /extra && echo extra-ran; true",
+    ]);
+    assert_eq!(
+        files,
+        "spicy\n./.dockerignore\n./cache/keep\n./docker/app.Dockerfile\n./main.txt\n"
+    );
+    // -q prints the id only; a Dockerfile on stdin builds without a context.
+    let out = d.berth_stdin(&["build", "-q", "-"], b"FROM busybox\nLABEL from=stdin\n");
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let quiet = text(&out.stdout);
+    assert!(
+        quiet.trim().starts_with("sha256:") && quiet.lines().count() == 1,
+        "{quiet}"
+    );
+    let out = d.berth_stdin(&["build", "-"], b"FROM busybox\nNOPE x\n");
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("unknown instruction: NOPE"),
+        "{}",
+        text(&out.stderr)
+    );
+}

@@ -2,6 +2,7 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod archive;
+mod build;
 mod commit;
 mod containers;
 mod credentials;
@@ -107,6 +108,8 @@ pub enum ClientCommand {
     Logout(login::LogoutArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images::TagArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
     /// Create a new image from a container's changes.
     Commit(commit::CommitArgs),
     /// Remove one or more images.
@@ -191,6 +194,7 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Logout(a) => login::logout(a),
         ClientCommand::Tag(a) => images::tag(&c, a),
         ClientCommand::Commit(a) => commit::commit(&c, a),
+        ClientCommand::Build(a) => build::build(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Save(a) => archive::save(&c, a),
         ClientCommand::Load(a) => archive::load(&c, a),

@@ -8,7 +8,7 @@ mod daemon_support;
 use std::path::Path;
 use std::process::Output;
 
-use daemon_support::{Daemon, text};
+use daemon_support::{Daemon, Registry, text};
 
 fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
     let mut full = vec!["build"];
@@ -439,4 +439,24 @@ fn berth_cli_builds_with_its_flags() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_built_image_pushes_and_pulls_back() {
+    let reg = Registry::start();
+    let d = Daemon::with_busybox();
+    let image = format!("{}/built/app:1", reg.addr());
+    let ctx = context(&[
+        ("Dockerfile", "FROM busybox\nCOPY msg /msg\nRUN rm /bin/ls\nCMD [\"cat\", \"/msg\"]\n"),
+        ("msg", "from the registry\n"),
+    ]);
+    build_ok(&d, ctx.path(), &["-t", &image]);
+    let out = d.docker_ok(&["push", &image]);
+    assert!(out.contains(": Pushed"), "{out}");
+    d.docker_ok(&["rmi", &image]);
+    let other = Daemon::start();
+    other.docker_ok(&["pull", &image]);
+    assert_eq!(other.docker_ok(&["run", "--rm", &image]), "from the registry\n");
+    let gone = other.docker(&["run", "--rm", &image, "ls"]);
+    assert!(!gone.status.success(), "the deleted /bin/ls is back");
 }

@@ -146,3 +146,38 @@ impl<'a> Plan<'a> {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(text: &str, target: Option<&str>) -> Result<Vec<usize>> {
+        let df = berth_build::parse("Dockerfile", text).unwrap();
+        Plan::new(&df, target).map(|p| p.order)
+    }
+
+    const MULTI: &str = "ARG V=1\nFROM busybox AS a\nRUN a\nFROM busybox AS b\nRUN b\n\
+                         FROM a AS c\nCOPY --from=b /x /x\nFROM busybox AS d\nCOPY --from=0 /y /y\n";
+
+    #[test]
+    fn only_the_stages_the_target_needs() {
+        assert_eq!(plan(MULTI, None).unwrap(), [0, 3]);
+        assert_eq!(plan(MULTI, Some("c")).unwrap(), [0, 1, 2]);
+        assert_eq!(plan(MULTI, Some("B")).unwrap(), [1]);
+        let e = plan(MULTI, Some("nope")).unwrap_err();
+        assert!(e.to_string().contains("failed to reach build target nope"), "{e}");
+    }
+
+    #[test]
+    fn cycles_and_bad_stages_are_refused() {
+        let e = plan("FROM busybox AS a\nCOPY --from=a /x /x\n", None).unwrap_err();
+        assert!(e.to_string().contains("circular dependency"), "{e}");
+        let e = plan("FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n", Some("a"))
+            .unwrap_err();
+        assert!(e.to_string().contains("circular dependency"), "{e}");
+        let e = plan("FROM a AS x\nFROM b AS X\n", None).unwrap_err();
+        assert!(e.to_string().contains("duplicate stage name"), "{e}");
+        let e = plan("RUN true\nFROM busybox\n", None).unwrap_err();
+        assert!(e.to_string().contains("before any FROM"), "{e}");
+    }
+}

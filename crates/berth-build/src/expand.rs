@@ -91,30 +91,14 @@ impl Expander<'_> {
     /// After a `$`: the variable's value (or a literal `$` when no name follows).
     fn variable(&self, it: &mut Peekable<Chars>) -> Result<String, String> {
         if it.peek() != Some(&'{') {
-            let mut name = String::new();
-            while let Some(&c) = it.peek() {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    name.push(c);
-                    it.next();
-                } else {
-                    break;
-                }
-            }
+            let name = variable_name(it);
             if name.is_empty() {
                 return Ok("$".into());
             }
             return Ok((self.env)(&name).unwrap_or_default());
         }
         it.next();
-        let mut name = String::new();
-        while let Some(&c) = it.peek() {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                name.push(c);
-                it.next();
-            } else {
-                break;
-            }
-        }
+        let name = variable_name(it);
         if name.is_empty() {
             return Err("bad substitution: missing variable name after ${".into());
         }
@@ -167,6 +151,20 @@ impl Expander<'_> {
             }
         }
     }
+}
+
+/// The letters, digits and underscores that follow.
+fn variable_name(it: &mut Peekable<Chars>) -> String {
+    let mut name = String::new();
+    while let Some(&c) = it.peek() {
+        if c.is_ascii_alphanumeric() || c == '_' {
+            name.push(c);
+            it.next();
+        } else {
+            break;
+        }
+    }
+    name
 }
 
 #[cfg(test)]

@@ -447,7 +447,10 @@ fn a_built_image_pushes_and_pulls_back() {
     let d = Daemon::with_busybox();
     let image = format!("{}/built/app:1", reg.addr());
     let ctx = context(&[
-        ("Dockerfile", "FROM busybox\nCOPY msg /msg\nRUN rm /bin/ls\nCMD [\"cat\", \"/msg\"]\n"),
+        (
+            "Dockerfile",
+            "FROM busybox\nCOPY msg /msg\nRUN rm /bin/ls\nCMD [\"cat\", \"/msg\"]\n",
+        ),
         ("msg", "from the registry\n"),
     ]);
     build_ok(&d, ctx.path(), &["-t", &image]);
@@ -456,7 +459,10 @@ fn a_built_image_pushes_and_pulls_back() {
     d.docker_ok(&["rmi", &image]);
     let other = Daemon::start();
     other.docker_ok(&["pull", &image]);
-    assert_eq!(other.docker_ok(&["run", "--rm", &image]), "from the registry\n");
+    assert_eq!(
+        other.docker_ok(&["run", "--rm", &image]),
+        "from the registry\n"
+    );
     let gone = other.docker(&["run", "--rm", &image, "ls"]);
     assert!(!gone.status.success(), "the deleted /bin/ls is back");
 }

@@ -65,15 +65,20 @@ async fn commit(State(engine): Eng, params: Params, body: Bytes) -> ApiResult<Re
         tag: params.non_empty("tag").map(str::to_owned),
         comment: params.non_empty("comment").map(str::to_owned),
         author: params.non_empty("author").map(str::to_owned),
-        changes: params
-            .get_all("changes")
-            .into_iter()
-            .filter(|c| !c.trim().is_empty())
-            .collect(),
+        changes: changes(&params),
         pause: params.bool_or("pause", true),
     };
     let id = engine.commit_container(req).await?;
     Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
+}
+
+/// The `changes` parameters (Dockerfile instructions) that say something.
+fn changes(params: &Params) -> Vec<String> {
+    params
+        .get_all("changes")
+        .into_iter()
+        .filter(|c| !c.trim().is_empty())
+        .collect()
 }
 
 /// `POST /images/create`: `fromSrc=-` imports the body; `fromImage=` would pull.
@@ -106,11 +111,7 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
     let import = ImportRequest {
         repo: params.non_empty("repo").map(str::to_owned),
         tag: params.non_empty("tag").map(str::to_owned),
-        changes: params
-            .get_all("changes")
-            .into_iter()
-            .filter(|c| !c.trim().is_empty())
-            .collect(),
+        changes: changes(&params),
         message: params.non_empty("message").map(str::to_owned),
         platform: params.non_empty("platform").map(str::to_owned),
     };

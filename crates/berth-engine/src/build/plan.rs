@@ -165,15 +165,21 @@ mod tests {
         assert_eq!(plan(MULTI, Some("c")).unwrap(), [0, 1, 2]);
         assert_eq!(plan(MULTI, Some("B")).unwrap(), [1]);
         let e = plan(MULTI, Some("nope")).unwrap_err();
-        assert!(e.to_string().contains("failed to reach build target nope"), "{e}");
+        assert!(
+            e.to_string().contains("failed to reach build target nope"),
+            "{e}"
+        );
     }
 
     #[test]
     fn cycles_and_bad_stages_are_refused() {
         let e = plan("FROM busybox AS a\nCOPY --from=a /x /x\n", None).unwrap_err();
         assert!(e.to_string().contains("circular dependency"), "{e}");
-        let e = plan("FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n", Some("a"))
-            .unwrap_err();
+        let e = plan(
+            "FROM busybox AS a\nCOPY --from=b /x /x\nFROM busybox AS b\n",
+            Some("a"),
+        )
+        .unwrap_err();
         assert!(e.to_string().contains("circular dependency"), "{e}");
         let e = plan("FROM a AS x\nFROM b AS X\n", None).unwrap_err();
         assert!(e.to_string().contains("duplicate stage name"), "{e}");

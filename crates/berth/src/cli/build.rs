@@ -2,7 +2,7 @@
 //! `.dockerignore` always go), or a tar (or a lone Dockerfile) from stdin with `-`; the
 //! daemon's JSON stream rendered as the classic builder's output.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use berth_build::IgnoreRules;
@@ -11,6 +11,7 @@ use serde_json::Value;
 
 use crate::client::{Body, Client, enc};
 
+use super::archive::each_message;
 use super::{Exit, Res};
 
 #[derive(Args, Debug)]
@@ -113,15 +114,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
         .map_err(Exit::one)?;
     let mut id = None;
     let mut out = std::io::stdout().lock();
-    for line in BufReader::new(r.body).lines() {
-        let line = line.map_err(Exit::one)?;
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v: Value = serde_json::from_str(&line).map_err(Exit::one)?;
-        if let Some(e) = v.get("error").and_then(Value::as_str) {
-            return Err(Exit::one(e));
-        }
+    each_message(r.body, |v| {
         if let Some(s) = v.get("stream").and_then(Value::as_str) {
             let _ = out.write_all(s.as_bytes());
             let _ = out.flush();
@@ -131,7 +124,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
         if let Some(i) = v.pointer("/aux/ID").and_then(Value::as_str) {
             id = Some(i.to_string());
         }
-    }
+    })?;
     if let (Some(path), Some(id)) = (&a.iidfile, &id) {
         std::fs::write(path, id)
             .map_err(|e| Exit::one(format!("write {}: {e}", path.display())))?;

@@ -4,7 +4,7 @@ use clap::Args;
 
 use crate::client::{Client, enc};
 
-use super::images::split_ref;
+use super::images::image_query;
 use super::{Exit, Res};
 
 #[derive(Args, Debug)]
@@ -28,21 +28,12 @@ pub struct CommitArgs {
 
 pub fn commit(c: &Client, a: &CommitArgs) -> Res {
     let mut q = format!("/commit?container={}&pause={}", enc(&a.container), a.pause);
-    if let Some(r) = &a.reference {
-        let (repo, tag) = split_ref(r);
-        q.push_str(&format!("&repo={}", enc(repo)));
-        if !tag.is_empty() {
-            q.push_str(&format!("&tag={}", enc(tag)));
-        }
-    }
+    q.push_str(&image_query(a.reference.as_deref(), &a.change));
     if let Some(m) = &a.message {
         q.push_str(&format!("&comment={}", enc(m)));
     }
     if let Some(au) = &a.author {
         q.push_str(&format!("&author={}", enc(au)));
-    }
-    for ch in &a.change {
-        q.push_str(&format!("&changes={}", enc(ch)));
     }
     let v = c.post_json(&q, None).map_err(Exit::one)?;
     println!("{}", v["Id"].as_str().unwrap_or_default());

@@ -67,6 +67,9 @@ COPY --chmod=755 app.sh ./
 COPY conf/ /etc/demo/
 ADD bundle.tar /opt/
 RUN echo "$GREETING from $MODE" > built.txt && rm /etc/demo/drop.conf
+RUN <<EOF
+echo "global [$BASE] stays out of the stage" > /scoped
+EOF
 EXPOSE 8080 53/udp
 VOLUME ["/data"]
 USER 1000:1000
@@ -107,7 +110,7 @@ CMD ["./app.sh"]
             "extra=yes",
         ],
     );
-    assert!(out.contains("Step 1/15 : FROM ${BASE}"), "{out}");
+    assert!(out.contains("Step 1/16 : FROM ${BASE}"), "{out}");
     assert!(out.contains("Successfully built"), "{out}");
     assert!(out.contains("Successfully tagged demo:1"), "{out}");
     assert!(out.contains("Successfully tagged demo:latest"), "{out}");
@@ -123,9 +126,12 @@ CMD ["./app.sh"]
         "sh",
         "demo:1",
         "-c",
-        "stat -c '%a %u' app.sh; ls /etc/demo; cat /opt/pkg/readme; echo; pwd",
+        "stat -c '%a %u' app.sh; ls /etc/demo; cat /opt/pkg/readme; echo; pwd; cat /scoped",
     ]);
-    assert_eq!(files, "755 0\na.conf\ninside\n/srv/app\n");
+    assert_eq!(
+        files,
+        "755 0\na.conf\ninside\n/srv/app\nglobal [] stays out of the stage\n"
+    );
     assert_eq!(inspect(&d, "demo:1", "{{.Config.User}}"), "1000:1000");
     assert_eq!(inspect(&d, "demo:1", "{{.Config.WorkingDir}}"), "/srv/app");
     assert_eq!(inspect(&d, "demo:1", "{{.Config.StopSignal}}"), "SIGINT");

@@ -213,6 +213,9 @@ fn dockerignore_exceptions_and_multi_stage_target() {
     );
     // FROM scratch: only what was copied.
     assert_eq!(inspect(&d, "final-only", "{{len .RootFS.Layers}}"), "2");
+    // Quiet: the id alone, the id the image has.
+    let quiet = build_ok(&d, ctx.path(), &["-q", "--target", "final"]);
+    assert_eq!(quiet.trim(), inspect(&d, "final-only", "{{.Id}}"), "{quiet}");
 }
 
 #[test]

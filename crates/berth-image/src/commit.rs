@@ -127,3 +127,93 @@ fn empty_config() -> Result<ImageConfiguration> {
         .build()
         .map_err(oci_err("image config"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::import::{ImportOptions, import_rootfs};
+    use crate::testutil::{E, TarBuf};
+    use std::os::unix::fs::FileTypeExt;
+
+    #[test]
+    fn layers_and_config_steps_stack_on_the_parent() {
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path()).unwrap();
+        let snaps = Snapshots::open(tmp.path()).unwrap();
+        let mut base = TarBuf::new();
+        base.dir("etc/", 0o755).add(E {
+            path: "etc/old",
+            data: b"old",
+            mode: 0o644,
+            ..E::default()
+        });
+        let parent =
+            import_rootfs(&store, &snaps, &base.finish()[..], ImportOptions::default()).unwrap();
+
+        // A layer deleting etc/old and adding etc/new.
+        let mut layer = TarBuf::new();
+        layer
+            .add(E {
+                path: "etc/.wh.old",
+                mode: 0o644,
+                ..E::default()
+            })
+            .add(E {
+                path: "etc/new",
+                data: b"new",
+                mode: 0o600,
+                ..E::default()
+            });
+        let options = CommitOptions {
+            reference: Some(Reference::parse("committed:1").unwrap()),
+            config: ConfigChanges {
+                cmd: Some(vec!["sh".into()]),
+                ..Default::default()
+            },
+            created_by: "sh -c change".into(),
+            comment: Some("why".into()),
+            author: Some("me".into()),
+        };
+        let img =
+            commit_layer(&store, &snaps, Some(&parent), &layer.finish()[..], &options).unwrap();
+        assert_eq!(img.layers.len(), 2);
+        assert_eq!(img.diff_ids().unwrap()[0], parent.diff_ids().unwrap()[0]);
+        let chain = img.chain_ids().unwrap();
+        let top = snaps.fs_path(&chain[1]);
+        assert!(
+            std::fs::symlink_metadata(top.join("etc/old"))
+                .unwrap()
+                .file_type()
+                .is_char_device()
+        );
+        assert_eq!(std::fs::read(top.join("etc/new")).unwrap(), b"new");
+        let history = img.config.history().clone().unwrap();
+        assert_eq!(history.len(), 2);
+        assert_eq!(history[1].created_by().as_deref(), Some("sh -c change"));
+        assert_eq!(history[1].comment().as_deref(), Some("why"));
+        assert_eq!(img.config.author().as_deref(), Some("me"));
+        assert_eq!(store.resolve("committed:1").unwrap().manifest, img.manifest);
+
+        // A config-only step: same layers, one more history entry without a layer.
+        let amended = amend_config(
+            &store,
+            Some(&img),
+            &CommitOptions {
+                created_by: "/bin/sh -c #(nop)  ENV A=1".into(),
+                config: ConfigChanges {
+                    env: vec!["A=1".into()],
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(amended.layers, img.layers);
+        let h = amended.config.history().clone().unwrap();
+        assert_eq!((h.len(), h[2].empty_layer()), (3, Some(true)));
+        // With no parent (FROM scratch) the layer is the first.
+        let scratch =
+            commit_layer(&store, &snaps, None, &TarBuf::new().finish()[..], &options).unwrap();
+        assert_eq!(scratch.layers.len(), 1);
+    }
+}

@@ -215,7 +215,11 @@ fn dockerignore_exceptions_and_multi_stage_target() {
     assert_eq!(inspect(&d, "final-only", "{{len .RootFS.Layers}}"), "2");
     // Quiet: the id alone, the id the image has.
     let quiet = build_ok(&d, ctx.path(), &["-q", "--target", "final"]);
-    assert_eq!(quiet.trim(), inspect(&d, "final-only", "{{.Id}}"), "{quiet}");
+    assert_eq!(
+        quiet.trim(),
+        inspect(&d, "final-only", "{{.Id}}"),
+        "{quiet}"
+    );
 }
 
 #[test]

@@ -267,7 +267,7 @@ fn bad_builds_are_refused_with_what_was_wrong() {
         ),
         (
             "FROM busybox\nADD http://127.0.0.1:9/x /x\n",
-            "ADD from a URL",
+            "ADD http://127.0.0.1:9/x: cannot fetch it",
         ),
     ];
     for (dockerfile, expected) in cases {
@@ -478,4 +478,46 @@ fn a_built_image_pushes_and_pulls_back() {
     );
     let gone = other.docker(&["run", "--rm", &image, "ls"]);
     assert!(!gone.status.success(), "the deleted /bin/ls is back");
+}
+
+/// Serves `body` once over HTTP on 127.0.0.1; returns the port.
+fn serve_once(body: &'static [u8]) -> u16 {
+    use std::io::{BufRead, BufReader, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        let (conn, _) = listener.accept().unwrap();
+        let mut reader = BufReader::new(conn.try_clone().unwrap());
+        let mut line = String::new();
+        while reader.read_line(&mut line).unwrap() > 2 {
+            line.clear();
+        }
+        let mut conn = conn;
+        let head = format!(
+            "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+            body.len()
+        );
+        conn.write_all(head.as_bytes()).unwrap();
+        conn.write_all(body).unwrap();
+    });
+    port
+}
+
+#[test]
+fn add_fetches_a_url() {
+    let d = Daemon::with_busybox();
+    let port = serve_once(b"fetched over http\n");
+    let dockerfile =
+        format!("FROM busybox\nADD http://127.0.0.1:{port}/files/notes.txt?v=1 /srv/\n");
+    let ctx = context(&[("Dockerfile", &dockerfile)]);
+    build_ok(&d, ctx.path(), &["-t", "added"]);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "added",
+        "sh",
+        "-c",
+        "stat -c %a /srv/notes.txt; cat /srv/notes.txt",
+    ]);
+    assert_eq!(out, "600\nfetched over http\n");
 }

@@ -44,6 +44,15 @@ impl Context {
         })
     }
 
+    /// The files in `dir` (nothing ignored), removed with this: `ADD`'s downloads.
+    pub fn owning(dir: tempfile::TempDir) -> Context {
+        Context {
+            root: dir.path().to_path_buf(),
+            _dir: Some(dir),
+            ignore: IgnoreRules::default(),
+        }
+    }
+
     /// The filesystem at `root` (nothing ignored), for `COPY --from`.
     pub fn at(root: PathBuf) -> Context {
         Context {

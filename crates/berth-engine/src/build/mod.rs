@@ -8,6 +8,7 @@ mod cache;
 mod context;
 mod copy;
 mod plan;
+mod remote;
 mod step;
 
 use std::collections::HashMap;

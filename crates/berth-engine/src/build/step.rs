@@ -493,11 +493,6 @@ impl<'a> StageState<'a> {
             )));
         }
         let dest_word = words.pop().unwrap_or_default();
-        if kw == "ADD"
-            && let Some(url) = words.iter().find(|w| w.contains("://"))
-        {
-            return Err(refused(&format!("ADD from a URL ({url})")));
-        }
         let workdir = PathBuf::from(self.cfg.workdir.clone().unwrap_or_else(|| "/".into()));
         let dest = workdir.join(&dest_word);
         let owner = ins.flag("chown").map(parse_chown).transpose()?;
@@ -511,10 +506,24 @@ impl<'a> StageState<'a> {
             words.join(" "),
             dest.display()
         );
-        // What is read: an image is its id; the context, the content of the sources.
-        let content = match &from {
-            Some(img) => img.id.to_string(),
-            None => {
+        let remote = if kw == "ADD" && words.iter().any(|w| w.contains("://")) {
+            if from.is_some() || !words.iter().all(|w| w.contains("://")) {
+                return Err(refused("ADD of URLs together with local files or --from"));
+            }
+            let dir = tempfile::Builder::new()
+                .prefix("add-")
+                .tempdir_in(self.engine.config.data_root.join("build-tmp"))
+                .map_err(|e| Error::internal("ADD download directory", e))?;
+            let names = super::remote::fetch_all(&words, dir.path())?;
+            Some((Context::owning(dir), names))
+        } else {
+            None
+        };
+        // What is read: an image is its id; files, their content.
+        let content = match (&from, &remote) {
+            (Some(img), _) => img.id.to_string(),
+            (None, Some((tree, names))) => cache::content_hash(tree, names)?,
+            (None, None) => {
                 let mut sources = Vec::new();
                 for w in &words {
                     sources.extend(self.ctx.sources(w)?);
@@ -529,17 +538,24 @@ impl<'a> StageState<'a> {
         }
         let image_stat = self.image_stat();
         let holder;
-        let tree: &Context = match &from {
-            None => self.ctx,
-            Some(img) => {
+        let tree: &Context = match (&from, &remote) {
+            (Some(img), _) => {
                 holder = SourceRoot::open(self.engine, img)?;
                 &holder.ctx
             }
+            (None, Some((t, _))) => t,
+            (None, None) => self.ctx,
         };
-        let mut sources = Vec::new();
-        for w in &words {
-            sources.extend(tree.sources(w)?);
-        }
+        let sources = match &remote {
+            Some((_, names)) => names.clone(),
+            None => {
+                let mut sources = Vec::new();
+                for w in &words {
+                    sources.extend(tree.sources(w)?);
+                }
+                sources
+            }
+        };
         let single_dir = sources.len() == 1
             && std::fs::metadata(tree.root().join(&sources[0])).is_ok_and(|m| m.is_dir());
         let spec = CopySpec {
@@ -548,7 +564,7 @@ impl<'a> StageState<'a> {
             dest: dest.clone(),
             owner,
             mode,
-            extract_archives: kw == "ADD" && from.is_none(),
+            extract_archives: kw == "ADD" && from.is_none() && remote.is_none(),
         };
         let tar = copy_layer(tree, &spec, &|p| image_stat(p))?;
         let options = self.options(created_by);

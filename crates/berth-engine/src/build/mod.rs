@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 
 use context::Context;
 use plan::Plan;
-use step::StageState;
+use step::{Build, StageState};
 
 /// Sends one JSON message of the build's stream.
 pub type Emit<'a> = &'a (dyn Fn(Value) + Sync);
@@ -68,14 +68,22 @@ impl Engine {
                 emit(json!({ "stream": s }));
             }
         };
+        let build = Build {
+            engine: self,
+            ctx: &ctx,
+            req: &req,
+            plan: &plan,
+            escape: df.escape,
+            emit,
+            say: &say,
+            cache: &cache,
+        };
         let mut used_args = std::collections::HashSet::new();
         let mut done: HashMap<usize, Option<Image>> = HashMap::new();
         let total = plan.steps();
         let mut n = 0;
         for &stage in &plan.order {
-            let mut st = StageState::new(
-                self, &ctx, &req, &plan, df.escape, &done, emit, &say, &cache,
-            );
+            let mut st = StageState::new(&build, &done);
             for ins in &plan.stages[stage].instructions {
                 n += 1;
                 say(format!("Step {n}/{total} : {}\n", ins.original));

@@ -30,17 +30,26 @@ fn refused(what: &str) -> Error {
     bad(format!("{what} is not supported by berth yet"))
 }
 
+/// What every stage of one build shares.
+pub struct Build<'a> {
+    pub engine: &'a Engine,
+    pub ctx: &'a Context,
+    pub req: &'a BuildRequest,
+    pub plan: &'a Plan<'a>,
+    /// The Dockerfile's escape character.
+    pub escape: char,
+    /// The raw stream (pull progress).
+    pub emit: Emit<'a>,
+    /// A line of the build's output (nothing when quiet).
+    pub say: &'a dyn Fn(String),
+    pub cache: &'a Cache,
+}
+
 /// A stage being built.
 pub struct StageState<'a> {
-    engine: &'a Engine,
-    ctx: &'a Context,
-    req: &'a BuildRequest,
-    plan: &'a Plan<'a>,
-    escape: char,
+    b: &'a Build<'a>,
+    /// The stages built so far, for `FROM stage` and `COPY --from`.
     done: &'a HashMap<usize, Option<Image>>,
-    emit: Emit<'a>,
-    say: &'a dyn Fn(String),
-    cache: &'a Cache,
     /// The image of the last step (`None` before the first layer of `FROM scratch`).
     pub image: Option<Image>,
     cfg: ConfigChanges,
@@ -54,28 +63,10 @@ pub struct StageState<'a> {
 }
 
 impl<'a> StageState<'a> {
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        engine: &'a Engine,
-        ctx: &'a Context,
-        req: &'a BuildRequest,
-        plan: &'a Plan<'a>,
-        escape: char,
-        done: &'a HashMap<usize, Option<Image>>,
-        emit: Emit<'a>,
-        say: &'a dyn Fn(String),
-        cache: &'a Cache,
-    ) -> StageState<'a> {
+    pub fn new(b: &'a Build<'a>, done: &'a HashMap<usize, Option<Image>>) -> StageState<'a> {
         StageState {
-            engine,
-            ctx,
-            req,
-            plan,
-            escape,
+            b,
             done,
-            emit,
-            say,
-            cache,
             image: None,
             cfg: ConfigChanges::default(),
             author: None,
@@ -103,25 +94,25 @@ impl<'a> StageState<'a> {
     }
 
     fn word(&self, s: &str, line: usize) -> Result<String> {
-        expand_word(s, &|n| self.lookup(n), self.escape)
+        expand_word(s, &|n| self.lookup(n), self.b.escape)
             .map_err(|e| bad(format!("line {line}: {e}")))
     }
 
     fn words(&self, ins: &Instruction) -> Result<Vec<String>> {
         match &ins.args {
             Args::Exec(v) => v.iter().map(|w| self.word(w, ins.line)).collect(),
-            Args::Shell(s) => expand_words(s, &|n| self.lookup(n), self.escape)
+            Args::Shell(s) => expand_words(s, &|n| self.lookup(n), self.b.escape)
                 .map_err(|e| bad(format!("line {}: {e}", ins.line))),
         }
     }
 
     /// The value of a global ARG for `FROM` lines.
     fn global_arg(&self, name: &str) -> Option<String> {
-        for ins in self.plan.global_args.iter().rev() {
+        for ins in self.b.plan.global_args.iter().rev() {
             for w in ins.text().split_whitespace() {
                 let (k, default) = w.split_once('=').map_or((w, None), |(k, v)| (k, Some(v)));
                 if k == name {
-                    return match self.req.build_args.get(name) {
+                    return match self.b.req.build_args.get(name) {
                         Some(Some(v)) => Some(v.clone()),
                         _ => default.map(str::to_string),
                     };
@@ -171,12 +162,12 @@ impl<'a> StageState<'a> {
 
     /// Takes the step's image from the cache (unless `nocache`); whether it was there.
     fn cached(&mut self, key: &str) -> bool {
-        if self.req.no_cache {
+        if self.b.req.no_cache {
             return false;
         }
-        match self.cache.get(&self.engine.images, key) {
+        match self.b.cache.get(&self.b.engine.images, key) {
             Some(img) => {
-                (self.say)(" ---> Using cache\n".into());
+                (self.b.say)(" ---> Using cache\n".into());
                 self.image = Some(img);
                 true
             }
@@ -187,14 +178,14 @@ impl<'a> StageState<'a> {
     /// Records the step's image under `key`.
     fn remember(&self, key: &str) -> Result<()> {
         match &self.image {
-            Some(img) => self.cache.put(key, img),
+            Some(img) => self.b.cache.put(key, img),
             None => Ok(()),
         }
     }
 
     fn amend(&mut self, created_by: String) -> Result<()> {
         let options = self.options(created_by);
-        self.image = Some(self.engine.images.amend(self.image.as_ref(), &options)?);
+        self.image = Some(self.b.engine.images.amend(self.image.as_ref(), &options)?);
         Ok(())
     }
 
@@ -213,11 +204,12 @@ impl<'a> StageState<'a> {
             return Err(refused("FROM --platform"));
         }
         let (raw, _) = from_words(ins)?;
-        let name = expand_word(&raw, &|n| self.global_arg(n), self.escape)
+        let name = expand_word(&raw, &|n| self.global_arg(n), self.b.escape)
             .map_err(|e| bad(format!("line {}: {e}", ins.line)))?;
         self.image = if name.eq_ignore_ascii_case("scratch") {
             None
         } else if let Some(i) = self
+            .b
             .plan
             .stage_named(&name)
             .filter(|i| self.done.contains_key(i))
@@ -232,8 +224,8 @@ impl<'a> StageState<'a> {
 
     /// A base image, pulled when missing (or always with `pull`).
     fn base_image(&self, name: &str) -> Result<Image> {
-        if !self.req.pull
-            && let Ok(img) = self.engine.images.resolve(name)
+        if !self.b.req.pull
+            && let Ok(img) = self.b.engine.images.resolve(name)
         {
             return Ok(img);
         }
@@ -242,16 +234,17 @@ impl<'a> StageState<'a> {
             platform: None,
             auth: None,
         };
-        let emit = self.emit;
-        let quiet = self.req.quiet;
-        self.engine
+        let emit = self.b.emit;
+        let quiet = self.b.req.quiet;
+        self.b
+            .engine
             .pull_image(&pull, &|v| {
                 if !quiet {
                     emit(v)
                 }
             })
             .map_err(|e| bad(format!("the base image {name} cannot be had: {e}")))?;
-        self.engine.images.resolve(name)
+        self.b.engine.images.resolve(name)
     }
 
     fn arg(&mut self, ins: &Instruction) -> Result<()> {
@@ -263,7 +256,7 @@ impl<'a> StageState<'a> {
                 return Err(bad(format!("line {}: ARG requires a name", ins.line)));
             }
             self.used_args.insert(name.to_string());
-            let value = match self.req.build_args.get(name) {
+            let value = match self.b.req.build_args.get(name) {
                 Some(Some(v)) => Some(v.clone()),
                 _ => default
                     .map(str::to_string)
@@ -401,22 +394,22 @@ impl<'a> StageState<'a> {
             user: self.cfg.user.clone(),
             ..Default::default()
         };
-        let created = self.engine.create_container(None, body)?;
+        let created = self.b.engine.create_container(None, body)?;
         let id = created.id;
-        (self.say)(format!(" ---> Running in {}\n", &id[..12]));
+        (self.b.say)(format!(" ---> Running in {}\n", &id[..12]));
         let rt = tokio::runtime::Handle::current();
         let res = rt.block_on(self.run_container(&id, &parent, &argv));
-        if self.req.remove || (res.is_err() && self.req.force_remove) {
-            let _ = rt.block_on(self.engine.remove_container(&id, true, true));
-            (self.say)(format!("Removing intermediate container {}\n", &id[..12]));
+        if self.b.req.remove || (res.is_err() && self.b.req.force_remove) {
+            let _ = rt.block_on(self.b.engine.remove_container(&id, true, true));
+            (self.b.say)(format!("Removing intermediate container {}\n", &id[..12]));
         }
         self.image = Some(res?);
         self.remember(&key)
     }
 
     async fn run_container(&self, id: &str, parent: &Image, argv: &[String]) -> Result<Image> {
-        self.engine.start_container(id).await?;
-        let mut logs = self.engine.container_logs(
+        self.b.engine.start_container(id).await?;
+        let mut logs = self.b.engine.container_logs(
             id,
             LogsOptions {
                 follow: true,
@@ -429,11 +422,12 @@ impl<'a> StageState<'a> {
         while let Some(chunk) = logs.chunks.recv().await {
             frames.push(&chunk);
             while let Ok(Some((_, payload))) = frames.next_frame() {
-                (self.say)(String::from_utf8_lossy(&payload).into_owned());
+                (self.b.say)(String::from_utf8_lossy(&payload).into_owned());
             }
         }
         // The log ends when the container stops; its exit code is then recorded.
         let exited = self
+            .b
             .engine
             .wait_container(id, crate::api::WaitCondition::NotRunning)?;
         let code = match exited.await {
@@ -447,7 +441,7 @@ impl<'a> StageState<'a> {
             )));
         }
         let skip = {
-            let reg = self.engine.registry.lock().expect("registry lock");
+            let reg = self.b.engine.registry.lock().expect("registry lock");
             let mut skip: Vec<PathBuf> = reg
                 .get(id)?
                 .record
@@ -464,7 +458,8 @@ impl<'a> StageState<'a> {
         } else {
             format!("|{} {} {shown}", args.len(), args.join(" "))
         };
-        self.engine
+        self.b
+            .engine
             .commit_layer_of(
                 id,
                 &parent.id.to_string(),
@@ -512,7 +507,7 @@ impl<'a> StageState<'a> {
             }
             let dir = tempfile::Builder::new()
                 .prefix("add-")
-                .tempdir_in(self.engine.config.data_root.join("build-tmp"))
+                .tempdir_in(self.b.engine.config.data_root.join("build-tmp"))
                 .map_err(|e| Error::internal("ADD download directory", e))?;
             let names = super::remote::fetch_all(&words, dir.path())?;
             Some((Context::owning(dir), names))
@@ -526,9 +521,9 @@ impl<'a> StageState<'a> {
             (None, None) => {
                 let mut sources = Vec::new();
                 for w in &words {
-                    sources.extend(self.ctx.sources(w)?);
+                    sources.extend(self.b.ctx.sources(w)?);
                 }
-                cache::content_hash(self.ctx, &sources)?
+                cache::content_hash(self.b.ctx, &sources)?
             }
         };
         let flags = serde_json::to_string(&ins.flags).unwrap_or_default();
@@ -540,11 +535,11 @@ impl<'a> StageState<'a> {
         let holder;
         let tree: &Context = match (&from, &remote) {
             (Some(img), _) => {
-                holder = SourceRoot::open(self.engine, img)?;
+                holder = SourceRoot::open(self.b.engine, img)?;
                 &holder.ctx
             }
             (None, Some((t, _))) => t,
-            (None, None) => self.ctx,
+            (None, None) => self.b.ctx,
         };
         let sources = match &remote {
             Some((_, names)) => names.clone(),
@@ -569,7 +564,8 @@ impl<'a> StageState<'a> {
         let tar = copy_layer(tree, &spec, &|p| image_stat(p))?;
         let options = self.options(created_by);
         self.image = Some(
-            self.engine
+            self.b
+                .engine
                 .images
                 .commit(self.image.as_ref(), tar, &options)?,
         );
@@ -578,7 +574,7 @@ impl<'a> StageState<'a> {
 
     /// `--from=`: an earlier stage's image or an image by name.
     fn source_image(&self, name: &str, line: usize) -> Result<Image> {
-        match self.plan.stage_named(name) {
+        match self.b.plan.stage_named(name) {
             Some(i) => self.done.get(&i).cloned().flatten().ok_or_else(|| {
                 bad(format!(
                     "line {line}: --from={name}: that stage has no files (FROM scratch)"
@@ -597,7 +593,7 @@ impl<'a> StageState<'a> {
             .unwrap_or_default()
             .iter()
             .rev()
-            .filter_map(|c| std::fs::File::open(self.engine.images.snapshots().fs_path(c)).ok())
+            .filter_map(|c| std::fs::File::open(self.b.engine.images.snapshots().fs_path(c)).ok())
             .collect();
         move |p: &Path| crate::containers::image_stat(&lowers, p)
     }

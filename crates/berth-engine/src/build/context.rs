@@ -9,6 +9,30 @@ use berth_build::IgnoreRules;
 
 use crate::error::{Error, Result};
 
+/// The prefix of a build's scratch directory: its kind and the daemon's pid, so that what a
+/// dead daemon left can be told from what another build is using.
+pub fn scratch_prefix(kind: &str) -> String {
+    format!("{kind}-{}-", std::process::id())
+}
+
+/// Removes the scratch directories of daemons that are gone (a crash mid-build).
+fn remove_debris(tmp_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp_root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            tracing::info!(path = %e.path().display(), "removing a dead build's scratch directory");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
 /// A tree COPY reads from: the unpacked build context (removed on drop), or the root of
 /// another stage's or image's filesystem for `COPY --from`.
 pub struct Context {
@@ -25,8 +49,9 @@ impl Context {
     /// Unpacks the context tar (plain or compressed) under `tmp_root`.
     pub fn unpack(body: &mut dyn Read, tmp_root: &Path) -> Result<Context> {
         std::fs::create_dir_all(tmp_root).map_err(|e| Error::internal(tmp_root.display(), e))?;
+        remove_debris(tmp_root);
         let dir = tempfile::Builder::new()
-            .prefix("context-")
+            .prefix(&scratch_prefix("context"))
             .tempdir_in(tmp_root)
             .map_err(|e| Error::internal("build context directory", e))?;
         let tar = berth_image::layer::decompressed(body, "")
@@ -166,5 +191,50 @@ impl Context {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_daemons_scratch_goes_and_live_ones_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A pid above the kernel's maximum never runs; pid 1 always does.
+        let dead = tmp.path().join("context-999999999-x");
+        let live = tmp.path().join("context-1-y");
+        let mine = tmp.path().join(format!("{}z", scratch_prefix("add")));
+        for d in [&dead, &live, &mine] {
+            std::fs::create_dir(d).unwrap();
+        }
+        remove_debris(tmp.path());
+        assert!(!dead.exists() && live.exists() && mine.exists());
+    }
+
+    #[test]
+    fn paths_may_not_climb_out() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
+        tar.append_data(&mut h, "sub/file", &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = Context::unpack(&mut &bytes[..], tmp.path()).unwrap();
+        assert_eq!(
+            ctx.sources("sub/../sub/file").unwrap(),
+            [PathBuf::from("sub/file")]
+        );
+        assert_eq!(ctx.sources("s*/f?le").unwrap(), [PathBuf::from("sub/file")]);
+        let e = ctx.sources("../x").unwrap_err().to_string();
+        assert!(
+            e.contains("forbidden path outside the build context"),
+            "{e}"
+        );
+        assert!(ctx.sources("missing").is_err());
     }
 }

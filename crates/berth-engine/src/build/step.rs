@@ -506,7 +506,7 @@ impl<'a> StageState<'a> {
                 return Err(refused("ADD of URLs together with local files or --from"));
             }
             let dir = tempfile::Builder::new()
-                .prefix("add-")
+                .prefix(&super::context::scratch_prefix("add"))
                 .tempdir_in(self.b.engine.config.data_root.join("build-tmp"))
                 .map_err(|e| Error::internal("ADD download directory", e))?;
             let names = super::remote::fetch_all(&words, dir.path())?;

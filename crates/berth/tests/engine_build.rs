@@ -376,6 +376,16 @@ fn cache_hits_until_the_changed_step_and_survives_a_restart() {
     d.docker_ok(&["builder", "prune", "-f"]);
     let pruned = build_ok(&d, ctx.path(), &["-t", "cached"]);
     assert!(!pruned.contains("Using cache"), "{pruned}");
+
+    // rmi takes along the steps it was built of that nothing else uses, as Docker's does
+    // (steps shared with the earlier builds' images stay); busybox stays.
+    let before = d.docker_ok(&["images", "-a", "-q"]).lines().count();
+    let removed = d.docker_ok(&["rmi", "cached"]);
+    let deleted = removed.matches("Deleted:").count();
+    assert!(deleted >= 2, "{removed}");
+    let after = d.docker_ok(&["images", "-a", "-q"]).lines().count();
+    assert_eq!(after, before - deleted, "{removed}");
+    d.docker_ok(&["image", "inspect", "busybox"]);
 }
 
 #[test]

@@ -244,8 +244,48 @@ impl Images {
             deleted: Some(id),
             untagged: None,
         });
+        self.remove_unused_parents(&image, users, &mut out)?;
         self.collect_garbage()?;
         Ok(out)
+    }
+
+    /// After `image` is deleted, its parents (the build steps it was made of) go too while
+    /// they have no name, no other child and no container, as Docker's do.
+    fn remove_unused_parents(
+        &self,
+        image: &Image,
+        users: &dyn Fn(&str) -> Option<(String, bool)>,
+        out: &mut Vec<ImageDeleteResponseItem>,
+    ) -> Result<()> {
+        let mut child = image.clone();
+        loop {
+            let images = self.store.list()?;
+            let len = history_len(&child);
+            let parent = (1..len).rev().find_map(|n| {
+                let key = history_key(&child, n);
+                images
+                    .iter()
+                    .find(|i| history_len(i) == n && history_key(i, n) == key)
+            });
+            let Some(parent) = parent.cloned() else {
+                return Ok(());
+            };
+            let n = history_len(&parent);
+            let own = history_key(&parent, n);
+            let other_children = images.iter().any(|i| {
+                i.manifest != parent.manifest && history_len(i) > n && history_key(i, n) == own
+            });
+            let id = parent.id.to_string();
+            if !parent.references.is_empty() || other_children || users(&id).is_some() {
+                return Ok(());
+            }
+            self.store.remove(&parent)?;
+            out.push(ImageDeleteResponseItem {
+                deleted: Some(id),
+                untagged: None,
+            });
+            child = parent;
+        }
     }
 
     /// Removes the blobs and snapshots no recorded image refers to (containers' images stay

@@ -429,6 +429,13 @@ fn berth_cli_builds_with_its_flags() {
     let shown = text(&out.stdout);
     assert!(shown.contains("Step 1/4 : FROM busybox AS base"), "{shown}");
     assert!(shown.contains("Successfully tagged clibuilt:1"), "{shown}");
+    // Each step's result line carries its time.
+    assert!(
+        shown
+            .lines()
+            .any(|l| l.starts_with(" ---> ") && l.ends_with("s)")),
+        "{shown}"
+    );
     let id = std::fs::read_to_string(&iid).unwrap();
     assert_eq!(inspect(&d, "clibuilt:1", "{{.Id}}"), id);
     assert_eq!(

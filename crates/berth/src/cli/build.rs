@@ -114,9 +114,22 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
         .map_err(Exit::one)?;
     let mut id = None;
     let mut out = std::io::stdout().lock();
+    let mut step_started = None;
     each_message(r.body, |v| {
         if let Some(s) = v.get("stream").and_then(Value::as_str) {
-            let _ = out.write_all(s.as_bytes());
+            if s.starts_with("Step ") {
+                step_started = Some(std::time::Instant::now());
+            }
+            match (step_result(s), step_started.take()) {
+                // A step's result line gets the step's time.
+                (Some(id), Some(t)) => {
+                    let _ = writeln!(out, " ---> {id} ({:.2}s)", t.elapsed().as_secs_f64());
+                }
+                (_, started) => {
+                    step_started = started;
+                    let _ = out.write_all(s.as_bytes());
+                }
+            }
             let _ = out.flush();
         } else if let Some(s) = v.get("status").and_then(Value::as_str) {
             let _ = writeln!(out, "{s}");
@@ -130,6 +143,12 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
             .map_err(|e| Exit::one(format!("write {}: {e}", path.display())))?;
     }
     Ok(0)
+}
+
+/// The image id of a step's ` ---> 0123456789ab` result line.
+fn step_result(line: &str) -> Option<&str> {
+    let id = line.strip_prefix(" ---> ")?.trim_end();
+    (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit())).then_some(id)
 }
 
 /// `-f` as a path relative to the context (a Dockerfile outside it is refused).

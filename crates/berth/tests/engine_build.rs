@@ -538,3 +538,19 @@ fn add_fetches_a_url() {
     ]);
     assert_eq!(out, "600\nfetched over http\n");
 }
+
+#[test]
+fn workdir_and_user_apply_to_run_and_a_missing_workdir_is_made() {
+    let d = Daemon::with_busybox();
+    let ctx = context(&[(
+        "Dockerfile",
+        "FROM busybox\nWORKDIR /made/here\nRUN pwd > /where\nUSER 4242\nRUN id -u\nCMD cat /where\n",
+    )]);
+    let out = build_ok(&d, ctx.path(), &["-t", "wd"]);
+    assert!(out.contains("\n4242\n"), "{out}");
+    assert_eq!(d.docker_ok(&["run", "--rm", "wd"]), "/made/here\n");
+    assert_eq!(
+        inspect(&d, "wd", "{{json .Config.Cmd}}"),
+        r#"["/bin/sh","-c","cat /where"]"#
+    );
+}

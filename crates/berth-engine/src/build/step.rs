@@ -139,10 +139,46 @@ impl<'a> StageState<'a> {
                 if self.cached(&key) {
                     return Ok(());
                 }
-                self.amend(created_by)?;
+                match self.missing_workdir(ins) {
+                    Some(dir) => self.make_dir(dir, created_by)?,
+                    None => self.amend(created_by)?,
+                }
                 self.remember(&key)
             }
         }
+    }
+
+    /// After `WORKDIR`: the directory, when the image does not have it yet.
+    fn missing_workdir(&self, ins: &Instruction) -> Option<PathBuf> {
+        let dir = PathBuf::from(
+            self.cfg
+                .workdir
+                .as_ref()
+                .filter(|_| ins.keyword == "WORKDIR")?,
+        );
+        self.image_stat()(&dir).is_none().then_some(dir)
+    }
+
+    /// A layer with `dir` and its missing parents (`WORKDIR` makes its directory, as Docker's).
+    fn make_dir(&mut self, dir: PathBuf, created_by: String) -> Result<()> {
+        let spec = CopySpec {
+            sources: Vec::new(),
+            dest: dir,
+            dest_is_dir: true,
+            owner: None,
+            mode: None,
+            extract_archives: false,
+        };
+        let image_stat = self.image_stat();
+        let tar = copy_layer(self.b.ctx, &spec, &|p| image_stat(p))?;
+        let options = self.options(created_by);
+        self.image = Some(
+            self.b
+                .engine
+                .images
+                .commit(self.image.as_ref(), tar, &options)?,
+        );
+        Ok(())
     }
 
     /// The cache key of a step with `parts` on the current image, build args, shell and

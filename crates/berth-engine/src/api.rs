@@ -92,6 +92,46 @@ pub struct ImportRequest {
     pub platform: Option<String>,
 }
 
+/// `POST /build`.
+#[derive(Debug, Clone, Default)]
+pub struct BuildRequest {
+    /// `t`: names for the image (several).
+    pub tags: Vec<String>,
+    /// The Dockerfile's path in the context (`Dockerfile` when `None`).
+    pub dockerfile: Option<String>,
+    /// `buildargs`: a `null` value means "declared, no value".
+    pub build_args: std::collections::HashMap<String, Option<String>>,
+    /// The stage to build (the last one when `None`).
+    pub target: Option<String>,
+    /// Labels added to the final image.
+    pub labels: std::collections::HashMap<String, String>,
+    pub no_cache: bool,
+    /// Pull base images even when present.
+    pub pull: bool,
+    /// Only the image id in the stream.
+    pub quiet: bool,
+    /// Remove intermediate containers after a successful step (`rm`).
+    pub remove: bool,
+    /// Remove them after a failed one too (`forcerm`).
+    pub force_remove: bool,
+    pub platform: Option<String>,
+}
+
+/// `POST /commit`.
+#[derive(Debug, Clone, Default)]
+pub struct CommitRequest {
+    /// The container, by name or id.
+    pub container: String,
+    pub repo: Option<String>,
+    pub tag: Option<String>,
+    pub comment: Option<String>,
+    pub author: Option<String>,
+    /// Dockerfile instructions applied to the config (`CMD`, `ENV`, `WORKDIR`, ...).
+    pub changes: Vec<String>,
+    /// Freeze the container while its files are read (Docker's default).
+    pub pause: bool,
+}
+
 /// `GET /images/json`.
 #[derive(Debug, Clone, Default)]
 pub struct ImageListOptions {

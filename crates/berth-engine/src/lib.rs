@@ -3,6 +3,7 @@
 //! monitor that outlives the daemon), their logs and exit records.
 
 pub mod api;
+mod build;
 mod containers;
 pub mod detach;
 mod engine;

@@ -9,8 +9,8 @@ use std::io::{self, BufRead, BufReader, Read, Write};
 use flate2::Compression;
 use flate2::write::GzEncoder;
 use oci_spec::image::{
-    Arch, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfigurationBuilder,
-    ImageManifestBuilder, MediaType, Os, RootFsBuilder,
+    Arch, Config, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration,
+    ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
 use crate::digest::{Digest, DigestWriter};
@@ -42,6 +42,8 @@ pub struct ConfigChanges {
     /// `HEALTHCHECK`: Docker's `Healthcheck` object, written into the config as is (the OCI
     /// config has no such field; Docker's images carry it).
     pub healthcheck: Option<serde_json::Value>,
+    /// `STOPSIGNAL`.
+    pub stop_signal: Option<String>,
 }
 
 /// The image's platform.
@@ -113,7 +115,7 @@ impl<R: Read, W: Write> Read for Tee<R, W> {
     }
 }
 
-fn oci_err(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Error {
+pub(crate) fn oci_err(what: &'static str) -> impl FnOnce(oci_spec::OciSpecError) -> Error {
     move |e| Error::Oci {
         what,
         reason: e.to_string(),
@@ -132,13 +134,62 @@ pub fn import_rootfs(
     let mut input = BufReader::with_capacity(256 * 1024, reader);
     refuse_unsupported(input.fill_buf().map_err(Error::Layer)?)?;
     let decoded = decompressed(input, "")?;
+    let layer = store_layer(store, snapshots, decoded, None)?;
+    let config = image_config(&options, &layer.diff_id)?;
+    let res = write_image(
+        store,
+        &config,
+        options.changes.healthcheck.as_ref(),
+        vec![layer.descriptor()],
+        options.reference.as_ref(),
+    );
+    layer.forget_on_error(snapshots, &res);
+    res
+}
 
+/// A layer just stored: its blob in the content store, its snapshot committed.
+pub(crate) struct StoredLayer {
+    pub diff_id: Digest,
+    pub chain_id: Digest,
+    blob: Digest,
+    blob_size: u64,
+    /// Whether the snapshot was made now (not already there from another image).
+    fresh: bool,
+}
+
+impl StoredLayer {
+    /// The manifest's descriptor of the layer blob.
+    pub fn descriptor(&self) -> Descriptor {
+        Descriptor::new(
+            MediaType::from(LAYER_MEDIA_TYPE),
+            self.blob_size,
+            self.blob.to_oci(),
+        )
+    }
+
+    /// Removes the snapshot made for an image that then failed to be recorded.
+    pub fn forget_on_error<T>(&self, snapshots: &Snapshots, res: &Result<T>) {
+        if res.is_err() && self.fresh {
+            let _ = snapshots.remove(&self.chain_id);
+        }
+    }
+}
+
+/// Stores the uncompressed layer tar read from `tar` in one pass: hashed for its DiffID,
+/// gzip-compressed into the content store and unpacked into its snapshot (named by its chain
+/// id on top of `parent_chain`). On failure the half-written blob and snapshot are removed.
+pub(crate) fn store_layer(
+    store: &ImageStore,
+    snapshots: &Snapshots,
+    tar: impl Read,
+    parent_chain: Option<&Digest>,
+) -> Result<StoredLayer> {
     // Both are removed on drop unless committed.
     let ingest = store.content().ingest()?;
     let ingest_path = ingest.path().to_path_buf();
     let pending = snapshots.begin()?;
     let mut tee = Tee {
-        inner: decoded,
+        inner: tar,
         out: DigestWriter::new(GzEncoder::new(ingest, Compression::fast())),
     };
     unpack_layer(&mut tee, &pending.fs_dir())?;
@@ -149,28 +200,24 @@ pub fn import_rootfs(
         .finish()
         .map_err(Error::io("compress layer into", ingest_path))?;
     let (blob, blob_size) = ingest.commit(None)?;
-    let chain_id = diff_id.clone(); // a single layer's chain id is its diff id
-    tracing::debug!(%diff_id, %blob, blob_size, "imported layer");
-    let already = snapshots.is_committed(&chain_id);
+    let chain_id = match parent_chain {
+        Some(parent) => Digest::of(format!("{parent} {diff_id}").as_bytes()),
+        None => diff_id.clone(),
+    };
+    tracing::debug!(%diff_id, %blob, blob_size, "stored layer");
+    let fresh = !snapshots.is_committed(&chain_id);
     pending.commit(&chain_id)?;
-
-    let res = write_image(store, &options, &diff_id, &blob, blob_size);
-    if res.is_err() && !already {
-        let _ = snapshots.remove(&chain_id);
-    }
-    res
+    Ok(StoredLayer {
+        diff_id,
+        chain_id,
+        blob,
+        blob_size,
+        fresh,
+    })
 }
 
-fn write_image(
-    store: &ImageStore,
-    options: &ImportOptions,
-    diff_id: &Digest,
-    blob: &Digest,
-    blob_size: u64,
-) -> Result<Image> {
-    let created = now_rfc3339();
-    let platform = options.platform.clone().unwrap_or_else(Platform::host);
-    let ch = &options.changes;
+/// The runtime config (`Config` of the image config) that `changes` describe.
+pub(crate) fn runtime_config(ch: &ConfigChanges) -> Result<Config> {
     let mut cfg = ConfigBuilder::default();
     if let Some(c) = &ch.cmd {
         cfg = cfg.cmd(c.clone());
@@ -207,17 +254,26 @@ fn write_image(
     if !ch.volumes.is_empty() {
         cfg = cfg.volumes(ch.volumes.clone());
     }
+    if let Some(s) = &ch.stop_signal {
+        cfg = cfg.stop_signal(s.clone());
+    }
+    cfg.build().map_err(oci_err("config"))
+}
+
+fn image_config(options: &ImportOptions, diff_id: &Digest) -> Result<ImageConfiguration> {
+    let created = now_rfc3339();
+    let platform = options.platform.clone().unwrap_or_else(Platform::host);
     let mut history = HistoryBuilder::default()
         .created(created.clone())
         .created_by("berth import");
     if let Some(m) = &options.message {
         history = history.comment(m.clone());
     }
-    let config = ImageConfigurationBuilder::default()
+    ImageConfigurationBuilder::default()
         .created(created)
         .architecture(Arch::from(platform.architecture.as_str()))
         .os(Os::from(platform.os.as_str()))
-        .config(cfg.build().map_err(oci_err("config"))?)
+        .config(runtime_config(&options.changes)?)
         .rootfs(
             RootFsBuilder::default()
                 .typ("layers")
@@ -227,13 +283,25 @@ fn write_image(
         )
         .history(vec![history.build().map_err(oci_err("history"))?])
         .build()
-        .map_err(oci_err("image config"))?;
+        .map_err(oci_err("image config"))
+}
+
+/// Writes `config` (with Docker's `Healthcheck`, which the OCI config type has no field for)
+/// and a manifest of `layers` into the content store and records the image under `reference`
+/// (dangling without one).
+pub(crate) fn write_image(
+    store: &ImageStore,
+    config: &ImageConfiguration,
+    healthcheck: Option<&serde_json::Value>,
+    layers: Vec<Descriptor>,
+    reference: Option<&Reference>,
+) -> Result<Image> {
     let json_err = |e: serde_json::Error| Error::Oci {
         what: "image config",
         reason: e.to_string(),
     };
-    let mut config = serde_json::to_value(&config).map_err(json_err)?;
-    if let Some(hc) = &ch.healthcheck {
+    let mut config = serde_json::to_value(config).map_err(json_err)?;
+    if let Some(hc) = healthcheck {
         config["config"]["Healthcheck"] = hc.clone();
     }
     let cbytes = serde_json::to_vec(&config).map_err(json_err)?;
@@ -247,11 +315,7 @@ fn write_image(
             config_size,
             config_digest.to_oci(),
         ))
-        .layers(vec![Descriptor::new(
-            MediaType::from(LAYER_MEDIA_TYPE),
-            blob_size,
-            blob.to_oci(),
-        )])
+        .layers(layers)
         .build()
         .map_err(oci_err("manifest"))?;
     let mbytes = serde_json::to_vec(&manifest).map_err(|e| Error::Oci {
@@ -260,7 +324,7 @@ fn write_image(
     })?;
     let (manifest_digest, _) = store.content().write_blob(&mbytes[..], None)?;
 
-    match &options.reference {
+    match reference {
         Some(r) => store.tag(r, &manifest_digest)?,
         None => store.add_untagged(&manifest_digest)?,
     }

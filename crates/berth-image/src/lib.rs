@@ -10,6 +10,7 @@
 //! - `containers/<id>/{upper,work}`: containers' writable layers.
 
 pub mod archive;
+pub mod commit;
 pub mod digest;
 pub mod error;
 mod fsutil;
@@ -22,6 +23,7 @@ pub mod store;
 mod testutil;
 pub mod unpack;
 
+pub use commit::{CommitOptions, amend_config, commit_layer};
 pub use digest::{Digest, DigestWriter};
 pub use error::{Error, Result};
 pub use import::{ConfigChanges, ImportOptions, Platform, import_rootfs};

@@ -14,17 +14,20 @@ use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use berth_engine::{Engine, ImageListOptions, ImportRequest, PullRequest, PushRequest};
+use berth_engine::{
+    CommitRequest, Engine, ImageListOptions, ImportRequest, PullRequest, PushRequest,
+};
 use bytes::{Buf, Bytes};
 use futures_util::StreamExt;
 
-use super::{image_archive, join_error};
+use super::{image_archive, join_error, json_body};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/images/create", post(create))
+        .route("/commit", post(commit))
         .route("/images/json", get(list))
         .route("/images/get", get(image_archive::save_many))
         .route("/images/load", post(image_archive::load))
@@ -36,6 +39,47 @@ pub fn routes() -> Router<Arc<Engine>> {
 }
 
 type Eng = State<Arc<Engine>>;
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=&pause=`: 201 with the new
+/// image's id. A config in the body (Docker's override of the container's) is refused.
+async fn commit(State(engine): Eng, params: Params, body: Bytes) -> ApiResult<Response> {
+    let container = params
+        .non_empty("container")
+        .ok_or_else(|| ApiError::bad_request("the container query parameter is required"))?;
+    if !body.iter().all(u8::is_ascii_whitespace) {
+        let config: serde_json::Value = json_body(&body)?;
+        let empty = match &config {
+            serde_json::Value::Null => true,
+            serde_json::Value::Object(m) => m.values().all(serde_json::Value::is_null),
+            _ => false,
+        };
+        if !empty {
+            return Err(ApiError::bad_request(
+                "a container config in the commit body is not supported by berth yet: use changes",
+            ));
+        }
+    }
+    let req = CommitRequest {
+        container: container.to_owned(),
+        repo: params.non_empty("repo").map(str::to_owned),
+        tag: params.non_empty("tag").map(str::to_owned),
+        comment: params.non_empty("comment").map(str::to_owned),
+        author: params.non_empty("author").map(str::to_owned),
+        changes: changes(&params),
+        pause: params.bool_or("pause", true),
+    };
+    let id = engine.commit_container(req).await?;
+    Ok((StatusCode::CREATED, Json(serde_json::json!({ "Id": id }))).into_response())
+}
+
+/// The `changes` parameters (Dockerfile instructions) that say something.
+fn changes(params: &Params) -> Vec<String> {
+    params
+        .get_all("changes")
+        .into_iter()
+        .filter(|c| !c.trim().is_empty())
+        .collect()
+}
 
 /// `POST /images/create`: `fromSrc=-` imports the body; `fromImage=` would pull.
 async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<Response> {
@@ -67,11 +111,7 @@ async fn create(State(engine): Eng, params: Params, req: Request) -> ApiResult<R
     let import = ImportRequest {
         repo: params.non_empty("repo").map(str::to_owned),
         tag: params.non_empty("tag").map(str::to_owned),
-        changes: params
-            .get_all("changes")
-            .into_iter()
-            .filter(|c| !c.trim().is_empty())
-            .collect(),
+        changes: changes(&params),
         message: params.non_empty("message").map(str::to_owned),
         platform: params.non_empty("platform").map(str::to_owned),
     };
@@ -98,7 +138,7 @@ fn registry_auth(headers: &HeaderMap) -> Option<String> {
 /// Docker's pull and push: a stream of JSON progress lines from `work` (run on a blocking
 /// thread); an error before the first line is a plain error status (404 for an image that
 /// cannot be had), one after it an `errorDetail` line.
-pub(super) async fn progress_stream<T: Send + 'static>(
+pub(crate) async fn progress_stream<T: Send + 'static>(
     work: impl FnOnce(&(dyn Fn(serde_json::Value) + Sync)) -> berth_engine::Result<T> + Send + 'static,
 ) -> ApiResult<Response> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Bytes>();

@@ -1,6 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod auth;
+mod build;
 mod containers;
 mod events;
 mod exec;
@@ -27,6 +28,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .merge(system::routes())
         .merge(auth::routes())
         .merge(images::routes())
+        .merge(build::routes())
         .merge(containers::routes())
         .merge(volumes::routes())
         .merge(files::routes())

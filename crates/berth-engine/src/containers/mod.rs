@@ -48,6 +48,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
 pub use files::{PathStat, TarStream};
+pub(crate) use files::{RootAccess, image_stat, runtime_mount_points};
 
 /// A record's network mode as Docker names it (`bridge`, `host`, `container:ID`, ...).
 pub(crate) fn network_mode_of(rec: &Record) -> String {

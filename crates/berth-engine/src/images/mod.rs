@@ -105,13 +105,55 @@ impl Images {
         Ok(image.id.to_string())
     }
 
+    /// Records the layer tar `layer` on top of `parent` as a new image (commit, build steps).
+    pub fn commit(
+        &self,
+        parent: Option<&Image>,
+        layer: impl Read,
+        options: &berth_image::CommitOptions,
+    ) -> Result<Image> {
+        let _intake = self.intake_guard();
+        Ok(berth_image::commit_layer(
+            &self.store,
+            &self.snapshots,
+            parent,
+            layer,
+            options,
+        )?)
+    }
+
+    /// Records a config-only step on top of `parent` (builds' `ENV`, `CMD`, ...).
+    pub fn amend(
+        &self,
+        parent: Option<&Image>,
+        options: &berth_image::CommitOptions,
+    ) -> Result<Image> {
+        let _intake = self.intake_guard();
+        Ok(berth_image::amend_config(&self.store, parent, options)?)
+    }
+
     pub fn list(
         &self,
         opts: &ImageListOptions,
         in_use: &dyn Fn(&str) -> i64,
     ) -> Result<Vec<ImageSummary>> {
         let mut out = Vec::new();
-        for img in self.store.list()? {
+        let images = self.store.list()?;
+        // Docker hides the untagged images that others are built on (build steps) unless
+        // `all` is asked for.
+        let parents: std::collections::HashSet<String> = if opts.all {
+            Default::default()
+        } else {
+            images
+                .iter()
+                .flat_map(|i| (1..history_len(i)).map(move |n| history_key(i, n)))
+                .collect()
+        };
+        for img in images {
+            if img.references.is_empty() && parents.contains(&history_key(&img, history_len(&img)))
+            {
+                continue;
+            }
             let summary = view::summary(&img, in_use(&img.id.to_string()));
             if view::matches(&img, &summary, &opts.filters)? {
                 out.push(summary);
@@ -208,8 +250,48 @@ impl Images {
             deleted: Some(id),
             untagged: None,
         });
+        self.remove_unused_parents(&image, users, &mut out)?;
         self.collect_garbage()?;
         Ok(out)
+    }
+
+    /// After `image` is deleted, its parents (the build steps it was made of) go too while
+    /// they have no name, no other child and no container, as Docker's do.
+    fn remove_unused_parents(
+        &self,
+        image: &Image,
+        users: &dyn Fn(&str) -> Option<(String, bool)>,
+        out: &mut Vec<ImageDeleteResponseItem>,
+    ) -> Result<()> {
+        let mut child = image.clone();
+        loop {
+            let images = self.store.list()?;
+            let len = history_len(&child);
+            let parent = (1..len).rev().find_map(|n| {
+                let key = history_key(&child, n);
+                images
+                    .iter()
+                    .find(|i| history_len(i) == n && history_key(i, n) == key)
+            });
+            let Some(parent) = parent.cloned() else {
+                return Ok(());
+            };
+            let n = history_len(&parent);
+            let own = history_key(&parent, n);
+            let other_children = images.iter().any(|i| {
+                i.manifest != parent.manifest && history_len(i) > n && history_key(i, n) == own
+            });
+            let id = parent.id.to_string();
+            if !parent.references.is_empty() || other_children || users(&id).is_some() {
+                return Ok(());
+            }
+            self.store.remove(&parent)?;
+            out.push(ImageDeleteResponseItem {
+                deleted: Some(id),
+                untagged: None,
+            });
+            child = parent;
+        }
     }
 
     /// Removes the blobs and snapshots no recorded image refers to (containers' images stay
@@ -247,6 +329,23 @@ impl Images {
     fn intake_guard(&self) -> std::sync::RwLockReadGuard<'_, ()> {
         self.intake.read().unwrap_or_else(|e| e.into_inner())
     }
+}
+
+fn history_len(img: &Image) -> usize {
+    img.config.history().as_ref().map_or(0, Vec::len)
+}
+
+/// The first `n` history entries and the layers they made, as one comparable key: an image
+/// whose whole history is a strict prefix of another's is that one's parent.
+fn history_key(img: &Image, n: usize) -> String {
+    let history = img.config.history().as_deref().unwrap_or_default();
+    let layers = history[..n]
+        .iter()
+        .filter(|h| !h.empty_layer().unwrap_or(false))
+        .count();
+    let diff_ids =
+        &img.config.rootfs().diff_ids()[..layers.min(img.config.rootfs().diff_ids().len())];
+    serde_json::to_string(&(&history[..n], diff_ids)).unwrap_or_default()
 }
 
 /// The names an image keeps when `removed` is untagged: with the repository's last tag go its

@@ -142,7 +142,21 @@ pub fn load(c: &Client, a: &LoadArgs) -> Res {
         .map_err(Exit::one)?;
     let tty = !a.quiet && std::io::stdout().is_terminal();
     let mut o = std::io::stdout().lock();
-    for line in BufReader::new(r.body).lines() {
+    each_message(r.body, |v| {
+        if let Some(s) = v.get("stream").and_then(Value::as_str) {
+            let _ = write!(o, "{}{s}", if tty { "\n" } else { "" });
+        } else if let (true, Some(p)) = (tty, v.get("progress").and_then(Value::as_str)) {
+            let _ = write!(o, "\r\x1b[2K{}: {p}", v["status"].as_str().unwrap_or(""));
+        }
+        let _ = o.flush();
+    })?;
+    Ok(0)
+}
+
+/// Calls `f` on each JSON message of a progress stream (`load`, `build`); a message with an
+/// `error` ends it with that error.
+pub fn each_message(body: impl Read, mut f: impl FnMut(&Value)) -> Result<(), Exit> {
+    for line in BufReader::new(body).lines() {
         let line = line.map_err(Exit::one)?;
         if line.trim().is_empty() {
             continue;
@@ -151,14 +165,9 @@ pub fn load(c: &Client, a: &LoadArgs) -> Res {
         if let Some(e) = v.get("error").and_then(Value::as_str) {
             return Err(Exit::one(e));
         }
-        if let Some(s) = v.get("stream").and_then(Value::as_str) {
-            let _ = write!(o, "{}{s}", if tty { "\n" } else { "" });
-        } else if let (true, Some(p)) = (tty, v.get("progress").and_then(Value::as_str)) {
-            let _ = write!(o, "\r\x1b[2K{}: {p}", v["status"].as_str().unwrap_or(""));
-        }
-        let _ = o.flush();
+        f(&v);
     }
-    Ok(0)
+    Ok(())
 }
 
 #[derive(Args, Debug)]

@@ -159,25 +159,32 @@ pub struct ImportArgs {
     pub reference: Option<String>,
 }
 
-pub fn import(c: &Client, a: &ImportArgs) -> Res {
-    let mut q = String::from("/images/create?fromSrc=");
-    let is_url = a.file.contains("://");
-    q.push_str(&enc(if is_url { &a.file } else { "-" }));
-    if let Some(r) = &a.reference {
+/// `&repo=&tag=` of a `REPOSITORY[:TAG]` and one `&changes=` per `--change` (import, commit).
+pub fn image_query(reference: Option<&str>, changes: &[String]) -> String {
+    let mut q = String::new();
+    if let Some(r) = reference {
         let (repo, tag) = split_ref(r);
         q.push_str(&format!("&repo={}", enc(repo)));
         if !tag.is_empty() {
             q.push_str(&format!("&tag={}", enc(tag)));
         }
     }
+    for ch in changes {
+        q.push_str(&format!("&changes={}", enc(ch)));
+    }
+    q
+}
+
+pub fn import(c: &Client, a: &ImportArgs) -> Res {
+    let mut q = String::from("/images/create?fromSrc=");
+    let is_url = a.file.contains("://");
+    q.push_str(&enc(if is_url { &a.file } else { "-" }));
+    q.push_str(&image_query(a.reference.as_deref(), &a.change));
     if let Some(m) = &a.message {
         q.push_str(&format!("&message={}", enc(m)));
     }
     if let Some(p) = &a.platform {
         q.push_str(&format!("&platform={}", enc(p)));
-    }
-    for ch in &a.change {
-        q.push_str(&format!("&changes={}", enc(ch)));
     }
     let r = if is_url {
         c.request("POST", &q, Body::None)

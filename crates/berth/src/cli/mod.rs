@@ -2,6 +2,8 @@
 //! `crate::client`); nothing here reads the daemon's files.
 
 mod archive;
+mod build;
+mod commit;
 mod containers;
 mod credentials;
 mod disk;
@@ -107,6 +109,10 @@ pub enum ClientCommand {
     Logout(login::LogoutArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(images::TagArgs),
+    /// Build an image from a Dockerfile.
+    Build(build::BuildArgs),
+    /// Create a new image from a container's changes.
+    Commit(commit::CommitArgs),
     /// Remove one or more images.
     Rmi(images::RmiArgs),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
@@ -188,6 +194,8 @@ pub fn main(host_flag: Option<&str>, cmd: ClientCommand) -> i32 {
         ClientCommand::Login(a) => login::login(&c, a),
         ClientCommand::Logout(a) => login::logout(a),
         ClientCommand::Tag(a) => images::tag(&c, a),
+        ClientCommand::Commit(a) => commit::commit(&c, a),
+        ClientCommand::Build(a) => build::build(&c, a),
         ClientCommand::Rmi(a) => images::rmi(&c, a),
         ClientCommand::Save(a) => archive::save(&c, a),
         ClientCommand::Load(a) => archive::load(&c, a),

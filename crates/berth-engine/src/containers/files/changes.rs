@@ -57,7 +57,7 @@ impl Engine {
 
 /// Mount points of every container (see `spec.rs`), made in the writable layer when the
 /// image lacks them.
-const RUNTIME_MOUNT_POINTS: &[&str] = &[
+pub(crate) const RUNTIME_MOUNT_POINTS: &[&str] = &[
     "/proc",
     "/dev",
     "/sys",
@@ -127,20 +127,27 @@ impl Walk<'_> {
 
 /// Whether some image layer has `path` (resolved inside that layer, no symlink followed out).
 fn in_image(lowers: &[std::fs::File], path: &Path) -> bool {
+    image_stat(lowers, path).is_some()
+}
+
+/// The image's entry at `path` (absolute in the image), from the topmost layer that has it;
+/// `None` when no layer has it or the topmost one deleted it (a whiteout).
+pub(crate) fn image_stat(
+    lowers: &[std::fs::File],
+    path: &Path,
+) -> Option<nix::sys::stat::FileStat> {
     let rel: PathBuf = path.components().skip(1).collect();
-    // Topmost layer first: the first that has the path decides (a whiteout there hides it).
     lowers
         .iter()
         .find_map(|l| lower_entry(l.as_fd(), &rel))
-        .is_some_and(|whiteout| !whiteout)
+        .filter(|st| !(st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0))
 }
 
-/// `Some(is_whiteout)` when the layer has `rel`.
-fn lower_entry(layer: BorrowedFd, rel: &Path) -> Option<bool> {
+/// The layer's entry at `rel` (a whiteout included), if it has one.
+fn lower_entry(layer: BorrowedFd, rel: &Path) -> Option<nix::sys::stat::FileStat> {
     let how = nix::fcntl::OpenHow::new()
         .flags(OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC)
         .resolve(nix::fcntl::ResolveFlag::RESOLVE_IN_ROOT);
     let fd = nix::fcntl::openat2(layer, rel, how).ok()?;
-    let st = nix::sys::stat::fstat(&fd).ok()?;
-    Some(st.st_mode & libc::S_IFMT == libc::S_IFCHR && st.st_rdev == 0)
+    nix::sys::stat::fstat(&fd).ok()
 }

@@ -3,7 +3,8 @@
 //! layer against the image). Paths are resolved inside the container's root, never through
 //! a host path.
 
-mod changes;
+pub(crate) mod changes;
+mod commit;
 mod extract;
 mod root;
 mod stat;
@@ -19,6 +20,9 @@ use nix::fcntl::OFlag;
 use crate::engine::Engine;
 use crate::error::{Error, Result};
 
+pub(crate) use changes::image_stat;
+pub(crate) use commit::runtime_mount_points;
+pub(crate) use root::RootAccess;
 pub use stat::PathStat;
 
 /// A tar stream being written by a thread of its own.
@@ -54,7 +58,13 @@ impl Engine {
         let st = stat::stat_at(dir.as_fd(), &base, &base).map_err(|e| not_found(path, e))?;
         let stream = spawn_tar(move |b| {
             let _keep = &access;
-            tar_out::append(b, dir.as_fd(), OsStr::new(&base), Path::new(&base))
+            tar_out::append(
+                b,
+                dir.as_fd(),
+                OsStr::new(&base),
+                Path::new(&base),
+                tar_out::Style::Plain,
+            )
         })?;
         Ok((st, stream))
     }
@@ -83,7 +93,7 @@ impl Engine {
         let root = access.open(Path::new("/"), OFlag::O_RDONLY | OFlag::O_DIRECTORY)?;
         spawn_tar(move |b| {
             let _keep = &access;
-            tar_out::append_children(b, root, Path::new(""))
+            tar_out::append_children(b, root, Path::new(""), tar_out::Style::Plain)
         })
     }
 }
@@ -97,20 +107,47 @@ fn not_found(path: &str, e: nix::errno::Errno) -> Error {
     }
 }
 
-/// Runs `write` on a thread into a pipe and hands back the read end; a failure mid-way ends
-/// the stream early (the client sees a truncated tar), as Docker's does.
+/// Runs `write` on a thread into a pipe and hands back the read end. A failure mid-way ends
+/// the stream with that error (after what was written), so a reader never takes a truncated
+/// tar for a whole one.
 fn spawn_tar(
     write: impl FnOnce(&mut tar::Builder<std::io::PipeWriter>) -> std::io::Result<()> + Send + 'static,
 ) -> Result<TarStream> {
     let (reader, writer) = std::io::pipe().map_err(|e| Error::internal("pipe", e))?;
-    std::thread::spawn(move || {
+    let writer = std::thread::spawn(move || {
         let mut b = tar::Builder::new(writer);
         b.mode(tar::HeaderMode::Complete);
-        if let Err(e) = write(&mut b).and_then(|()| b.finish()) {
+        let res = write(&mut b).and_then(|()| b.finish());
+        if let Err(e) = &res {
             tracing::warn!("writing a container archive: {e}");
         }
+        res
     });
-    Ok(Box::new(reader))
+    Ok(Box::new(CheckedPipe {
+        reader,
+        writer: Some(writer),
+    }))
+}
+
+/// The read end of [`spawn_tar`]'s pipe: at its end, the writer's error if it failed.
+struct CheckedPipe {
+    reader: std::io::PipeReader,
+    writer: Option<std::thread::JoinHandle<std::io::Result<()>>>,
+}
+
+impl Read for CheckedPipe {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.reader.read(buf)?;
+        if n == 0
+            && !buf.is_empty()
+            && let Some(writer) = self.writer.take()
+        {
+            writer
+                .join()
+                .map_err(|_| std::io::Error::other("the archive writer panicked"))??;
+        }
+        Ok(n)
+    }
 }
 
 #[cfg(test)]

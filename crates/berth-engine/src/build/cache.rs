@@ -1,0 +1,110 @@
+//! The build cache: a step's key (its parent image, its instruction after substitution, the
+//! build args and shell it runs with, and for COPY/ADD the content of what it reads) → the
+//! image the step made. One small file per key under `<data-root>/build-cache`, written
+//! atomically, so the cache survives daemon restarts. A hit whose image is gone is a miss.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use berth_image::Image;
+use sha2::{Digest as _, Sha256};
+
+use crate::error::{Error, Result};
+use crate::images::Images;
+
+use super::context::Context;
+
+/// The cache's directory.
+pub struct Cache {
+    dir: PathBuf,
+}
+
+impl Cache {
+    pub fn open(data_root: &Path) -> Result<Cache> {
+        let dir = data_root.join("build-cache");
+        std::fs::create_dir_all(&dir).map_err(|e| Error::internal(dir.display(), e))?;
+        Ok(Cache { dir })
+    }
+
+    /// The image recorded for `key`, if it still exists.
+    pub fn get(&self, images: &Images, key: &str) -> Option<Image> {
+        let id = std::fs::read_to_string(self.dir.join(key)).ok()?;
+        images.resolve(id.trim()).ok()
+    }
+
+    pub fn put(&self, key: &str, image: &Image) -> Result<()> {
+        crate::containers::record::write_durably(
+            &self.dir.join(key),
+            image.id.to_string().as_bytes(),
+        )
+    }
+
+    /// Forgets every entry; returns how many there were.
+    pub fn clear(&self) -> Result<usize> {
+        let mut n = 0;
+        let entries =
+            std::fs::read_dir(&self.dir).map_err(|e| Error::internal(self.dir.display(), e))?;
+        for e in entries.flatten() {
+            if std::fs::remove_file(e.path()).is_ok() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// A step's key from its parts (each one line of the hashed text).
+pub fn key(parts: &[&str]) -> String {
+    let mut h = Sha256::new();
+    for p in parts {
+        h.update(p.as_bytes());
+        h.update(b"\n\x00");
+    }
+    hex::encode(h.finalize())
+}
+
+/// What COPY/ADD reads from the context: each path's name, type, mode and content (or link
+/// target), directories walked with `.dockerignore` applied.
+pub fn content_hash(tree: &Context, sources: &[PathBuf]) -> Result<String> {
+    let mut h = Sha256::new();
+    for src in sources {
+        hash_path(tree, src, &mut h)?;
+        if std::fs::symlink_metadata(tree.root().join(src)).is_ok_and(|m| m.is_dir()) {
+            let mut inner = Vec::new();
+            tree.walk(src, &mut |p| {
+                if !tree.is_excluded(p) {
+                    inner.push(p.to_path_buf());
+                }
+            })?;
+            for p in inner {
+                hash_path(tree, &p, &mut h)?;
+            }
+        }
+    }
+    Ok(hex::encode(h.finalize()))
+}
+
+fn hash_path(tree: &Context, rel: &Path, h: &mut Sha256) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let abs = tree.root().join(rel);
+    let md = std::fs::symlink_metadata(&abs).map_err(|e| Error::internal(abs.display(), e))?;
+    h.update(format!("{}\0{:o}\0", rel.display(), md.mode()).as_bytes());
+    if md.file_type().is_symlink() {
+        let target = std::fs::read_link(&abs).map_err(|e| Error::internal(abs.display(), e))?;
+        h.update(target.as_os_str().as_encoded_bytes());
+    } else if md.is_file() {
+        let mut f = std::fs::File::open(&abs).map_err(|e| Error::internal(abs.display(), e))?;
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = f
+                .read(&mut buf)
+                .map_err(|e| Error::internal(abs.display(), e))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+    }
+    h.update(b"\0");
+    Ok(())
+}

@@ -1,0 +1,240 @@
+//! The build context: the client's tar unpacked (safely, by berth-image's layer unpacker)
+//! into a directory of the data root, `.dockerignore` applied, and COPY/ADD sources resolved
+//! inside it — `../x` and symlinks that lead out of the context are refused.
+
+use std::io::Read;
+use std::path::{Component, Path, PathBuf};
+
+use berth_build::IgnoreRules;
+
+use crate::error::{Error, Result};
+
+/// The prefix of a build's scratch directory: its kind and the daemon's pid, so that what a
+/// dead daemon left can be told from what another build is using.
+pub fn scratch_prefix(kind: &str) -> String {
+    format!("{kind}-{}-", std::process::id())
+}
+
+/// Removes the scratch directories of daemons that are gone (a crash mid-build).
+fn remove_debris(tmp_root: &Path) {
+    let Ok(entries) = std::fs::read_dir(tmp_root) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let pid = name.split('-').nth(1).and_then(|p| p.parse::<u32>().ok());
+        if let Some(pid) = pid
+            && pid != std::process::id()
+            && !Path::new(&format!("/proc/{pid}")).exists()
+        {
+            tracing::info!(path = %e.path().display(), "removing a dead build's scratch directory");
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
+}
+
+/// A tree COPY reads from: the unpacked build context (removed on drop), or the root of
+/// another stage's or image's filesystem for `COPY --from`.
+pub struct Context {
+    root: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+    ignore: IgnoreRules,
+}
+
+fn bad(msg: impl Into<String>) -> Error {
+    Error::InvalidArgument(msg.into())
+}
+
+impl Context {
+    /// Unpacks the context tar (plain or compressed) under `tmp_root`.
+    pub fn unpack(body: &mut dyn Read, tmp_root: &Path) -> Result<Context> {
+        std::fs::create_dir_all(tmp_root).map_err(|e| Error::internal(tmp_root.display(), e))?;
+        remove_debris(tmp_root);
+        let dir = tempfile::Builder::new()
+            .prefix(&scratch_prefix("context"))
+            .tempdir_in(tmp_root)
+            .map_err(|e| Error::internal("build context directory", e))?;
+        let tar = berth_image::layer::decompressed(body, "")
+            .map_err(|e| bad(format!("reading the build context: {e}")))?;
+        berth_image::unpack_layer(tar, dir.path())
+            .map_err(|e| bad(format!("unpacking the build context: {e}")))?;
+        let ignore = match std::fs::read_to_string(dir.path().join(".dockerignore")) {
+            Ok(text) => IgnoreRules::parse(&text).map_err(bad)?,
+            Err(_) => IgnoreRules::default(),
+        };
+        Ok(Context {
+            root: dir.path().to_path_buf(),
+            _dir: Some(dir),
+            ignore,
+        })
+    }
+
+    /// The files in `dir` (nothing ignored), removed with this: `ADD`'s downloads.
+    pub fn owning(dir: tempfile::TempDir) -> Context {
+        Context {
+            root: dir.path().to_path_buf(),
+            _dir: Some(dir),
+            ignore: IgnoreRules::default(),
+        }
+    }
+
+    /// The filesystem at `root` (nothing ignored), for `COPY --from`.
+    pub fn at(root: PathBuf) -> Context {
+        Context {
+            root,
+            _dir: None,
+            ignore: IgnoreRules::default(),
+        }
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// A file of the context (the Dockerfile), as text.
+    pub fn read_text(&self, rel: &str) -> Result<String> {
+        let path = self.inside(rel)?;
+        std::fs::read_to_string(&path)
+            .map_err(|_| bad(format!("Cannot locate specified Dockerfile: {rel}")))
+    }
+
+    /// `rel` as a path inside the context, lexically: `..` may not climb out.
+    fn inside(&self, rel: &str) -> Result<PathBuf> {
+        let mut out = PathBuf::new();
+        for c in Path::new(rel).components() {
+            match c {
+                Component::Normal(n) => out.push(n),
+                Component::ParentDir if !out.pop() => {
+                    return Err(bad(format!(
+                        "forbidden path outside the build context: {rel}"
+                    )));
+                }
+                _ => {}
+            }
+        }
+        Ok(self.root().join(out))
+    }
+
+    /// The context paths (relative) a COPY/ADD source names: globs expanded, `.dockerignore`d
+    /// paths left out, symlinks followed only inside the context.
+    pub fn sources(&self, src: &str) -> Result<Vec<PathBuf>> {
+        let full = self.inside(src)?;
+        let rel = full
+            .strip_prefix(self.root())
+            .unwrap_or(Path::new(""))
+            .to_path_buf();
+        let found: Vec<PathBuf> = if berth_build::is_glob(src) {
+            let mut hits = Vec::new();
+            self.walk(Path::new(""), &mut |p| {
+                if berth_build::glob_match(&rel.to_string_lossy(), &p.to_string_lossy()) {
+                    hits.push(p.to_path_buf());
+                }
+            })?;
+            hits
+        } else {
+            vec![rel]
+        };
+        let mut out = Vec::new();
+        for p in found {
+            if !p.as_os_str().is_empty() && self.ignore.is_excluded(&p.to_string_lossy()) {
+                continue;
+            }
+            let abs = self.root().join(&p);
+            if std::fs::symlink_metadata(&abs).is_err() {
+                continue;
+            }
+            let real = abs
+                .canonicalize()
+                .map_err(|_| bad(format!("{src}: a symlink whose target is missing")))?;
+            let root = self
+                .root()
+                .canonicalize()
+                .map_err(|e| Error::internal("context", e))?;
+            if !real.starts_with(&root) {
+                return Err(bad(format!(
+                    "forbidden path outside the build context: {src} ({} leads out of it)",
+                    p.display()
+                )));
+            }
+            out.push(
+                real.strip_prefix(&root)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf(),
+            );
+        }
+        if out.is_empty() {
+            return Err(bad(format!(
+                "COPY failed: file not found in build context or excluded by .dockerignore: stat {src}: file does not exist"
+            )));
+        }
+        Ok(out)
+    }
+
+    /// Whether `rel` (inside the context) is left out by `.dockerignore`.
+    pub fn is_excluded(&self, rel: &Path) -> bool {
+        self.ignore.is_excluded(&rel.to_string_lossy())
+    }
+
+    /// Calls `f` on every path under `rel` (relative), parents before children.
+    pub fn walk(&self, rel: &Path, f: &mut dyn FnMut(&Path)) -> Result<()> {
+        let abs = self.root().join(rel);
+        let mut names: Vec<_> = std::fs::read_dir(&abs)
+            .map_err(|e| Error::internal(abs.display(), e))?
+            .filter_map(|e| e.ok().map(|e| e.file_name()))
+            .collect();
+        names.sort();
+        for n in names {
+            let p = rel.join(&n);
+            f(&p);
+            if std::fs::symlink_metadata(self.root().join(&p)).is_ok_and(|m| m.is_dir()) {
+                self.walk(&p, f)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_dead_daemons_scratch_goes_and_live_ones_stay() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A pid above the kernel's maximum never runs; pid 1 always does.
+        let dead = tmp.path().join("context-999999999-x");
+        let live = tmp.path().join("context-1-y");
+        let mine = tmp.path().join(format!("{}z", scratch_prefix("add")));
+        for d in [&dead, &live, &mine] {
+            std::fs::create_dir(d).unwrap();
+        }
+        remove_debris(tmp.path());
+        assert!(!dead.exists() && live.exists() && mine.exists());
+    }
+
+    #[test]
+    fn paths_may_not_climb_out() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
+        tar.append_data(&mut h, "sub/file", &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = Context::unpack(&mut &bytes[..], tmp.path()).unwrap();
+        assert_eq!(
+            ctx.sources("sub/../sub/file").unwrap(),
+            [PathBuf::from("sub/file")]
+        );
+        assert_eq!(ctx.sources("s*/f?le").unwrap(), [PathBuf::from("sub/file")]);
+        let e = ctx.sources("../x").unwrap_err().to_string();
+        assert!(
+            e.contains("forbidden path outside the build context"),
+            "{e}"
+        );
+        assert!(ctx.sources("missing").is_err());
+    }
+}

@@ -300,11 +300,17 @@ pub(crate) fn write_image(
         what: "image config",
         reason: e.to_string(),
     };
-    let mut config = serde_json::to_value(config).map_err(json_err)?;
-    if let Some(hc) = healthcheck {
-        config["config"]["Healthcheck"] = hc.clone();
-    }
-    let cbytes = serde_json::to_vec(&config).map_err(json_err)?;
+    // Through a JSON value only when there is a Healthcheck to add: that sorts the keys, and
+    // the plain form keeps the field order other tools write (so a config that goes through
+    // skopeo keeps its digest).
+    let cbytes = match healthcheck {
+        None => serde_json::to_vec(config).map_err(json_err)?,
+        Some(hc) => {
+            let mut value = serde_json::to_value(config).map_err(json_err)?;
+            value["config"]["Healthcheck"] = hc.clone();
+            serde_json::to_vec(&value).map_err(json_err)?
+        }
+    };
     let (config_digest, config_size) = store.content().write_blob(&cbytes[..], None)?;
 
     let manifest = ImageManifestBuilder::default()

@@ -505,3 +505,29 @@ fn half_written_containers_are_dropped_at_start() {
     );
     assert!(!partial.exists());
 }
+
+#[test]
+fn a_missing_working_directory_is_made() {
+    let d = Daemon::with_busybox();
+    assert_eq!(
+        d.docker_ok(&[
+            "run",
+            "--rm",
+            "-w",
+            "/made/here",
+            "busybox",
+            "sh",
+            "-c",
+            "pwd; stat -c '%a %u:%g' .",
+        ]),
+        "/made/here\n755 0:0\n"
+    );
+    // A file in the way is a clear error.
+    let out = d.docker(&["run", "--rm", "-w", "/bin/busybox", "busybox", "true"]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains("working directory /bin/busybox"),
+        "{}",
+        text(&out.stderr)
+    );
+}

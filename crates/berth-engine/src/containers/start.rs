@@ -136,6 +136,9 @@ impl Engine {
         let mut published = Vec::new();
         let result = (|| {
             phase("root mounted");
+            if let Some(dir) = rec.config.working_dir.as_deref() {
+                make_workdir(&rootfs, dir)?;
+            }
             let mounts = mounts::prepare(&rec.mounts, &self.volumes, &rootfs)?;
             let mut user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
             for gid in user::resolve_groups(
@@ -331,6 +334,22 @@ fn mount_overlay(target: &std::path::Path, spec: &berth_image::MountSpec) -> Res
         return Ok(());
     }
     super::overlay::mount(spec, target)
+}
+
+/// The working directory is made in the root when the image lacks it (root-owned, 0755), as
+/// Docker does; resolved inside the root, so a symlink cannot lead it out.
+fn make_workdir(rootfs: &std::path::Path, dir: &str) -> Result<()> {
+    if dir.is_empty() || dir == "/" {
+        return Ok(());
+    }
+    let root = std::fs::File::open(rootfs).map_err(|e| Error::internal(rootfs.display(), e))?;
+    berth_runtime::rootfs::mkdir_all_in_root(
+        std::os::fd::AsFd::as_fd(&root),
+        std::path::Path::new(dir),
+        nix::sys::stat::Mode::from_bits_truncate(0o755),
+    )
+    .map(drop)
+    .map_err(|e| Error::InvalidArgument(format!("working directory {dir}: {e}")))
 }
 
 fn is_mountpoint(p: &std::path::Path) -> bool {

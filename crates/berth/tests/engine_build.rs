@@ -554,3 +554,42 @@ fn workdir_and_user_apply_to_run_and_a_missing_workdir_is_made() {
         r#"["/bin/sh","-c","cat /where"]"#
     );
 }
+
+#[test]
+fn healthcheck_is_written_inherited_and_reset() {
+    let d = Daemon::with_busybox();
+    let base = context(&[(
+        "Dockerfile",
+        "FROM busybox\nHEALTHCHECK --interval=5s --retries=2 CMD test -d /\n",
+    )]);
+    build_ok(&d, base.path(), &["-t", "hc-base"]);
+    assert_eq!(
+        inspect(
+            &d,
+            "hc-base",
+            "{{json .Config.Healthcheck.Test}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}"
+        ),
+        r#"["CMD-SHELL","test -d /"] 5s 2"#
+    );
+    // A build on it keeps its check; HEALTHCHECK NONE turns it off.
+    let child = context(&[("Dockerfile", "FROM hc-base\nENV X=1\n")]);
+    build_ok(&d, child.path(), &["-t", "hc-child"]);
+    assert_eq!(
+        inspect(&d, "hc-child", "{{json .Config.Healthcheck.Test}}"),
+        r#"["CMD-SHELL","test -d /"]"#
+    );
+    let none = context(&[("Dockerfile", "FROM hc-base\nHEALTHCHECK NONE\n")]);
+    build_ok(&d, none.path(), &["-t", "hc-none"]);
+    assert_eq!(
+        inspect(&d, "hc-none", "{{json .Config.Healthcheck.Test}}"),
+        r#"["NONE"]"#
+    );
+    // The container built from the base runs the check.
+    d.docker_ok(&["run", "-d", "--name", "hc", "hc-base", "sleep", "1000"]);
+    assert_eq!(
+        d.docker_ok(&["inspect", "-f", "{{.Config.Healthcheck.Retries}}", "hc"])
+            .trim(),
+        "2"
+    );
+    d.docker_ok(&["rm", "-f", "hc"]);
+}

@@ -128,7 +128,7 @@ impl<'a> StageState<'a> {
             "ARG" => self.arg(ins),
             "RUN" => self.run(ins),
             "COPY" | "ADD" => self.copy(ins),
-            "HEALTHCHECK" | "ONBUILD" => Err(refused(&ins.keyword)),
+            "ONBUILD" => Err(refused(&ins.keyword)),
             _ => {
                 self.configure(ins)?;
                 let text = self
@@ -254,7 +254,11 @@ impl<'a> StageState<'a> {
         } else {
             Some(self.base_image(&name)?)
         };
-        self.cfg = self.image.as_ref().map(config_of).unwrap_or_default();
+        self.cfg = self
+            .image
+            .as_ref()
+            .map(|i| config_of(&self.b.engine.images, i))
+            .unwrap_or_default();
         Ok(())
     }
 
@@ -343,6 +347,15 @@ impl<'a> StageState<'a> {
                 self.cfg.workdir = Some(base.join(w).to_string_lossy().into_owned());
             }
             "USER" => self.cfg.user = Some(self.word(&ins.text(), ins.line)?),
+            "HEALTHCHECK" => {
+                // Flags and all, as written (HEALTHCHECK takes no variables, as Docker's).
+                let written = ins.original.trim_start();
+                let rest = written.get(ins.keyword.len()..).unwrap_or_default();
+                self.cfg.healthcheck = Some(
+                    crate::images::healthcheck::parse_instruction(rest)
+                        .map_err(|e| bad(format!("line {}: {e}", ins.line)))?,
+                )
+            }
             "STOPSIGNAL" => self.cfg.stop_signal = Some(self.word(&ins.text(), ins.line)?),
             "MAINTAINER" => self.author = Some(self.word(&ins.text(), ins.line)?),
             "EXPOSE" => {
@@ -697,7 +710,7 @@ fn key_values(words: &[String], ins: &Instruction) -> Result<Vec<(String, String
 }
 
 /// An image's runtime config as the changes a build starts from.
-pub fn config_of(img: &Image) -> ConfigChanges {
+pub fn config_of(images: &crate::images::Images, img: &Image) -> ConfigChanges {
     let Some(c) = img.config.config() else {
         return ConfigChanges::default();
     };
@@ -711,9 +724,9 @@ pub fn config_of(img: &Image) -> ConfigChanges {
         exposed_ports: c.exposed_ports().clone().unwrap_or_default(),
         volumes: c.volumes().clone().unwrap_or_default(),
         stop_signal: c.stop_signal().clone(),
-        // A base image's HEALTHCHECK is not carried into builds yet (HEALTHCHECK in a
-        // Dockerfile is refused by name).
-        healthcheck: None,
+        healthcheck: images
+            .healthcheck(img)
+            .and_then(|h| serde_json::to_value(h).ok()),
     }
 }
 
@@ -732,7 +745,7 @@ pub fn add_labels(
     if !no_cache && let Some(hit) = cache.get(&engine.images, &key) {
         return Ok(hit);
     }
-    let mut cfg = config_of(image);
+    let mut cfg = config_of(&engine.images, image);
     cfg.labels.extend(labels.clone());
     let options = CommitOptions {
         config: cfg,

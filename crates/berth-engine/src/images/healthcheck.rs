@@ -21,7 +21,7 @@ impl Images {
 
 /// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
 /// [--retries=N] CMD command` or `HEALTHCHECK NONE`, as Docker's `Healthcheck` object.
-pub(super) fn parse_instruction(rest: &str) -> Result<serde_json::Value> {
+pub(crate) fn parse_instruction(rest: &str) -> Result<serde_json::Value> {
     let bad = |why: String| Error::InvalidArgument(format!("HEALTHCHECK: {why}"));
     let mut hc = HealthConfig::default();
     let mut rest = rest.trim_start();

@@ -6,7 +6,7 @@ mod archive;
 mod auth;
 mod changes;
 mod endpoints;
-mod healthcheck;
+pub(crate) mod healthcheck;
 mod history;
 mod prune;
 mod pull;

@@ -123,12 +123,12 @@ impl Backoff {
 
 impl Engine {
     /// After an exit: if the policy says so, mark the container restarting and start it again
-    /// after the back-off. Returns whether a restart was scheduled.
-    pub(crate) fn restart_if_due(&self, id: &str) -> bool {
+    /// after the back-off.
+    pub(crate) fn restart_if_due(&self, id: &str) {
         let delay = {
             let mut reg = self.registry.lock().expect("registry lock");
             let Ok(entry) = reg.get_mut(id) else {
-                return false;
+                return;
             };
             let rec = &entry.record;
             let s = &rec.state;
@@ -139,7 +139,7 @@ impl Engine {
                     s.manually_stopped,
                 );
             if !due {
-                return false;
+                return;
             }
             entry.record.state.restarting = true;
             entry.backoff.next()
@@ -150,7 +150,6 @@ impl Engine {
             tokio::time::sleep(delay).await;
             me.restart_now(&id).await;
         });
-        true
     }
 
     /// The end of a back-off: unless the user stopped or removed the container meanwhile,

@@ -623,8 +623,13 @@ fn diff_id_mismatch_names_the_layer() {
     }
     assert!(err.to_string().contains(&layer1.to_string()), "{err}");
     assert!(d.store.list().unwrap().is_empty());
-    // The good bottom layer may stay; the bad one is not committed.
-    assert_eq!(d.snaps.list().unwrap(), vec![Digest::of(&l0)]);
+    // The good bottom layer may stay (layers unpack in parallel: the failure can cut its
+    // download short first); nothing else is committed.
+    let snaps = d.snaps.list().unwrap();
+    assert!(
+        snaps.is_empty() || snaps == vec![Digest::of(&l0)],
+        "{snaps:?}"
+    );
 }
 
 /// How the fake auth front asks for credentials.

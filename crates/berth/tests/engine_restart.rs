@@ -144,6 +144,26 @@ fn daemon_start_brings_back_always_and_running_unless_stopped() {
         ]);
         d.docker_ok(&["stop", "-t", "0", name]);
     }
+    // A crash loop stopped while it waits out its back-off stays stopped across a restart.
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "stopped-in-backoff",
+        "--restart",
+        "unless-stopped",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 3",
+    ]);
+    d.eventually(20, "waiting out a back-off", || {
+        inspect(&d, "stopped-in-backoff", "{{.State.Status}}") == "restarting"
+            && inspect(&d, "stopped-in-backoff", "{{.RestartCount}}")
+                .parse::<i64>()
+                .is_ok_and(|n| n >= 3)
+    });
+    d.docker_ok(&["stop", "-t", "0", "stopped-in-backoff"]);
     // Exits while no daemon is there are recorded at start and follow the policy.
     d.docker_ok(&[
         "run",
@@ -169,6 +189,16 @@ fn daemon_start_brings_back_always_and_running_unless_stopped() {
         "exited"
     );
     assert_eq!(inspect(&d, "never", "{{.State.Status}}"), "exited");
+    let count = inspect(&d, "stopped-in-backoff", "{{.RestartCount}}");
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(
+        inspect(
+            &d,
+            "stopped-in-backoff",
+            "{{.State.Status}} {{.RestartCount}}"
+        ),
+        format!("exited {count}")
+    );
     d.docker_ok(&["rm", "-f", "always-stopped", "dies-alone"]);
 }
 

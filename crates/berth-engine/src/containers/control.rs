@@ -100,9 +100,10 @@ impl Engine {
             let entry = reg.get_mut(name)?;
             entry.record.state.manually_stopped = true;
             if entry.record.state.restarting {
-                // Stopping a container waiting to restart calls the restart off.
+                // Stopping a container waiting to restart calls the restart off, for good: an
+                // `unless-stopped` one must not come back when the daemon starts again.
                 entry.record.state.restarting = false;
-                return Ok(());
+                return entry.record.save(&self.layout.dir(&entry.record.id));
             }
             if !entry.running() {
                 return Err(Error::NotModified("container already stopped".into()));

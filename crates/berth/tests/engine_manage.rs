@@ -34,7 +34,8 @@ fn top_lists_the_containers_processes() {
     assert_eq!(code, 404, "{body}");
 }
 
-/// The counter the container writes once every 50 ms.
+/// The counter the container writes once every 50 ms (replaced whole, with `mv`: a pause can
+/// land between a truncation and a write).
 fn counter(d: &Daemon, name: &str) -> u64 {
     let out = d.docker(&["exec", name, "cat", "/tmp/n"]);
     text(&out.stdout).trim().parse().unwrap_or(0)
@@ -51,7 +52,7 @@ fn pause_freezes_and_unpause_resumes() {
         "busybox",
         "sh",
         "-c",
-        "i=0; while true; do i=$((i+1)); echo $i > /tmp/n; sleep 0.05; done",
+        "i=0; while true; do i=$((i+1)); echo $i > /tmp/n.new; mv /tmp/n.new /tmp/n; sleep 0.05; done",
     ]);
     d.eventually(10, "the counter to start", || counter(&d, "pz") > 2);
     d.berth(&["pause", "pz"]);

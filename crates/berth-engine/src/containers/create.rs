@@ -138,7 +138,7 @@ impl Engine {
                 .find(|n| !registry.names.contains_key(n))
                 .expect("a free name"),
         };
-        let record = Record {
+        let mut record = Record {
             id: id.clone(),
             name,
             created: format_timestamp(std::time::SystemTime::now()),
@@ -152,13 +152,27 @@ impl Engine {
             state: State::default(),
             restart_count: 0,
             mounts,
+            seq: 0,
         };
-        if let Err(e) = record.create_dir(&self.layout.records) {
+        // The name is taken and the entry busy while its directory is written outside the
+        // lock: concurrent creates must not queue behind each other's fsyncs.
+        registry.insert(record.clone());
+        registry.by_id.get_mut(&id).expect("inserted").busy = true;
+        drop(registry);
+        let made = record.create_dir(&self.layout.records);
+        let mut registry = self.registry.lock().expect("registry lock");
+        if let Err(e) = made {
+            if let Some(entry) = registry.by_id.remove(&id) {
+                registry.names.remove(&entry.record.name);
+            }
             drop(registry);
             self.remove_anonymous_volumes(&record.mounts);
             return Err(e);
         }
-        registry.insert(record);
+        if let Some(entry) = registry.by_id.get_mut(&id) {
+            entry.busy = false;
+            entry.record.seq = record.seq;
+        }
         drop(registry);
         self.container_event(&id, "create", &[]);
         Ok(ContainerCreateResponse {

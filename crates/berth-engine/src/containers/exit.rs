@@ -106,11 +106,17 @@ impl Engine {
         if let Some(health) = entry.health_task.take() {
             health.abort();
         }
-        // A `--rm` container's record is about to go: no need to make its exit durable.
-        if !entry.record.auto_remove()
-            && let Err(e) = entry.record.save(&l.dir(id))
-        {
-            tracing::error!(id, "saving the exit: {e}");
+        // A `--rm` container's record is about to go: no need to save its exit. A stop by the
+        // user is a decision the restart policy must find after a reboot: durable.
+        if !entry.record.auto_remove() {
+            let saved = if entry.record.state.manually_stopped {
+                entry.record.save(&l.dir(id))
+            } else {
+                entry.record.save_state(&l.dir(id))
+            };
+            if let Err(e) = saved {
+                tracing::error!(id, "saving the exit: {e}");
+            }
         }
         let mounts = entry.record.mounts.clone();
         drop(reg);

@@ -54,7 +54,7 @@ impl Engine {
             let mut reg = self.registry.lock().expect("registry lock");
             let entry = reg.get_mut(&id)?;
             entry.record.state.paused = pause;
-            entry.record.save(&self.layout.dir(&id))?;
+            entry.record.save_state(&self.layout.dir(&id))?;
         }
         self.container_event(&id, if pause { "pause" } else { "unpause" }, &[]);
         Ok(())

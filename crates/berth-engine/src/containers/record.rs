@@ -1,7 +1,14 @@
 //! A container's durable record: what `inspect` shows and what survives a daemon restart.
 //! Written whole with write, fsync, rename, fsync of the directory; a new container's
 //! directory appears under its final name only once its record is complete.
+//!
+//! What only describes the container's processes (running or exited, pid, exit code) changes
+//! on every start and exit, and would be stale after a reboot anyway: those changes go to a
+//! second file, replaced atomically (write, rename) but not fsync'ed, which keeps three
+//! fsyncs off every start and exit. A sequence number says which of the two files is newer;
+//! a state file a power loss tore or lost leaves the last durable state.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -13,6 +20,8 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 pub const RECORD_FILE: &str = "container.json";
+/// The process state written since the last durable save (see the module doc).
+const STATE_FILE: &str = "state.json";
 /// Prefix of a container directory still being written; removed at start-up.
 pub const PARTIAL_PREFIX: &str = ".partial-";
 /// Prefix of a removed container's directories, deleted in the background (and at start-up).
@@ -103,6 +112,17 @@ pub struct Record {
     /// Binds, volumes and tmpfs mounts, planned at create.
     #[serde(default)]
     pub mounts: Vec<super::mounts::MountPlan>,
+    /// Counts saves, so that the newer of the record and its state file wins at load.
+    #[serde(default)]
+    pub seq: u64,
+}
+
+/// The state file's content.
+#[derive(Serialize, Deserialize)]
+struct ProcessState<'a> {
+    seq: u64,
+    state: Cow<'a, State>,
+    restart_count: i64,
 }
 
 impl Record {
@@ -115,9 +135,27 @@ impl Record {
     }
 
     /// Writes the record into `dir` atomically and durably.
-    pub fn save(&self, dir: &Path) -> Result<()> {
+    pub fn save(&mut self, dir: &Path) -> Result<()> {
+        self.seq += 1;
         let bytes = serde_json::to_vec(self).expect("records serialize");
         write_durably(&dir.join(RECORD_FILE), &bytes)
+    }
+
+    /// Writes a change of the process state only (a start, an exit, a pause): atomically, not
+    /// durably (see the module doc).
+    pub fn save_state(&mut self, dir: &Path) -> Result<()> {
+        self.seq += 1;
+        let bytes = serde_json::to_vec(&ProcessState {
+            seq: self.seq,
+            state: Cow::Borrowed(&self.state),
+            restart_count: self.restart_count,
+        })
+        .expect("states serialize");
+        let path = dir.join(STATE_FILE);
+        let tmp = path.with_extension("tmp");
+        std::fs::write(&tmp, bytes)
+            .and_then(|()| std::fs::rename(&tmp, &path))
+            .map_err(|e| Error::internal(format!("write {}", path.display()), e))
     }
 
     pub fn load(dir: &Path) -> Result<Record> {
@@ -125,6 +163,15 @@ impl Record {
         let bytes = std::fs::read(&path).map_err(|e| Error::internal(path.display(), e))?;
         let mut rec: Record =
             serde_json::from_slice(&bytes).map_err(|e| Error::internal(path.display(), e))?;
+        let newer = std::fs::read(dir.join(STATE_FILE))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ProcessState>(&b).ok())
+            .filter(|p| p.seq > rec.seq);
+        if let Some(p) = newer {
+            rec.seq = p.seq;
+            rec.state = p.state.into_owned();
+            rec.restart_count = p.restart_count;
+        }
         if rec.mounts.is_empty() {
             rec.mounts = super::mounts::binds_of_older_record(&rec.host_config);
         }
@@ -132,7 +179,7 @@ impl Record {
     }
 
     /// Creates `<containers>/<id>` holding the record, or nothing at all.
-    pub fn create_dir(&self, containers: &Path) -> Result<PathBuf> {
+    pub fn create_dir(&mut self, containers: &Path) -> Result<PathBuf> {
         let partial = containers.join(format!("{PARTIAL_PREFIX}{}", self.id));
         let dir = containers.join(&self.id);
         std::fs::create_dir_all(&partial).map_err(|e| Error::internal(partial.display(), e))?;
@@ -163,4 +210,66 @@ fn sync_dir(dir: &Path) -> Result<()> {
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| Error::internal(format!("sync {}", dir.display()), e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> Record {
+        Record {
+            id: "c".repeat(64),
+            name: "n".into(),
+            created: String::new(),
+            image: "i".into(),
+            image_id: "sha256:0".into(),
+            path: "true".into(),
+            args: Vec::new(),
+            config: ContainerConfig::default(),
+            host_config: HostConfig::default(),
+            networks: BTreeMap::new(),
+            state: State::default(),
+            restart_count: 0,
+            mounts: Vec::new(),
+            seq: 0,
+        }
+    }
+
+    #[test]
+    fn the_newer_of_record_and_state_file_wins() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = record();
+        rec.save(dir.path()).unwrap();
+        rec.state.status = Status::Running;
+        rec.state.pid = 42;
+        rec.restart_count = 3;
+        rec.save_state(dir.path()).unwrap();
+        let loaded = Record::load(dir.path()).unwrap();
+        assert_eq!(loaded.state.status, Status::Running);
+        assert_eq!((loaded.state.pid, loaded.restart_count), (42, 3));
+
+        // A durable save after it supersedes the state file.
+        rec.state.status = Status::Exited;
+        rec.name = "renamed".into();
+        rec.save(dir.path()).unwrap();
+        let loaded = Record::load(dir.path()).unwrap();
+        assert_eq!(
+            (loaded.state.status, loaded.name.as_str()),
+            (Status::Exited, "renamed")
+        );
+        assert_eq!(loaded.seq, rec.seq);
+    }
+
+    #[test]
+    fn a_torn_state_file_leaves_the_durable_state() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut rec = record();
+        rec.state.exit_code = 7;
+        rec.save(dir.path()).unwrap();
+        std::fs::write(dir.path().join(STATE_FILE), b"{\"seq\": 99, \"sta").unwrap();
+        let loaded = Record::load(dir.path()).unwrap();
+        assert_eq!(loaded.state.exit_code, 7);
+        std::fs::write(dir.path().join(STATE_FILE), b"").unwrap();
+        assert_eq!(Record::load(dir.path()).unwrap().state.exit_code, 7);
+    }
 }

@@ -45,11 +45,12 @@ impl Engine {
             }
             entry.busy = true;
             // An explicit start (or one by the policy) puts the restart policy back in force.
-            entry.record.state.manually_stopped = false;
+            let resumed = std::mem::take(&mut entry.record.state.manually_stopped);
             entry.record.state.restarting = false;
             entry.backoff.started();
-            entry.record.clone()
+            (entry.record.clone(), resumed)
         };
+        let (record, resumed) = record;
         let id = record.id.clone();
         let me = self.arc();
         let spawned = tokio::task::spawn_blocking({
@@ -108,7 +109,13 @@ impl Engine {
                 s.health.take(),
             );
             entry.busy = false;
-            entry.record.save(&self.layout.dir(&id))?;
+            // The user's decision to start again is durable; the rest is process state.
+            let dir = self.layout.dir(&id);
+            if resumed {
+                entry.record.save(&dir)?;
+            } else {
+                entry.record.save_state(&dir)?;
+            }
         }
         tracing::debug!(id, "start: running");
         self.announce_wiring(&id);
@@ -244,7 +251,7 @@ impl Engine {
             entry.pending.clear();
             entry.record.state.error = e.to_string();
             entry.record.state.exit_code = code;
-            let _ = entry.record.save(&self.layout.dir(id));
+            let _ = entry.record.save_state(&self.layout.dir(id));
             super::notify(&mut entry.waiters, code, false);
             entry.record.auto_remove()
         };

@@ -1,7 +1,6 @@
-//! The record of how a container ended, written durably: the engine reads it after a restart to
+//! The record of how a container ended, written atomically: the engine reads it after a restart to
 //! show `State.ExitCode`, `State.OOMKilled` and `State.FinishedAt`.
 
-use std::io::Write;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -29,22 +28,14 @@ impl ExitRecord {
         }
     }
 
-    /// Write, fsync, rename, fsync the directory: after a crash the record is whole or absent.
+    /// Write, rename: a daemon that reads it sees the whole record or none. Not fsync'ed: an
+    /// exit status describes a process, which a power loss ends anyway (the engine's state
+    /// file follows the same rule), and two fsyncs would delay every exit.
     pub fn write(&self, path: &Path) -> Result<()> {
         let tmp = path.with_extension("tmp");
         let bytes = serde_json::to_vec(self).expect("record serializes");
-        let mut file =
-            std::fs::File::create(&tmp).map_err(io(format!("create {}", tmp.display())))?;
-        file.write_all(&bytes)
-            .and_then(|()| file.sync_all())
-            .map_err(io(format!("write {}", tmp.display())))?;
-        std::fs::rename(&tmp, path).map_err(io(format!("rename {}", tmp.display())))?;
-        if let Some(dir) = path.parent() {
-            std::fs::File::open(dir)
-                .and_then(|d| d.sync_all())
-                .map_err(io(format!("sync {}", dir.display())))?;
-        }
-        Ok(())
+        std::fs::write(&tmp, bytes).map_err(io(format!("write {}", tmp.display())))?;
+        std::fs::rename(&tmp, path).map_err(io(format!("rename {}", tmp.display())))
     }
 
     pub fn read(path: &Path) -> Result<ExitRecord> {

@@ -243,7 +243,7 @@ impl Engine {
             }
             let new = health.status;
             if new != old
-                && let Err(e) = entry.record.save(&self.layout.dir(id))
+                && let Err(e) = entry.record.save_state(&self.layout.dir(id))
             {
                 tracing::warn!(id, "saving the health status: {e}");
             }

@@ -11,6 +11,8 @@ use berth_api::{Listener, TlsConfig};
 use berth_engine::{Engine, EngineConfig, NetworkOptions};
 use clap::Args;
 
+mod heap;
+
 const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 #[derive(Args, Debug)]
@@ -184,6 +186,7 @@ fn run(args: DaemonArgs) -> Result<(), String> {
 }
 
 fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
+    heap::limit_arenas();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
@@ -202,6 +205,7 @@ fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
         let engine = Engine::open(config).map_err(|e| format!("opening the engine: {e}"))?;
         let shutdown = shutdown_signal().map_err(|e| format!("installing signal handlers: {e}"))?;
         tracing::info!("berth daemon {} started", env!("CARGO_PKG_VERSION"));
+        tokio::spawn(heap::trim_forever());
         let served = berth_api::serve(engine.clone(), listeners, shutdown)
             .await
             .map_err(|e| e.to_string());

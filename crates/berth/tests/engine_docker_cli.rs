@@ -3,7 +3,7 @@
 
 mod daemon_support;
 
-use daemon_support::{Daemon, text};
+use daemon_support::{Daemon, kill_processes_mentioning, text};
 
 #[test]
 fn import_list_inspect_tag_remove() {
@@ -530,4 +530,25 @@ fn a_missing_working_directory_is_made() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn a_killed_zygote_is_started_again_by_the_next_run() {
+    let d = Daemon::with_busybox();
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "busybox", "echo", "one"]),
+        "one\n"
+    );
+    let zygote = d.exec_root().join("zygote.sock");
+    kill_processes_mentioning(&zygote.to_string_lossy());
+    assert!(!zygote_answers(&zygote), "the zygote is gone");
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "busybox", "echo", "two"]),
+        "two\n"
+    );
+    assert!(zygote_answers(&zygote), "a new zygote serves");
+}
+
+fn zygote_answers(socket: &std::path::Path) -> bool {
+    std::os::unix::net::UnixStream::connect(socket).is_ok()
 }

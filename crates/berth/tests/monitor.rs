@@ -162,7 +162,8 @@ fn attach_gets_frames_log_and_exit_record() {
         let mut b = rt.bundle();
         b.sh("echo out; echo err >&2; exit 3");
         let c = request(&rt, &b, "monattach");
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         assert_eq!(rt.status(&c.id), "created");
         assert_eq!(rt.pid(&c.id), spawned.init_pid);
         let mode = std::fs::metadata(&c.req.socket).unwrap();
@@ -215,7 +216,8 @@ fn stdin_once_closes_the_containers_stdin_at_the_clients_eof() {
         let mut c = request(&rt, &b, "monstdin");
         c.req.open_stdin = true;
         c.req.stdin_once = true;
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         let mut client = monitor::attach(&c.req.socket, true, true, false).unwrap();
         monitor::start(&c.req.socket).unwrap();
         client.write_all(b"hello\n").unwrap();
@@ -239,7 +241,8 @@ fn tty_output_is_raw_and_resize_reaches_the_pty() {
         let mut c = request(&rt, &b, "montty");
         c.req.tty = true;
         c.req.console_size = Some((24, 80));
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
         monitor::resize(&c.req.socket, 40, 100).unwrap();
         monitor::start(&c.req.socket).unwrap();
@@ -262,7 +265,7 @@ fn a_missing_program_is_not_found_and_leaves_nothing() {
         let mut b = rt.bundle();
         b.args(&["/nope"]);
         let c = request(&rt, &b, "monnope");
-        match monitor::spawn(&z.socket, &c.req) {
+        match monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req) {
             Err(Error::Spawn {
                 kind: SpawnErrorKind::NotFound,
                 message,
@@ -284,7 +287,7 @@ fn a_missing_program_is_not_found_and_leaves_nothing() {
         let mut b = rt.bundle();
         b.args(&["no-such-program"]);
         let c = request(&rt, &b, "monnope");
-        match monitor::spawn(&z.socket, &c.req) {
+        match monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req) {
             Err(Error::Spawn {
                 kind: SpawnErrorKind::NotFound,
                 message,
@@ -319,7 +322,8 @@ fn the_monitor_is_the_zygotes_child_and_runs_on_alone() {
         let mut b = rt.bundle();
         b.args(&["sleep", "100"]);
         let c = request(&rt, &b, "monsurv");
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         assert_eq!(ppid(spawned.monitor_pid), z.pid);
         assert_ne!(ppid(spawned.monitor_pid), std::process::id() as i32);
         let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
@@ -385,7 +389,8 @@ fn monitors_are_small() {
             let mut b = rt.bundle();
             b.args(&["sleep", "100"]);
             let c = request(&rt, &b, "monmem");
-            let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+            let spawned =
+                monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
             monitor::start(&c.req.socket).unwrap();
             running.push((b, c, spawned));
         }
@@ -434,7 +439,8 @@ fn large_output_reaches_the_log_and_the_client() {
         let mut b = rt.bundle();
         b.sh("i=0; while [ $i -lt 20000 ]; do echo line-$i; i=$((i+1)); done");
         let c = request(&rt, &b, "monbig");
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         let client = monitor::attach(&c.req.socket, false, true, false).unwrap();
         monitor::start(&c.req.socket).unwrap();
         let got = frames(&read_all(client));
@@ -463,7 +469,8 @@ fn oom_kill_is_recorded() {
         );
         b.sh("x=$(head -c 200000000 /dev/zero | tr '\\0' a); echo ${#x}");
         let c = request(&rt, &b, "monoom");
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         monitor::start(&c.req.socket).unwrap();
         let exit = exit_record(&c.req.exit_file);
         assert_eq!(exit["exitCode"], 137, "{exit}");
@@ -481,7 +488,8 @@ fn a_container_killed_before_start_is_recorded() {
         let mut b = rt.bundle();
         b.args(&["sleep", "100"]);
         let c = request(&rt, &b, "monnostart");
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         let client = monitor::attach(&c.req.socket, false, true, true).unwrap();
         std::thread::sleep(Duration::from_millis(200));
         assert_eq!(rt.status(&c.id), "created");
@@ -506,7 +514,8 @@ fn monitors_outlive_a_killed_zygote() {
         b.sh("read x; echo got $x");
         let mut c = request(&rt, &b, "monorphan");
         c.req.open_stdin = true;
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         monitor::start(&c.req.socket).unwrap();
         nix::sys::signal::kill(
             nix::unistd::Pid::from_raw(z.pid),
@@ -536,7 +545,8 @@ fn tty_stdin_goes_to_the_pty() {
         c.req.tty = true;
         c.req.open_stdin = true;
         c.req.stdin_once = true;
-        let spawned = monitor::spawn(&z.socket, &c.req).unwrap();
+        let spawned =
+            monitor::spawn(&z.socket, Path::new(env!("CARGO_BIN_EXE_berth")), &c.req).unwrap();
         let mut client = monitor::attach(&c.req.socket, true, true, false).unwrap();
         monitor::start(&c.req.socket).unwrap();
         client.write_all(b"hi\n").unwrap();

@@ -192,8 +192,6 @@ impl Engine {
                 .map_err(|e| Error::internal("write the runtime spec", e))?;
             phase("spec written");
             let _ = std::fs::remove_file(l.exit_file(id));
-            monitor::ensure_zygote(&l.zygote, &self.config.berth_binary)
-                .map_err(|e| Error::internal("start the monitor zygote", e))?;
             let req = SpawnRequest {
                 id: id.clone(),
                 bundle: bundle.clone(),
@@ -214,8 +212,8 @@ impl Engine {
                     _ => None,
                 },
             };
-            phase("zygote answered");
-            let spawned = monitor::spawn(&l.zygote, &req).map_err(spawn_error)?;
+            let spawned =
+                monitor::spawn(&l.zygote, &self.config.berth_binary, &req).map_err(spawn_error)?;
             phase("created under its monitor");
             let pidfd = pidfd_open(spawned.monitor_pid)?;
             let start_time = process_start_time(spawned.monitor_pid).unwrap_or(0);

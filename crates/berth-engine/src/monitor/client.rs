@@ -121,8 +121,11 @@ fn start_detached(socket: &Path, berth_binary: &Path) -> Result<()> {
 
 /// Asks the zygote for a monitor; returns once the container is created (its init blocked on
 /// the exec fifo), not started.
-pub fn spawn(zygote_socket: &Path, req: &SpawnRequest) -> Result<Spawned> {
-    let mut stream = connect(zygote_socket)?;
+/// Asks the zygote for a container's monitor; returns once the container is created. There is
+/// no ping on the way (a round trip on every start): the zygote is started only when nothing
+/// answers.
+pub fn spawn(zygote_socket: &Path, berth_binary: &Path, req: &SpawnRequest) -> Result<Spawned> {
+    let mut stream = connect_or_start(zygote_socket, berth_binary)?;
     write_line(&mut stream, req)?;
     match read_reply(&mut stream)? {
         Reply::Created(spawned) => Ok(spawned),
@@ -131,22 +134,25 @@ pub fn spawn(zygote_socket: &Path, req: &SpawnRequest) -> Result<Spawned> {
     }
 }
 
+/// A connection to the zygote, started first (as [`ensure_zygote`] does) if nothing answers.
+fn connect_or_start(zygote_socket: &Path, berth_binary: &Path) -> Result<UnixStream> {
+    match connect(zygote_socket) {
+        Ok(s) => Ok(s),
+        Err(_) => {
+            ensure_zygote(zygote_socket, berth_binary)?;
+            connect(zygote_socket)
+        }
+    }
+}
+
 /// Asks the zygote for an exec monitor; returns once the process runs, with the connection
-/// that carries its attach bytes (unless the request is detached). The zygote normally runs
-/// (the container's monitor came from it), so there is no ping on the way; if nothing
-/// answers, it is started as [`ensure_zygote`] does.
+/// that carries its attach bytes (unless the request is detached).
 pub fn exec(
     zygote_socket: &Path,
     berth_binary: &Path,
     req: &ExecRequest,
 ) -> Result<(Spawned, UnixStream)> {
-    let mut stream = match connect(zygote_socket) {
-        Ok(s) => s,
-        Err(_) => {
-            ensure_zygote(zygote_socket, berth_binary)?;
-            connect(zygote_socket)?
-        }
-    };
+    let mut stream = connect_or_start(zygote_socket, berth_binary)?;
     write_line(
         &mut stream,
         &ZygoteRequest::Exec {

@@ -349,6 +349,29 @@ impl Engine {
         dir: &Path,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
+        let hostname = rec.config.hostname.as_deref().unwrap_or("");
+        etc_files::write_all(dir, hostname, &self.etc_options(rec, endpoints)?)
+    }
+
+    /// A running container without the embedded resolver was connected to a user-defined
+    /// network: as Docker does, it gets one, and its resolv.conf (rewritten in place, so
+    /// that the change shows through the bind mount) points at it.
+    pub(crate) fn start_late_resolver(&self, id: &str) -> Result<()> {
+        let rec = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(id)?.record.clone()
+        };
+        let endpoints = &rec.state.endpoints;
+        self.start_dns_for(&rec, &self.layout.netns(id), endpoints)?;
+        etc_files::write_resolv_conf(&self.layout.dir(id), &self.etc_options(&rec, endpoints)?)
+    }
+
+    /// What the /etc files of `rec` say, given the endpoints it is wired to.
+    fn etc_options<'a>(
+        &self,
+        rec: &'a Record,
+        endpoints: &BTreeMap<String, EndpointSettings>,
+    ) -> Result<EtcOptions<'a>> {
         let hc = &rec.host_config;
         let mut extra_hosts = Vec::new();
         for h in hc.extra_hosts.iter().flatten() {
@@ -364,23 +387,18 @@ impl Engine {
             }
             extra_hosts.push((name, ip));
         }
-        let none: &[String] = &[];
-        etc_files::write_all(
-            dir,
-            rec.config.hostname.as_deref().unwrap_or(""),
-            &EtcOptions {
-                host_network: super::create::host_network(hc),
-                addresses: endpoints
-                    .values()
-                    .filter_map(|e| e.ip_address.as_deref()?.parse().ok())
-                    .collect(),
-                extra_hosts,
-                dns: hc.dns.as_deref().unwrap_or(none),
-                dns_search: hc.dns_search.as_deref().unwrap_or(none),
-                dns_options: hc.dns_options.as_deref().unwrap_or(none),
-                embedded_dns: !self.user_networks(endpoints).is_empty(),
-            },
-        )
+        Ok(EtcOptions {
+            host_network: super::create::host_network(hc),
+            addresses: endpoints
+                .values()
+                .filter_map(|e| e.ip_address.as_deref()?.parse().ok())
+                .collect(),
+            extra_hosts,
+            dns: hc.dns.as_deref().unwrap_or_default(),
+            dns_search: hc.dns_search.as_deref().unwrap_or_default(),
+            dns_options: hc.dns_options.as_deref().unwrap_or_default(),
+            embedded_dns: !self.user_networks(endpoints).is_empty(),
+        })
     }
 }
 

@@ -199,6 +199,17 @@ impl Networks {
         inner.defs.values().cloned().collect()
     }
 
+    /// The ids of the user-defined networks (the ones with name resolution).
+    pub fn user_defined_ids(&self) -> HashSet<String> {
+        let inner = self.inner.lock().expect("networks lock");
+        inner
+            .defs
+            .values()
+            .filter(|d| d.user_defined)
+            .map(|d| d.id.clone())
+            .collect()
+    }
+
     /// The subnet and gateway a network has now (the default bridge's only once it is up).
     pub fn addressing(&self, id: &str) -> Option<(Ipv4Net, Ipv4Addr)> {
         let inner = self.inner.lock().expect("networks lock");

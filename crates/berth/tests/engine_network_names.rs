@@ -1,0 +1,211 @@
+//! What a container is called on its networks: `DNSNames` in inspect (docker CLI and the raw
+//! API) and the embedded resolver answering exactly those names; its /etc/hosts following
+//! `network connect`/`disconnect` while it runs, in place, with `--add-host` lines kept.
+//! Traffic stays inside namespaces the tests made.
+
+mod daemon_support;
+
+use daemon_support::{Daemon, text};
+
+/// A random 10.2xx.y.0/24 for a test's user network (parallel tests must not share one).
+fn random_subnet() -> (String, String) {
+    let mut b = [0u8; 2];
+    // SAFETY: fills our buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
+    let prefix = format!("10.{}.{}", 200 + b[0] % 50, b[1]);
+    (format!("{prefix}.0/24"), prefix)
+}
+
+/// An upstream name server nobody answers on (a loopback address): names the embedded
+/// resolver does not know go nowhere beyond this host.
+const NO_UPSTREAM: &str = "127.1.2.3";
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.docker_ok(&["inspect", "-f", format, name])
+        .trim()
+        .to_string()
+}
+
+/// `NetworkSettings.Networks` of a container through the raw API.
+fn api_networks(d: &Daemon, name: &str) -> serde_json::Value {
+    let (code, body) = d.http("GET", &format!("/v1.47/containers/{name}/json"), None);
+    assert_eq!(code, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    v["NetworkSettings"]["Networks"].clone()
+}
+
+#[test]
+fn dns_names_are_shown_on_user_networks_and_resolve() {
+    let d = Daemon::with_busybox();
+    d.docker_ok(&["network", "create", "nn-net"]);
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nn-srv",
+        "--network",
+        "nn-net",
+        "--network-alias",
+        "nn-alias",
+        "--hostname",
+        "nn-host",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let short = &id.trim()[..12];
+    let want = format!(r#"["nn-srv","nn-alias","{short}","nn-host"]"#);
+    assert_eq!(
+        inspect(
+            &d,
+            "nn-srv",
+            "{{json (index .NetworkSettings.Networks \"nn-net\").DNSNames}}"
+        ),
+        want
+    );
+    assert_eq!(
+        api_networks(&d, "nn-srv")["nn-net"]["DNSNames"].to_string(),
+        want
+    );
+    // Every one of them resolves, through the embedded resolver, to the container.
+    let ip = inspect(
+        &d,
+        "nn-srv",
+        "{{(index .NetworkSettings.Networks \"nn-net\").IPAddress}}",
+    );
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "nn-net",
+        "--dns",
+        NO_UPSTREAM,
+        "busybox",
+        "sh",
+        "-c",
+        &format!("for n in nn-srv nn-alias {short} nn-host; do nslookup $n; done"),
+    ]);
+    assert_eq!(out.matches(&format!("Address: {ip}")).count(), 4, "{out}");
+    // On the default bridge there are none (Docker has no names there), and the default
+    // hostname (the short id) is listed once.
+    let other = d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nn-def",
+        "--dns",
+        NO_UPSTREAM,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let other_short = &other.trim()[..12];
+    assert_eq!(
+        inspect(
+            &d,
+            "nn-def",
+            "{{json .NetworkSettings.Networks.bridge.DNSNames}}"
+        ),
+        "null"
+    );
+    assert!(api_networks(&d, "nn-def")["bridge"].get("DNSNames").is_none());
+    d.docker_ok(&["network", "connect", "--alias", "nn-a2", "nn-net", "nn-def"]);
+    let nets = api_networks(&d, "nn-def");
+    assert_eq!(
+        nets["nn-net"]["DNSNames"].to_string(),
+        format!(r#"["nn-def","nn-a2","{other_short}"]"#)
+    );
+    assert!(nets["bridge"].get("DNSNames").is_none(), "{nets}");
+    // Started without the embedded resolver, it gets one on joining a user network, and
+    // its resolv.conf (the bind-mounted file, rewritten in place) points at it.
+    let resolv = d.docker_ok(&["exec", "nn-def", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with("nameserver 127.0.0.11\n"), "{resolv}");
+    // A rename shows, and resolves, under the new name.
+    d.docker_ok(&["rename", "nn-srv", "nn-srv2"]);
+    assert_eq!(
+        inspect(
+            &d,
+            "nn-srv2",
+            "{{index (index .NetworkSettings.Networks \"nn-net\").DNSNames 0}}"
+        ),
+        "nn-srv2"
+    );
+    let out = d.docker_ok(&[
+        "exec",
+        "nn-def",
+        "sh",
+        "-c",
+        "nslookup nn-srv2; nslookup nn-srv || true",
+    ]);
+    assert_eq!(out.matches(&format!("Address: {ip}")).count(), 1, "{out}");
+}
+
+#[test]
+fn hosts_file_follows_connect_and_disconnect_in_place() {
+    let d = Daemon::with_busybox();
+    let (subnet, prefix) = random_subnet();
+    d.docker_ok(&["network", "create", "--subnet", &subnet, "nh-net"]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "nh-c",
+        "--hostname",
+        "nh-host",
+        "--add-host",
+        "nh-extra:10.1.2.3",
+        "--add-host",
+        "nh-gw:host-gateway",
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    let bridge_ip = inspect(&d, "nh-c", "{{.NetworkSettings.IPAddress}}");
+    let gateway = inspect(&d, "nh-c", "{{.NetworkSettings.Gateway}}");
+    let hosts = || d.docker_ok(&["exec", "nh-c", "cat", "/etc/hosts"]);
+    let inode = || d.docker_ok(&["exec", "nh-c", "stat", "-c", "%i", "/etc/hosts"]);
+    let kept = [
+        format!("{bridge_ip}\tnh-host\n"),
+        "10.1.2.3\tnh-extra\n".to_string(),
+        format!("{gateway}\tnh-gw\n"),
+    ];
+    let before = hosts();
+    for line in &kept {
+        assert!(before.contains(line.as_str()), "{line:?} in {before}");
+    }
+    let first_inode = inode();
+    // A line written inside the container stays through it all (the file is edited, not
+    // regenerated).
+    d.docker_ok(&[
+        "exec",
+        "nh-c",
+        "sh",
+        "-c",
+        "echo '10.4.4.4 nh-mine' >> /etc/hosts",
+    ]);
+    let new_ip = format!("{prefix}.77");
+    let new_line = format!("{new_ip}\tnh-host\n");
+    d.docker_ok(&["network", "connect", "--ip", &new_ip, "nh-net", "nh-c"]);
+    let connected = hosts();
+    assert!(connected.contains(&new_line), "{connected}");
+    for line in kept.iter().chain([&"10.4.4.4 nh-mine\n".to_string()]) {
+        assert!(connected.contains(line.as_str()), "{line:?} in {connected}");
+    }
+    assert_eq!(inode(), first_inode);
+    // The host's file is the one inspect names, the same inode.
+    let path = inspect(&d, "nh-c", "{{.HostsPath}}");
+    assert_eq!(std::fs::read_to_string(&path).unwrap(), connected);
+    d.docker_ok(&["network", "disconnect", "nh-net", "nh-c"]);
+    let disconnected = hosts();
+    assert!(!disconnected.contains(&new_ip), "{disconnected}");
+    assert_eq!(disconnected, format!("{before}10.4.4.4 nh-mine\n"));
+    assert_eq!(inode(), first_inode);
+    // A stopped container's file is untouched by connect; its next start writes it whole.
+    d.docker_ok(&["stop", "-t", "0", "nh-c"]);
+    d.docker_ok(&["network", "connect", "--ip", &new_ip, "nh-net", "nh-c"]);
+    assert!(!text(&std::fs::read(&path).unwrap()).contains(&new_ip));
+    d.docker_ok(&["start", "nh-c"]);
+    let restarted = hosts();
+    assert!(restarted.contains(&new_line), "{restarted}");
+    assert!(restarted.contains("10.1.2.3\tnh-extra\n"), "{restarted}");
+}

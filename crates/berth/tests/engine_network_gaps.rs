@@ -1,0 +1,245 @@
+//! The parts of the networking checklist the other network tests leave out: port ranges,
+//! `-P` with the image's own EXPOSE, a daemon restart with a user network, a fixed address
+//! and MAC, and published ports all kept (and a new publish after it not undoing them), and
+//! the refusal to remove a network in use naming its containers. Traffic goes only to
+//! 127.0.0.1 and to the containers the tests made.
+
+mod daemon_support;
+
+use std::net::TcpListener;
+use std::process::Command;
+
+use daemon_support::{Daemon, text};
+
+/// A random 10.2xx.y.0/24 for a test's user network (parallel tests must not share one).
+fn random_subnet() -> (String, String) {
+    let mut b = [0u8; 2];
+    // SAFETY: fills our buffer.
+    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
+    let prefix = format!("10.{}.{}", 200 + b[0] % 50, b[1]);
+    (format!("{prefix}.0/24"), prefix)
+}
+
+/// An upstream name server nobody answers on (a loopback address): names the embedded
+/// resolver does not know go nowhere beyond this host.
+const NO_UPSTREAM: &str = "127.1.2.3";
+
+const HTTPD: &str = "mkdir -p /www && echo hello-berth > /www/index.html && httpd -f -p 80 -h /www";
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.docker_ok(&["inspect", "-f", format, name])
+        .trim()
+        .to_string()
+}
+
+/// `n` consecutive host ports free right now.
+fn free_ports(n: u16) -> u16 {
+    loop {
+        let first = TcpListener::bind("0.0.0.0:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        if first < u16::MAX - n
+            && (0..n).all(|i| TcpListener::bind(("0.0.0.0", first + i)).is_ok())
+        {
+            return first;
+        }
+    }
+}
+
+fn get(port: u16) -> String {
+    let out = Command::new("curl")
+        .args(["-s", "-m", "3"])
+        .arg(format!("http://127.0.0.1:{port}/index.html"))
+        .output()
+        .unwrap();
+    text(&out.stdout)
+}
+
+#[test]
+fn port_ranges_and_publish_all_of_the_images_expose() {
+    let d = Daemon::with_busybox();
+    // A range onto a range: one host port per container port.
+    let p = free_ports(2);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-range",
+        "-p",
+        &format!("{p}-{}:80-81", p + 1),
+        "busybox",
+        "sh",
+        "-c",
+        &format!("mkdir -p /www && httpd -p 81 -h /www && {HTTPD}"),
+    ]);
+    d.eventually(10, "both ports answering", || {
+        get(p) == "hello-berth\n" && get(p + 1) == "hello-berth\n"
+    });
+    let ports = d.docker_ok(&["port", "ng-range"]);
+    assert!(ports.contains(&format!("80/tcp -> 0.0.0.0:{p}")), "{ports}");
+    assert!(
+        ports.contains(&format!("81/tcp -> 0.0.0.0:{}", p + 1)),
+        "{ports}"
+    );
+    // A host range for one port: the first port is taken, another one of the range is used.
+    let q = free_ports(3);
+    let taken = TcpListener::bind(("0.0.0.0", q)).unwrap();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-pick",
+        "-p",
+        &format!("{q}-{}:80", q + 2),
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let got: u16 = d
+        .docker_ok(&["port", "ng-pick", "80/tcp"])
+        .trim()
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(got == q + 1 || got == q + 2, "{got} not in {q}+1..={q}+2");
+    d.eventually(10, "the picked port answering", || {
+        get(got) == "hello-berth\n"
+    });
+    drop(taken);
+    // -P publishes what the image itself exposes (here set by commit --change, as a
+    // Dockerfile's EXPOSE would), TCP and UDP, on ephemeral host ports.
+    d.docker_ok(&["run", "--name", "ng-base", "busybox", "true"]);
+    d.docker_ok(&[
+        "commit",
+        "--change",
+        "EXPOSE 80 54/udp",
+        "ng-base",
+        "ng-exposing:1",
+    ]);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-all",
+        "-P",
+        "ng-exposing:1",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let ports = d.docker_ok(&["port", "ng-all"]);
+    let host_port = |key: &str| -> u16 {
+        ports
+            .lines()
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{key} not published: {ports}"))
+    };
+    let web = host_port("80/tcp -> 0.0.0.0:");
+    let udp = host_port("54/udp -> 0.0.0.0:");
+    assert!(web > 0 && udp > 0, "{ports}");
+    d.eventually(10, "the -P port answering", || get(web) == "hello-berth\n");
+    // The UDP port is held: nothing else on the host can bind it.
+    assert!(std::net::UdpSocket::bind(("0.0.0.0", udp)).is_err());
+    assert_eq!(
+        inspect(
+            &d,
+            "ng-all",
+            "{{(index (index .NetworkSettings.Ports \"54/udp\") 0).HostPort}}"
+        ),
+        udp.to_string()
+    );
+}
+
+#[test]
+fn restart_keeps_user_network_addresses_and_ports_answering() {
+    let mut d = Daemon::with_busybox();
+    let (subnet, prefix) = random_subnet();
+    d.docker_ok(&["network", "create", "--subnet", &subnet, "ng-net"]);
+    let (ip, mac) = (format!("{prefix}.9"), "02:42:0a:0b:0c:0d");
+    let web = free_ports(1);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-web",
+        "--network",
+        "ng-net",
+        "--ip",
+        &ip,
+        "--mac-address",
+        mac,
+        "-p",
+        &format!("{web}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    let endpoint = "{{with index .NetworkSettings.Networks \"ng-net\"}}{{.IPAddress}} {{.MacAddress}}{{end}}";
+    assert_eq!(inspect(&d, "ng-web", endpoint), format!("{ip} {mac}"));
+    let inside = d.docker_ok(&["exec", "ng-web", "cat", "/sys/class/net/eth0/address"]);
+    assert_eq!(inside.trim(), mac);
+    d.eventually(10, "httpd answering", || get(web) == "hello-berth\n");
+    // Removing the network while it is in use: a 409 that names the container.
+    let busy = d.docker(&["network", "rm", "ng-net"]);
+    assert!(
+        !busy.status.success() && text(&busy.stderr).contains("ng-web"),
+        "{}",
+        text(&busy.stderr)
+    );
+    let (code, body) = d.http("DELETE", "/networks/ng-net", None);
+    assert_eq!(code, 409, "{body}");
+    assert!(body.contains("ng-web"), "{body}");
+
+    d.kill9();
+    d.launch();
+    assert_eq!(inspect(&d, "ng-web", endpoint), format!("{ip} {mac}"));
+    assert_eq!(get(web), "hello-berth\n");
+    // A publish after the restart rewrites the table: the old port must stay in it.
+    let web2 = free_ports(1);
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-web2",
+        "--network",
+        "ng-net",
+        "-p",
+        &format!("{web2}:80"),
+        "busybox",
+        "sh",
+        "-c",
+        HTTPD,
+    ]);
+    d.eventually(10, "the new port answering", || get(web2) == "hello-berth\n");
+    assert_eq!(get(web), "hello-berth\n");
+    // The address is still held (the new container got another) and the name resolves.
+    let ip2 = inspect(
+        &d,
+        "ng-web2",
+        "{{(index .NetworkSettings.Networks \"ng-net\").IPAddress}}",
+    );
+    assert_ne!(ip2, ip);
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "ng-net",
+        "--dns",
+        NO_UPSTREAM,
+        "busybox",
+        "wget",
+        "-q",
+        "-O",
+        "-",
+        "http://ng-web/index.html",
+    ]);
+    assert_eq!(out, "hello-berth\n");
+}

@@ -243,3 +243,152 @@ fn restart_keeps_user_network_addresses_and_ports_answering() {
     ]);
     assert_eq!(out, "hello-berth\n");
 }
+
+/// Deletes a link the test named, when dropped.
+struct LinkGuard(String);
+
+impl Drop for LinkGuard {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["link", "del", &self.0])
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+#[test]
+fn network_create_takes_ip_range_gateway_and_bridge_name() {
+    let (subnet, prefix) = random_subnet();
+    // A bridge name of the test's own, removed with the network (or by the guard, after the
+    // daemon, if the test fails first).
+    let guard = LinkGuard(format!("bng{}", prefix.replace('.', "")));
+    let bridge = guard.0.as_str();
+    let d = Daemon::with_busybox();
+    d.docker_ok(&[
+        "network",
+        "create",
+        "--subnet",
+        &subnet,
+        "--ip-range",
+        &format!("{prefix}.128/25"),
+        "--gateway",
+        &format!("{prefix}.254"),
+        "-o",
+        &format!("com.docker.network.bridge.name={bridge}"),
+        "ng-ranged",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "ng-ranged",
+            "{{with index .IPAM.Config 0}}{{.Subnet}} {{.IPRange}} {{.Gateway}}{{end}}"
+        ),
+        format!("{subnet} {prefix}.128/25 {prefix}.254")
+    );
+    let addr = Command::new("ip")
+        .args(["-o", "-4", "addr", "show", "dev", bridge])
+        .output()
+        .unwrap();
+    assert!(
+        text(&addr.stdout).contains(&format!("{prefix}.254/24")),
+        "{addr:?}"
+    );
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "ng-ranged",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -o -4 addr show eth0; ip route",
+    ]);
+    let ip: std::net::Ipv4Addr = out
+        .split_whitespace()
+        .skip_while(|w| *w != "inet")
+        .nth(1)
+        .and_then(|a| a.split('/').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address: {out}"));
+    assert!(
+        ip.to_string().starts_with(&format!("{prefix}.")) && ip.octets()[3] >= 128,
+        "{ip} outside {prefix}.128/25"
+    );
+    assert!(
+        out.contains(&format!("default via {prefix}.254 dev eth0")),
+        "{out}"
+    );
+    d.docker_ok(&["network", "rm", "ng-ranged"]);
+    let gone = Command::new("ip")
+        .args(["link", "show", "dev", bridge])
+        .output()
+        .unwrap();
+    assert!(!gone.status.success(), "bridge {bridge} left behind");
+}
+
+#[test]
+fn a_container_that_died_while_the_daemon_was_down_is_cleaned_up_at_restart() {
+    let mut d = Daemon::with_busybox();
+    let (subnet, prefix) = random_subnet();
+    d.docker_ok(&["network", "create", "--subnet", &subnet, "ng-crash"]);
+    let ip = format!("{prefix}.5");
+    let port = free_ports(1);
+    let id = d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-dies",
+        "--network",
+        "ng-crash",
+        "--ip",
+        &ip,
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "600",
+    ]);
+    let veth = format!("vb{}0", &id.trim()[..10]);
+    let pid: i32 = inspect(&d, "ng-dies", "{{.State.Pid}}").parse().unwrap();
+    d.kill9();
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(pid),
+        nix::sys::signal::Signal::SIGKILL,
+    )
+    .unwrap();
+    d.launch();
+    d.eventually(10, "the exit recorded", || {
+        inspect(&d, "ng-dies", "{{.State.Status}}") == "exited"
+    });
+    // Its port, rule, veth and address are given back.
+    assert!(TcpListener::bind(("0.0.0.0", port)).is_ok());
+    let table = Command::new("nft")
+        .args(["list", "table", "ip", &d.bridge_name()])
+        .output()
+        .unwrap();
+    assert!(
+        !text(&table.stdout).contains(&format!("dport {port} ")),
+        "{}",
+        text(&table.stdout)
+    );
+    d.eventually(10, "the veth gone", || {
+        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
+        !text(&links.stdout).contains(&veth)
+    });
+    let out = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "ng-crash",
+        "--ip",
+        &ip,
+        "busybox",
+        "ip",
+        "-o",
+        "-4",
+        "addr",
+        "show",
+        "eth0",
+    ]);
+    assert!(out.contains(&format!("{ip}/24")), "{out}");
+}

@@ -1,5 +1,6 @@
 //! What a container is called on its networks: `DNSNames` in inspect (docker CLI and the raw
-//! API) and the embedded resolver answering exactly those names; its /etc/hosts following
+//! API) and the embedded resolver answering exactly those names (bare or with the network's
+//! name); its /etc/hosts following
 //! `network connect`/`disconnect` while it runs, in place, with `--add-host` lines kept.
 //! Traffic stays inside namespaces the tests made.
 
@@ -67,7 +68,8 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         api_networks(&d, "nn-srv")["nn-net"]["DNSNames"].to_string(),
         want
     );
-    // Every one of them resolves, through the embedded resolver, to the container.
+    // Every one of them resolves, through the embedded resolver, to the container; and so
+    // does each qualified with the network's name (the FQDN), in any case.
     let ip = inspect(
         &d,
         "nn-srv",
@@ -83,9 +85,12 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         "busybox",
         "sh",
         "-c",
-        &format!("for n in nn-srv nn-alias {short} nn-host; do nslookup $n; done"),
+        &format!(
+            "for n in nn-srv nn-alias {short} nn-host nn-srv.nn-net NN-ALIAS.NN-NET; do \
+             nslookup $n; done"
+        ),
     ]);
-    assert_eq!(out.matches(&format!("Address: {ip}")).count(), 4, "{out}");
+    assert_eq!(out.matches(&format!("Address: {ip}")).count(), 6, "{out}");
     // On the default bridge there are none (Docker has no names there), and the default
     // hostname (the short id) is listed once.
     let other = d.docker_ok(&[

@@ -100,20 +100,22 @@ impl Engine {
     }
 
     /// The addresses `name` has on the networks of `scope`: running containers on them, by
-    /// any of their DNS names (name, alias, short id, hostname).
+    /// any of their DNS names (name, alias, short id, hostname), bare or qualified with the
+    /// network's name (`web.mynet`), as Docker's resolver answers.
     fn dns_lookup(&self, scope: &Scope, name: &str) -> Vec<Ipv4Addr> {
         let shared = scope.networks.lock().expect("scope lock").clone();
         let reg = self.registry.lock().expect("registry lock");
         let mut out = Vec::new();
         for e in reg.by_id.values().filter(|e| e.running()) {
             let rec = &e.record;
-            for ep in rec.state.endpoints.values() {
+            for (network_name, ep) in &rec.state.endpoints {
                 if !ep.network_id.as_ref().is_some_and(|n| shared.contains(n)) {
                     continue;
                 }
+                let bare = unqualified(name, network_name);
                 let known = crate::containers::dns_names(rec, ep)
                     .iter()
-                    .any(|n| n.eq_ignore_ascii_case(name));
+                    .any(|n| n.eq_ignore_ascii_case(bare));
                 if let Some(ip) = ep.ip_address.as_deref().and_then(|i| i.parse().ok())
                     && known
                     && !out.contains(&ip)
@@ -124,6 +126,16 @@ impl Engine {
         }
         out
     }
+}
+
+/// `name` without a trailing `.<network>` (any case); `name` itself when it has none.
+fn unqualified<'a>(name: &'a str, network: &str) -> &'a str {
+    name.len()
+        .checked_sub(network.len() + 1)
+        .filter(|&dot| {
+            name.as_bytes()[dot] == b'.' && name[dot + 1..].eq_ignore_ascii_case(network)
+        })
+        .map_or(name, |dot| &name[..dot])
 }
 
 /// What one container's resolver answers for: the user-defined networks it is on (given at
@@ -206,5 +218,20 @@ async fn serve_tcp(engine: Arc<Engine>, listener: tokio::net::TcpListener, scope
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unqualified;
+
+    #[test]
+    fn the_network_suffix_is_dropped() {
+        assert_eq!(unqualified("web.mynet", "mynet"), "web");
+        assert_eq!(unqualified("WEB.MyNet", "mynet"), "WEB");
+        assert_eq!(unqualified("my.ctr.testnet", "testnet"), "my.ctr");
+        assert_eq!(unqualified("web", "mynet"), "web");
+        assert_eq!(unqualified("webmynet", "mynet"), "webmynet");
+        assert_eq!(unqualified(".mynet", "mynet"), "");
     }
 }

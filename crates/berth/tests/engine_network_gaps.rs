@@ -40,8 +40,7 @@ fn free_ports(n: u16) -> u16 {
             .local_addr()
             .unwrap()
             .port();
-        if first < u16::MAX - n
-            && (0..n).all(|i| TcpListener::bind(("0.0.0.0", first + i)).is_ok())
+        if first < u16::MAX - n && (0..n).all(|i| TcpListener::bind(("0.0.0.0", first + i)).is_ok())
         {
             return first;
         }
@@ -182,7 +181,8 @@ fn restart_keeps_user_network_addresses_and_ports_answering() {
         "-c",
         HTTPD,
     ]);
-    let endpoint = "{{with index .NetworkSettings.Networks \"ng-net\"}}{{.IPAddress}} {{.MacAddress}}{{end}}";
+    let endpoint =
+        "{{with index .NetworkSettings.Networks \"ng-net\"}}{{.IPAddress}} {{.MacAddress}}{{end}}";
     assert_eq!(inspect(&d, "ng-web", endpoint), format!("{ip} {mac}"));
     let inside = d.docker_ok(&["exec", "ng-web", "cat", "/sys/class/net/eth0/address"]);
     assert_eq!(inside.trim(), mac);
@@ -218,7 +218,9 @@ fn restart_keeps_user_network_addresses_and_ports_answering() {
         "-c",
         HTTPD,
     ]);
-    d.eventually(10, "the new port answering", || get(web2) == "hello-berth\n");
+    d.eventually(10, "the new port answering", || {
+        get(web2) == "hello-berth\n"
+    });
     assert_eq!(get(web), "hello-berth\n");
     // The address is still held (the new container got another) and the name resolves.
     let ip2 = inspect(

@@ -113,7 +113,11 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         ),
         "null"
     );
-    assert!(api_networks(&d, "nn-def")["bridge"].get("DNSNames").is_none());
+    assert!(
+        api_networks(&d, "nn-def")["bridge"]
+            .get("DNSNames")
+            .is_none()
+    );
     d.docker_ok(&["network", "connect", "--alias", "nn-a2", "nn-net", "nn-def"]);
     let nets = api_networks(&d, "nn-def");
     assert_eq!(

@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use bollard_stubs::models::{
-    EndpointResource, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse, NetworkSummary,
+    EndpointResource, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse,
+    NetworkSummary,
 };
 
 use crate::api::Filters;

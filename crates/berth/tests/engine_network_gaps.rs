@@ -5,32 +5,15 @@
 //! 127.0.0.1 and to the containers the tests made.
 
 mod daemon_support;
+mod network_support;
 
 use std::net::TcpListener;
 use std::process::Command;
 
 use daemon_support::{Daemon, text};
-
-/// A random 10.2xx.y.0/24 for a test's user network (parallel tests must not share one).
-fn random_subnet() -> (String, String) {
-    let mut b = [0u8; 2];
-    // SAFETY: fills our buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    let prefix = format!("10.{}.{}", 200 + b[0] % 50, b[1]);
-    (format!("{prefix}.0/24"), prefix)
-}
-
-/// An upstream name server nobody answers on (a loopback address): names the embedded
-/// resolver does not know go nowhere beyond this host.
-const NO_UPSTREAM: &str = "127.1.2.3";
+use network_support::{NO_UPSTREAM, inspect, links, nft_table, random_subnet};
 
 const HTTPD: &str = "mkdir -p /www && echo hello-berth > /www/index.html && httpd -f -p 80 -h /www";
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.docker_ok(&["inspect", "-f", format, name])
-        .trim()
-        .to_string()
-}
 
 /// `n` consecutive host ports free right now.
 fn free_ports(n: u16) -> u16 {
@@ -364,19 +347,9 @@ fn a_container_that_died_while_the_daemon_was_down_is_cleaned_up_at_restart() {
     });
     // Its port, rule, veth and address are given back.
     assert!(TcpListener::bind(("0.0.0.0", port)).is_ok());
-    let table = Command::new("nft")
-        .args(["list", "table", "ip", &d.bridge_name()])
-        .output()
-        .unwrap();
-    assert!(
-        !text(&table.stdout).contains(&format!("dport {port} ")),
-        "{}",
-        text(&table.stdout)
-    );
-    d.eventually(10, "the veth gone", || {
-        let links = Command::new("ip").args(["-o", "link"]).output().unwrap();
-        !text(&links.stdout).contains(&veth)
-    });
+    let table = nft_table(&d.bridge_name()).unwrap_or_default();
+    assert!(!table.contains(&format!("dport {port} ")), "{table}");
+    d.eventually(10, "the veth gone", || !links().contains(&veth));
     let out = d.docker_ok(&[
         "run",
         "--rm",

@@ -5,27 +5,10 @@
 //! Traffic stays inside namespaces the tests made.
 
 mod daemon_support;
+mod network_support;
 
 use daemon_support::{Daemon, text};
-
-/// A random 10.2xx.y.0/24 for a test's user network (parallel tests must not share one).
-fn random_subnet() -> (String, String) {
-    let mut b = [0u8; 2];
-    // SAFETY: fills our buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    let prefix = format!("10.{}.{}", 200 + b[0] % 50, b[1]);
-    (format!("{prefix}.0/24"), prefix)
-}
-
-/// An upstream name server nobody answers on (a loopback address): names the embedded
-/// resolver does not know go nowhere beyond this host.
-const NO_UPSTREAM: &str = "127.1.2.3";
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.docker_ok(&["inspect", "-f", format, name])
-        .trim()
-        .to_string()
-}
+use network_support::{NO_UPSTREAM, inspect, random_subnet};
 
 /// `NetworkSettings.Networks` of a container through the raw API.
 fn api_networks(d: &Daemon, name: &str) -> serde_json::Value {

@@ -51,6 +51,24 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         api_networks(&d, "nn-srv")["nn-net"]["DNSNames"].to_string(),
         want
     );
+    // Docker fills them when it wires the container: none before its first start.
+    d.docker_ok(&[
+        "create",
+        "--name",
+        "nn-new",
+        "--network",
+        "nn-net",
+        "busybox",
+        "true",
+    ]);
+    assert_eq!(
+        inspect(
+            &d,
+            "nn-new",
+            "{{json (index .NetworkSettings.Networks \"nn-net\").DNSNames}}"
+        ),
+        "null"
+    );
     // Every one of them resolves, through the embedded resolver, to the container; and so
     // does each qualified with the network's name (the FQDN), in any case.
     let ip = inspect(
@@ -112,6 +130,15 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
     // its resolv.conf (the bind-mounted file, rewritten in place) points at it.
     let resolv = d.docker_ok(&["exec", "nn-def", "cat", "/etc/resolv.conf"]);
     assert!(resolv.starts_with("nameserver 127.0.0.11\n"), "{resolv}");
+    // They stay once it stops, as in Docker (the addresses do not).
+    d.docker_ok(&["stop", "-t", "0", "nn-def"]);
+    let stopped = api_networks(&d, "nn-def");
+    assert_eq!(
+        stopped["nn-net"]["DNSNames"].to_string(),
+        format!(r#"["nn-def","nn-a2","{other_short}"]"#)
+    );
+    assert_eq!(stopped["nn-net"]["IPAddress"], "", "{stopped}");
+    d.docker_ok(&["start", "nn-def"]);
     // A rename shows, and resolves, under the new name.
     d.docker_ok(&["rename", "nn-srv", "nn-srv2"]);
     assert_eq!(

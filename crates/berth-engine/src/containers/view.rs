@@ -145,39 +145,36 @@ fn summary(rec: &Record, user_networks: &HashSet<String>) -> ContainerSummary {
     }
 }
 
-/// `NetworkSettings.Networks`: the wired endpoints of a running container, with the names
-/// it answers to on user-defined networks (`DNSNames`; none on the default bridge, as in
-/// Docker); for others the networks it asked for, with the addresses empty (as Docker shows
-/// a stopped container).
+/// `NetworkSettings.Networks`: the wired endpoints of a running container; for others the
+/// networks it asked for, with the addresses empty (as Docker shows a stopped container).
+/// On user-defined networks, the names it answers to (`DNSNames`): Docker fills them when
+/// it wires the container and keeps them once it stops; none on the default bridge.
 fn endpoints(rec: &Record, user_networks: &HashSet<String>) -> HashMap<String, EndpointSettings> {
-    if rec.state.status == Status::Running {
-        return rec
-            .state
-            .endpoints
-            .iter()
-            .map(|(name, ep)| {
-                let mut ep = ep.clone();
-                if ep
-                    .network_id
-                    .as_ref()
-                    .is_some_and(|id| user_networks.contains(id))
-                {
-                    ep.dns_names = Some(dns_names(rec, &ep));
-                }
-                (name.clone(), ep)
-            })
-            .collect();
-    }
-    rec.networks
+    let running = rec.state.status == Status::Running;
+    let listed = if running {
+        &rec.state.endpoints
+    } else {
+        &rec.networks
+    };
+    listed
         .iter()
-        .map(|(name, s)| {
-            let mut s = s.clone();
-            s.endpoint_id = Some(String::new());
-            s.ip_address = Some(String::new());
-            s.ip_prefix_len = Some(0);
-            s.gateway = Some(String::new());
-            s.mac_address.get_or_insert_with(String::new);
-            (name.clone(), s)
+        .map(|(name, ep)| {
+            let mut ep = ep.clone();
+            if !running {
+                ep.endpoint_id = Some(String::new());
+                ep.ip_address = Some(String::new());
+                ep.ip_prefix_len = Some(0);
+                ep.gateway = Some(String::new());
+                ep.mac_address.get_or_insert_with(String::new);
+            }
+            let named = ep
+                .network_id
+                .as_ref()
+                .is_some_and(|id| user_networks.contains(id));
+            if named && rec.state.started_at.is_some() {
+                ep.dns_names = Some(dns_names(rec, &ep));
+            }
+            (name.clone(), ep)
         })
         .collect()
 }

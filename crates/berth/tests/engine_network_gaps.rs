@@ -1,7 +1,8 @@
 //! The parts of the networking checklist the other network tests leave out: port ranges,
 //! `-P` with the image's own EXPOSE, a daemon restart with a user network, a fixed address
-//! and MAC, and published ports all kept (and a new publish after it not undoing them), and
-//! the refusal to remove a network in use naming its containers. Traffic goes only to
+//! and MAC, and published ports all kept (and a new publish after it not undoing them), the
+//! refusal to remove a network in use naming its containers, and failed publishes and
+//! connects leaving nothing behind. Traffic goes only to
 //! 127.0.0.1 and to the containers the tests made.
 
 mod daemon_support;
@@ -366,4 +367,79 @@ fn a_container_that_died_while_the_daemon_was_down_is_cleaned_up_at_restart() {
         "eth0",
     ]);
     assert!(out.contains(&format!("{ip}/24")), "{out}");
+}
+
+#[test]
+fn a_failed_publish_or_connect_leaves_nothing_half_made() {
+    let d = Daemon::with_busybox();
+    // Two ports, the second already taken: the first is not held nor routed either.
+    let free = free_ports(1);
+    let taken = TcpListener::bind("0.0.0.0:0").unwrap();
+    let busy = taken.local_addr().unwrap().port();
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-half",
+        "-p",
+        &format!("{free}:80"),
+        "-p",
+        &format!("{busy}:81"),
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    assert!(
+        text(&out.stderr).contains(&format!(
+            "Bind for 0.0.0.0:{busy} failed: port is already allocated"
+        )),
+        "{}",
+        text(&out.stderr)
+    );
+    assert!(TcpListener::bind(("0.0.0.0", free)).is_ok());
+    let table = nft_table(&d.bridge_name()).unwrap_or_default();
+    assert!(!table.contains(&format!("dport {free} ")), "{table}");
+    assert_eq!(inspect(&d, "ng-half", "{{.State.Status}}"), "created");
+    drop(taken);
+    // Connecting a running container with an address another holds: refused, and the
+    // container keeps only what it had (no new interface, no record of the network).
+    let (subnet, prefix) = random_subnet();
+    d.docker_ok(&["network", "create", "--subnet", &subnet, "ng-held"]);
+    let held = format!("{prefix}.20");
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        "ng-holder",
+        "--network",
+        "ng-held",
+        "--ip",
+        &held,
+        "busybox",
+        "sleep",
+        "60",
+    ]);
+    d.docker_ok(&["run", "-d", "--name", "ng-late", "busybox", "sleep", "60"]);
+    let out = d.docker(&["network", "connect", "--ip", &held, "ng-held", "ng-late"]);
+    assert!(
+        text(&out.stderr).contains("already in use"),
+        "{}",
+        text(&out.stderr)
+    );
+    let nets = inspect(&d, "ng-late", "{{json .NetworkSettings.Networks}}");
+    assert!(!nets.contains("ng-held"), "{nets}");
+    let ifaces = d.docker_ok(&["exec", "ng-late", "ls", "/sys/class/net"]);
+    assert_eq!(
+        ifaces.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "lo"]
+    );
+    let hosts = d.docker_ok(&["exec", "ng-late", "cat", "/etc/hosts"]);
+    assert!(!hosts.contains(&held), "{hosts}");
+    // The holder still has its address, and the late one can join with a free one.
+    d.docker_ok(&["network", "connect", "ng-held", "ng-late"]);
+    let ifaces = d.docker_ok(&["exec", "ng-late", "ls", "/sys/class/net"]);
+    assert_eq!(
+        ifaces.split_whitespace().collect::<Vec<_>>(),
+        ["eth0", "eth1", "lo"]
+    );
 }

@@ -157,6 +157,17 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         "nslookup nn-srv2; nslookup nn-srv || true",
     ]);
     assert_eq!(out.matches(&format!("Address: {ip}")).count(), 1, "{out}");
+    // Having left its last user network it keeps its resolver, as in Docker, and a daemon
+    // restart serves it again: its resolv.conf still points there.
+    d.docker_ok(&["network", "disconnect", "nn-net", "nn-def"]);
+    let mut d = d;
+    d.kill9();
+    d.launch();
+    let resolv = d.docker_ok(&["exec", "nn-def", "cat", "/etc/resolv.conf"]);
+    assert!(resolv.starts_with("nameserver 127.0.0.11\n"), "{resolv}");
+    // 127.0.0.11:53 in /proc/net/udp's hex.
+    let udp = d.docker_ok(&["exec", "nn-def", "cat", "/proc/net/udp"]);
+    assert!(udp.contains(" 0B00007F:0035 "), "{udp}");
 }
 
 #[test]

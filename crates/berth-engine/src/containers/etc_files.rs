@@ -86,7 +86,7 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
             .collect()
     };
     let mut servers: Vec<String> = if o.embedded_dns {
-        vec!["127.0.0.11".into()]
+        vec![crate::networks::RESOLVER.to_string()]
     } else if o.dns.is_empty() {
         lines_of("nameserver")
             .into_iter()

@@ -295,8 +295,7 @@ impl Engine {
             .collect()
     }
 
-    /// Starts the embedded resolver of a container that needs one; it forwards to the
-    /// container's `--dns` servers, else to the host's.
+    /// Starts the embedded resolver of a container on a user-defined network.
     pub(crate) fn start_dns_for(
         &self,
         rec: &Record,
@@ -307,6 +306,25 @@ impl Engine {
         if networks.is_empty() {
             return Ok(());
         }
+        self.serve_dns(rec, netns, networks)
+    }
+
+    /// After a daemon restart: a running container's resolver is served again when its
+    /// resolv.conf points at it — also for one that has left every user network since it
+    /// got one (it keeps it, as in Docker; its other names still go out through it).
+    pub(crate) fn resume_dns_for(&self, rec: &Record, netns: &Path) -> Result<()> {
+        let resolv = std::fs::read_to_string(self.layout.dir(&rec.id).join(etc_files::RESOLV_CONF))
+            .unwrap_or_default();
+        let resolver = format!("nameserver {}", crate::networks::RESOLVER);
+        if !resolv.lines().any(|l| l.trim() == resolver) {
+            return Ok(());
+        }
+        self.serve_dns(rec, netns, self.user_networks(&rec.state.endpoints))
+    }
+
+    /// Serves a resolver for `networks` in the namespace at `netns`, forwarding to the
+    /// container's `--dns` servers, else to the host's.
+    fn serve_dns(&self, rec: &Record, netns: &Path, networks: Vec<String>) -> Result<()> {
         let own: Vec<Ipv4Addr> = rec
             .host_config
             .dns

@@ -29,7 +29,7 @@ use crate::api::NetworkOptions;
 use crate::error::{Error, Result};
 use crate::logs::format_timestamp;
 
-pub(crate) use dns::{DnsServers, Scope};
+pub(crate) use dns::{DnsServers, RESOLVER, Scope};
 pub(crate) use publish::{PortRequest, Published, again as republish};
 use store::DefStore;
 pub(crate) use store::{Driver, NetworkDef};

@@ -12,7 +12,12 @@ use network_support::{NO_UPSTREAM, inspect, random_subnet};
 
 /// `NetworkSettings.Networks` of a container through the raw API.
 fn api_networks(d: &Daemon, name: &str) -> serde_json::Value {
-    let (code, body) = d.http("GET", &format!("/v1.47/containers/{name}/json"), None);
+    api_networks_at(d, "1.47", name)
+}
+
+/// `NetworkSettings.Networks` of a container as API `version` shows it.
+fn api_networks_at(d: &Daemon, version: &str, name: &str) -> serde_json::Value {
+    let (code, body) = d.http("GET", &format!("/v{version}/containers/{name}/json"), None);
     assert_eq!(code, 200, "{body}");
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     v["NetworkSettings"]["Networks"].clone()
@@ -51,6 +56,15 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         api_networks(&d, "nn-srv")["nn-net"]["DNSNames"].to_string(),
         want
     );
+    // Before API 1.45 (and DNSNames) the short id and hostname were among the aliases; no
+    // longer since.
+    let old = api_networks_at(&d, "1.44", "nn-srv");
+    assert_eq!(
+        old["nn-net"]["Aliases"].to_string(),
+        format!(r#"["nn-alias","{short}","nn-host"]"#)
+    );
+    let new = api_networks_at(&d, "1.45", "nn-srv");
+    assert_eq!(new["nn-net"]["Aliases"].to_string(), r#"["nn-alias"]"#);
     // Docker fills them when it wires the container: none before its first start.
     d.docker_ok(&[
         "create",
@@ -118,6 +132,11 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
         api_networks(&d, "nn-def")["bridge"]
             .get("DNSNames")
             .is_none()
+    );
+    let bridge = &api_networks_at(&d, "1.44", "nn-def")["bridge"];
+    assert!(
+        bridge["Aliases"].as_array().is_none_or(|a| a.is_empty()),
+        "{bridge}"
     );
     d.docker_ok(&["network", "connect", "--alias", "nn-a2", "nn-net", "nn-def"]);
     let nets = api_networks(&d, "nn-def");

@@ -191,6 +191,8 @@ fn dns_names_are_shown_on_user_networks_and_resolve() {
 
 #[test]
 fn hosts_file_follows_connect_and_disconnect_in_place() {
+    // How Docker names a container's own addresses: with its domain, then without.
+    const NAMES: &str = "nh-host.nh.example nh-host";
     let d = Daemon::with_busybox();
     let (subnet, prefix) = random_subnet();
     d.docker_ok(&["network", "create", "--subnet", &subnet, "nh-net"]);
@@ -201,6 +203,8 @@ fn hosts_file_follows_connect_and_disconnect_in_place() {
         "nh-c",
         "--hostname",
         "nh-host",
+        "--domainname",
+        "nh.example",
         "--add-host",
         "nh-extra:10.1.2.3",
         "--add-host",
@@ -214,7 +218,7 @@ fn hosts_file_follows_connect_and_disconnect_in_place() {
     let hosts = || d.docker_ok(&["exec", "nh-c", "cat", "/etc/hosts"]);
     let inode = || d.docker_ok(&["exec", "nh-c", "stat", "-c", "%i", "/etc/hosts"]);
     let kept = [
-        format!("{bridge_ip}\tnh-host\n"),
+        format!("{bridge_ip}\t{NAMES}\n"),
         "10.1.2.3\tnh-extra\n".to_string(),
         format!("{gateway}\tnh-gw\n"),
     ];
@@ -233,7 +237,7 @@ fn hosts_file_follows_connect_and_disconnect_in_place() {
         "echo '10.4.4.4 nh-mine' >> /etc/hosts",
     ]);
     let new_ip = format!("{prefix}.77");
-    let new_line = format!("{new_ip}\tnh-host\n");
+    let new_line = format!("{new_ip}\t{NAMES}\n");
     d.docker_ok(&["network", "connect", "--ip", &new_ip, "nh-net", "nh-c"]);
     let connected = hosts();
     assert!(connected.contains(&new_line), "{connected}");

@@ -24,6 +24,8 @@ pub struct EtcOptions<'a> {
     pub dns: &'a [String],
     pub dns_search: &'a [String],
     pub dns_options: &'a [String],
+    /// `--domainname`: the container's addresses carry `host.domain host` in hosts.
+    pub domainname: &'a str,
     /// On a user-defined network: the embedded resolver at 127.0.0.11 answers.
     pub embedded_dns: bool,
 }
@@ -40,7 +42,7 @@ pub fn write_all(dir: &Path, hostname: &str, o: &EtcOptions) -> Result<()> {
              ff02::2\tip6-allrouters\n",
         );
         if o.addresses.is_empty() {
-            h += &format!("127.0.1.1\t{hostname}\n");
+            h += &format!("127.0.1.1\t{}\n", host_names(hostname, o.domainname));
         }
         h
     };
@@ -49,7 +51,7 @@ pub fn write_all(dir: &Path, hostname: &str, o: &EtcOptions) -> Result<()> {
     }
     if !o.host_network {
         for ip in &o.addresses {
-            hosts += &own_line(*ip, hostname);
+            hosts += &own_line(*ip, &host_names(hostname, o.domainname));
         }
     }
     write(&dir.join(HOSTS), hosts.as_bytes())?;
@@ -129,23 +131,37 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
     out
 }
 
-/// The hosts line that maps one of the container's addresses to its hostname.
-fn own_line(ip: Ipv4Addr, hostname: &str) -> String {
-    format!("{ip}\t{hostname}\n")
+/// What the container's own addresses are called in its hosts file, as Docker writes it:
+/// the hostname with the domain appended, and then the part before the first dot when
+/// there is one (`web.example.com web`).
+pub fn host_names(hostname: &str, domainname: &str) -> String {
+    let mut names = hostname.to_string();
+    if !domainname.is_empty() {
+        names = format!("{names}.{domainname}");
+    }
+    if let Some((short, _)) = names.split_once('.') {
+        names = format!("{names} {short}");
+    }
+    names
 }
 
-/// `network connect` of a running container: its new address and hostname appended to its
-/// hosts file, as Docker does. In place: the file is bind-mounted over the container's
-/// /etc/hosts, so only a write to the same inode shows inside.
-pub fn add_own_address(dir: &Path, hostname: &str, ip: Ipv4Addr) -> Result<()> {
-    edit_hosts(dir, |hosts| hosts + &own_line(ip, hostname))
+/// The hosts line that maps one of the container's addresses to its names.
+fn own_line(ip: Ipv4Addr, names: &str) -> String {
+    format!("{ip}\t{names}\n")
+}
+
+/// `network connect` of a running container: its new address and names ([`host_names`])
+/// appended to its hosts file, as Docker does. In place: the file is bind-mounted over the
+/// container's /etc/hosts, so only a write to the same inode shows inside.
+pub fn add_own_address(dir: &Path, names: &str, ip: Ipv4Addr) -> Result<()> {
+    edit_hosts(dir, |hosts| hosts + &own_line(ip, names))
 }
 
 /// `network disconnect` of a running container: the lines of the address it lost go from
 /// its hosts file; every other line (`--add-host`, the other networks' addresses, what was
 /// written inside) stays. In place, as [`add_own_address`].
-pub fn remove_own_address(dir: &Path, hostname: &str, ip: Ipv4Addr) -> Result<()> {
-    let gone = own_line(ip, hostname);
+pub fn remove_own_address(dir: &Path, names: &str, ip: Ipv4Addr) -> Result<()> {
+    let gone = own_line(ip, names);
     edit_hosts(dir, |hosts| {
         hosts
             .split_inclusive('\n')
@@ -184,6 +200,13 @@ mod tests {
     use std::os::unix::fs::MetadataExt;
 
     use super::*;
+
+    #[test]
+    fn host_names_as_docker_writes_them() {
+        assert_eq!(host_names("web", ""), "web");
+        assert_eq!(host_names("web", "example.com"), "web.example.com web");
+        assert_eq!(host_names("a.b", ""), "a.b a");
+    }
 
     #[test]
     fn own_addresses_come_and_go_in_place() {

@@ -49,7 +49,7 @@ use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
 pub(crate) use dns_names::dns_names;
-pub(crate) use etc_files::{add_own_address, remove_own_address};
+pub(crate) use etc_files::{add_own_address, host_names, remove_own_address};
 pub use files::{PathStat, TarStream};
 pub(crate) use files::{RootAccess, image_stat, runtime_mount_points};
 

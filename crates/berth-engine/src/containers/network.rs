@@ -415,6 +415,7 @@ impl Engine {
             dns: hc.dns.as_deref().unwrap_or_default(),
             dns_search: hc.dns_search.as_deref().unwrap_or_default(),
             dns_options: hc.dns_options.as_deref().unwrap_or_default(),
+            domainname: rec.config.domainname.as_deref().unwrap_or_default(),
             embedded_dns: !self.user_networks(endpoints).is_empty(),
         })
     }

@@ -163,7 +163,7 @@ impl Engine {
         }
         let settings = req.endpoint_config.unwrap_or_default();
         self.check_endpoint(&def, &settings)?;
-        let (id, running, mode, hostname) = {
+        let (id, running, mode, names) = {
             let reg = self.registry.lock().expect("registry lock");
             let e = reg.get(&req.container)?;
             if e.record
@@ -180,7 +180,7 @@ impl Engine {
                 e.record.id.clone(),
                 e.running(),
                 crate::containers::network_mode_of(&e.record),
-                e.record.config.hostname.clone().unwrap_or_default(),
+                own_names(&e.record),
             )
         };
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
@@ -198,7 +198,7 @@ impl Engine {
         let late_resolver =
             wired.is_some() && def.user_defined && !self.dns_scope_changed(&id, &def.id, true);
         if let Some((_, ep)) = &wired {
-            self.hosts_entry_changed(&id, &hostname, ep, true);
+            self.hosts_entry_changed(&id, &names, ep, true);
             self.endpoint_event(&id, &def, "connect");
         }
         self.update_record(&id, |rec| {
@@ -218,7 +218,7 @@ impl Engine {
     /// `POST /networks/{id}/disconnect`. Blocking.
     pub fn disconnect_network(&self, key: &str, req: NetworkDisconnectRequest) -> Result<()> {
         let def = self.networks.find(key)?;
-        let (id, name, slot, ep, hostname) = {
+        let (id, name, slot, ep, names) = {
             let reg = self.registry.lock().expect("registry lock");
             let e = reg.get(&req.container)?;
             let Some(name) = e
@@ -238,8 +238,7 @@ impl Engine {
                 .then(|| e.record.state.slots.get(&name).copied())
                 .flatten();
             let ep = e.record.state.endpoints.get(&name).cloned();
-            let hostname = e.record.config.hostname.clone().unwrap_or_default();
-            (e.record.id.clone(), name, slot, ep, hostname)
+            (e.record.id.clone(), name, slot, ep, own_names(&e.record))
         };
         if def.driver != Driver::Bridge {
             return Err(Error::Forbidden(format!(
@@ -251,7 +250,7 @@ impl Engine {
             self.networks.disconnect(&def.id, &id, slot);
             self.dns_scope_changed(&id, &def.id, false);
             if let Some(ep) = &ep {
-                self.hosts_entry_changed(&id, &hostname, ep, false);
+                self.hosts_entry_changed(&id, &names, ep, false);
             }
             self.endpoint_event(&id, &def, "disconnect");
         }
@@ -265,15 +264,15 @@ impl Engine {
     /// A running container's /etc/hosts follows its addresses as Docker's does: the line
     /// of an endpoint wired by `connect` is added, that of one `disconnect` unwired goes.
     /// A failure is logged, not returned (the network change itself stands), as in Docker.
-    fn hosts_entry_changed(&self, id: &str, hostname: &str, ep: &EndpointSettings, added: bool) {
+    fn hosts_entry_changed(&self, id: &str, names: &str, ep: &EndpointSettings, added: bool) {
         let Some(ip) = ep.ip_address.as_deref().and_then(|i| i.parse().ok()) else {
             return;
         };
         let dir = self.layout.dir(id);
         let done = if added {
-            crate::containers::add_own_address(&dir, hostname, ip)
+            crate::containers::add_own_address(&dir, names, ip)
         } else {
-            crate::containers::remove_own_address(&dir, hostname, ip)
+            crate::containers::remove_own_address(&dir, names, ip)
         };
         if let Err(e) = done {
             tracing::warn!(id, "updating the container's /etc/hosts: {e}");
@@ -310,6 +309,14 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// What a container's own addresses are called in its hosts file.
+fn own_names(rec: &crate::containers::Record) -> String {
+    crate::containers::host_names(
+        rec.config.hostname.as_deref().unwrap_or_default(),
+        rec.config.domainname.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Docker's rule for network names.

@@ -54,7 +54,8 @@ impl App {
     }
 
     async fn route(&self, mut req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
-        let (_, path) = version::strip_prefix(req.uri().path())?;
+        let (asked, path) = version::strip_prefix(req.uri().path())?;
+        let asked = asked.and_then(version::Requested::parse);
         if path.len() != req.uri().path().len() {
             let path_and_query = match req.uri().query() {
                 Some(q) => format!("{path}?{q}"),
@@ -68,6 +69,9 @@ impl App {
             );
             *req.uri_mut() = Uri::from_parts(parts)
                 .map_err(|e| ApiError::bad_request(format!("invalid path: {e}")))?;
+        }
+        if let Some(asked) = asked {
+            req.extensions_mut().insert(asked);
         }
         let method = req.method().clone();
         let uri = req.uri().clone();

@@ -10,6 +10,22 @@ pub const MIN_API_VERSION: &str = "1.24";
 const CURRENT: (u32, u32) = (1, 50);
 const MINIMUM: (u32, u32) = (1, 24);
 
+/// The version a request asked for with its `/v1.NN` prefix (a request extension), for the
+/// few answers that differ by version; a request without one gets the current answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Requested(pub (u32, u32));
+
+impl Requested {
+    /// Whether the request asked for a version older than `major.minor`.
+    pub fn before(asked: Option<Requested>, version: (u32, u32)) -> bool {
+        asked.is_some_and(|Requested(v)| v < version)
+    }
+
+    pub fn parse(v: &str) -> Option<Requested> {
+        parse(v).map(Requested)
+    }
+}
+
 fn parse(v: &str) -> Option<(u32, u32)> {
     let (major, minor) = v.split_once('.')?;
     Some((major.parse().ok()?, minor.parse().ok()?))

@@ -4,43 +4,12 @@
 //! tests made (and the host's side of their bridges); outbound NAT is checked by the rules.
 
 mod daemon_support;
+mod network_support;
 
 use std::process::Command;
 
 use daemon_support::{Daemon, text};
-
-/// A random 10.2xx.y.0/24 for a test's user network (parallel tests must not share one).
-fn random_subnet() -> (String, String) {
-    let mut b = [0u8; 2];
-    // SAFETY: fills our buffer.
-    unsafe { libc::getrandom(b.as_mut_ptr().cast(), 2, 0) };
-    let prefix = format!("10.{}.{}", 200 + b[0] % 50, b[1]);
-    (format!("{prefix}.0/24"), prefix)
-}
-
-fn inspect(d: &Daemon, name: &str, format: &str) -> String {
-    d.docker_ok(&["inspect", "-f", format, name])
-        .trim()
-        .to_string()
-}
-
-fn links() -> String {
-    text(
-        &Command::new("ip")
-            .args(["-o", "link"])
-            .output()
-            .unwrap()
-            .stdout,
-    )
-}
-
-fn nft_table(table: &str) -> Option<String> {
-    let out = Command::new("nft")
-        .args(["list", "table", "ip", table])
-        .output()
-        .unwrap();
-    out.status.success().then(|| text(&out.stdout))
-}
+use network_support::{inspect, links, nft_table, random_subnet};
 
 #[test]
 fn default_bridge_containers_reach_each_other_by_ip() {

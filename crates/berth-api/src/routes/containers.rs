@@ -4,13 +4,13 @@
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use axum::Json;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Extension, Json};
 use berth_engine::{AttachOptions, ContainerListOptions, Engine, LogsOptions, WaitCondition};
 use bollard_stubs::models::{ContainerCreateBody, ContainerWaitResponse};
 use tokio::sync::oneshot;
@@ -19,6 +19,7 @@ use super::json_body;
 use crate::error::{ApiError, ApiResult};
 use crate::hijack;
 use crate::query::Params;
+use crate::version::Requested;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
@@ -61,11 +62,46 @@ async fn list(State(engine): Eng, params: Params) -> ApiResult<Response> {
     Ok(Json(engine.list_containers(opts)?).into_response())
 }
 
-async fn inspect(State(engine): Eng, Path(id): Path<String>) -> ApiResult<Response> {
+async fn inspect(
+    State(engine): Eng,
+    Path(id): Path<String>,
+    asked: Option<Extension<Requested>>,
+) -> ApiResult<Response> {
     let info = engine.inspect_container(container(&id))?;
     let mut value = serde_json::to_value(info).map_err(|e| ApiError::internal(e.to_string()))?;
     legacy_network_fields(&mut value);
+    if Requested::before(asked.map(|Extension(v)| v), (1, 45)) {
+        legacy_aliases(&mut value);
+    }
     Ok(Json(value).into_response())
+}
+
+/// Before API 1.45 the `Aliases` of an endpoint on a user-defined network also held the
+/// short id and the hostname, which clients of that age look for there (since 1.44 they
+/// are in `DNSNames`, which only such endpoints have).
+fn legacy_aliases(inspect: &mut serde_json::Value) {
+    let short_id = inspect["Id"].as_str().unwrap_or_default();
+    let short_id = short_id[..12.min(short_id.len())].to_string();
+    let hostname = inspect["Config"]["Hostname"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let Some(networks) = inspect["NetworkSettings"]["Networks"].as_object_mut() else {
+        return;
+    };
+    for ep in networks.values_mut() {
+        if ep.get("DNSNames").is_none_or(|n| n.is_null()) {
+            continue;
+        }
+        let mut aliases: Vec<serde_json::Value> =
+            ep["Aliases"].as_array().cloned().unwrap_or_default();
+        for name in [&short_id, &hostname] {
+            if !name.is_empty() && !aliases.iter().any(|a| a == name.as_str()) {
+                aliases.push(name.as_str().into());
+            }
+        }
+        ep["Aliases"] = aliases.into();
+    }
 }
 
 /// The top-level `NetworkSettings` fields API 1.50 still shows for the default bridge

@@ -24,6 +24,8 @@ pub struct EtcOptions<'a> {
     pub dns: &'a [String],
     pub dns_search: &'a [String],
     pub dns_options: &'a [String],
+    /// `--domainname`: the container's addresses carry `host.domain host` in hosts.
+    pub domainname: &'a str,
     /// On a user-defined network: the embedded resolver at 127.0.0.11 answers.
     pub embedded_dns: bool,
 }
@@ -40,7 +42,7 @@ pub fn write_all(dir: &Path, hostname: &str, o: &EtcOptions) -> Result<()> {
              ff02::2\tip6-allrouters\n",
         );
         if o.addresses.is_empty() {
-            h += &format!("127.0.1.1\t{hostname}\n");
+            h += &format!("127.0.1.1\t{}\n", host_names(hostname, o.domainname));
         }
         h
     };
@@ -49,10 +51,16 @@ pub fn write_all(dir: &Path, hostname: &str, o: &EtcOptions) -> Result<()> {
     }
     if !o.host_network {
         for ip in &o.addresses {
-            hosts += &format!("{ip}\t{hostname}\n");
+            hosts += &own_line(*ip, &host_names(hostname, o.domainname));
         }
     }
     write(&dir.join(HOSTS), hosts.as_bytes())?;
+    write_resolv_conf(dir, o)
+}
+
+/// Writes resolv.conf into `dir` (in place when it exists: `std::fs::write` truncates the
+/// same inode, which a running container has bind-mounted).
+pub fn write_resolv_conf(dir: &Path, o: &EtcOptions) -> Result<()> {
     let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
     let resolv = if o.host_network
         && o.dns.is_empty()
@@ -80,7 +88,7 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
             .collect()
     };
     let mut servers: Vec<String> = if o.embedded_dns {
-        vec!["127.0.0.11".into()]
+        vec![crate::networks::RESOLVER.to_string()]
     } else if o.dns.is_empty() {
         lines_of("nameserver")
             .into_iter()
@@ -123,13 +131,108 @@ fn resolv_conf(host: &str, o: &EtcOptions) -> String {
     out
 }
 
+/// What the container's own addresses are called in its hosts file, as Docker writes it:
+/// the hostname with the domain appended, and then the part before the first dot when
+/// there is one (`web.example.com web`).
+pub fn host_names(hostname: &str, domainname: &str) -> String {
+    let mut names = hostname.to_string();
+    if !domainname.is_empty() {
+        names = format!("{names}.{domainname}");
+    }
+    if let Some((short, _)) = names.split_once('.') {
+        names = format!("{names} {short}");
+    }
+    names
+}
+
+/// The hosts line that maps one of the container's addresses to its names.
+fn own_line(ip: Ipv4Addr, names: &str) -> String {
+    format!("{ip}\t{names}\n")
+}
+
+/// `network connect` of a running container: its new address and names ([`host_names`])
+/// appended to its hosts file, as Docker does. In place: the file is bind-mounted over the
+/// container's /etc/hosts, so only a write to the same inode shows inside.
+pub fn add_own_address(dir: &Path, names: &str, ip: Ipv4Addr) -> Result<()> {
+    edit_hosts(dir, |hosts| hosts + &own_line(ip, names))
+}
+
+/// `network disconnect` of a running container: the lines of the address it lost go from
+/// its hosts file; every other line (`--add-host`, the other networks' addresses, what was
+/// written inside) stays. In place, as [`add_own_address`].
+pub fn remove_own_address(dir: &Path, names: &str, ip: Ipv4Addr) -> Result<()> {
+    let gone = own_line(ip, names);
+    edit_hosts(dir, |hosts| {
+        hosts
+            .split_inclusive('\n')
+            .filter(|l| l.trim_end() != gone.trim_end())
+            .collect()
+    })
+}
+
+/// Rewrites the hosts file in `dir` through `f`, in place, under an flock (two connects of
+/// one container at once must not lose a line).
+fn edit_hosts(dir: &Path, f: impl FnOnce(String) -> String) -> Result<()> {
+    use std::io::{Read, Seek, Write};
+    let path = dir.join(HOSTS);
+    let fail = |e: std::io::Error| Error::internal(format!("rewrite {}", path.display()), e);
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(&path)
+        .map_err(fail)?;
+    let mut file = nix::fcntl::Flock::lock(file, nix::fcntl::FlockArg::LockExclusive)
+        .map_err(|(_, e)| fail(e.into()))?;
+    let mut hosts = String::new();
+    file.read_to_string(&mut hosts).map_err(fail)?;
+    let new = f(hosts);
+    file.set_len(0).map_err(fail)?;
+    file.rewind().map_err(fail)?;
+    file.write_all(new.as_bytes()).map_err(fail)
+}
+
 fn write(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::write(path, bytes).map_err(|e| Error::internal(format!("write {}", path.display()), e))
 }
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::MetadataExt;
+
     use super::*;
+
+    #[test]
+    fn host_names_as_docker_writes_them() {
+        assert_eq!(host_names("web", ""), "web");
+        assert_eq!(host_names("web", "example.com"), "web.example.com web");
+        assert_eq!(host_names("a.b", ""), "a.b a");
+    }
+
+    #[test]
+    fn own_addresses_come_and_go_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        write_all(
+            dir.path(),
+            "h1",
+            &EtcOptions {
+                addresses: vec![Ipv4Addr::new(172, 17, 0, 2)],
+                extra_hosts: vec![("gw".into(), "172.17.0.1".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let path = dir.path().join(HOSTS);
+        let inode = std::fs::metadata(&path).unwrap().ino();
+        let before = std::fs::read_to_string(&path).unwrap();
+        let new_ip = Ipv4Addr::new(10, 1, 0, 5);
+        add_own_address(dir.path(), "h1", new_ip).unwrap();
+        let added = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(added, format!("{before}10.1.0.5\th1\n"));
+        remove_own_address(dir.path(), "h1", new_ip).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), before);
+        assert!(before.contains("172.17.0.1\tgw\n") && before.contains("172.17.0.2\th1\n"));
+        assert_eq!(std::fs::metadata(&path).unwrap().ino(), inode);
+    }
 
     #[test]
     fn loopback_name_servers_dropped() {

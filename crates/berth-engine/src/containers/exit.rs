@@ -139,7 +139,7 @@ impl Engine {
         for rec in running {
             let netns = self.layout.netns(&rec.id);
             if netns.exists()
-                && let Err(e) = self.start_dns_for(&rec, &netns, &rec.state.endpoints)
+                && let Err(e) = self.resume_dns_for(&rec, &netns)
             {
                 tracing::warn!(id = rec.id, "serving its resolver again: {e}");
             }

@@ -6,6 +6,7 @@
 mod attach;
 mod control;
 mod create;
+mod dns_names;
 mod etc_files;
 mod events;
 pub(crate) mod exec;
@@ -47,6 +48,8 @@ use crate::api::{AttachOptions, WaitCondition};
 use crate::error::{Error, Result};
 
 pub(crate) use create::random_id;
+pub(crate) use dns_names::dns_names;
+pub(crate) use etc_files::{add_own_address, host_names, remove_own_address};
 pub use files::{PathStat, TarStream};
 pub(crate) use files::{RootAccess, image_stat, runtime_mount_points};
 

@@ -295,8 +295,7 @@ impl Engine {
             .collect()
     }
 
-    /// Starts the embedded resolver of a container that needs one; it forwards to the
-    /// container's `--dns` servers, else to the host's.
+    /// Starts the embedded resolver of a container on a user-defined network.
     pub(crate) fn start_dns_for(
         &self,
         rec: &Record,
@@ -307,6 +306,25 @@ impl Engine {
         if networks.is_empty() {
             return Ok(());
         }
+        self.serve_dns(rec, netns, networks)
+    }
+
+    /// After a daemon restart: a running container's resolver is served again when its
+    /// resolv.conf points at it — also for one that has left every user network since it
+    /// got one (it keeps it, as in Docker; its other names still go out through it).
+    pub(crate) fn resume_dns_for(&self, rec: &Record, netns: &Path) -> Result<()> {
+        let resolv = std::fs::read_to_string(self.layout.dir(&rec.id).join(etc_files::RESOLV_CONF))
+            .unwrap_or_default();
+        let resolver = format!("nameserver {}", crate::networks::RESOLVER);
+        if !resolv.lines().any(|l| l.trim() == resolver) {
+            return Ok(());
+        }
+        self.serve_dns(rec, netns, self.user_networks(&rec.state.endpoints))
+    }
+
+    /// Serves a resolver for `networks` in the namespace at `netns`, forwarding to the
+    /// container's `--dns` servers, else to the host's.
+    fn serve_dns(&self, rec: &Record, netns: &Path, networks: Vec<String>) -> Result<()> {
         let own: Vec<Ipv4Addr> = rec
             .host_config
             .dns
@@ -349,6 +367,29 @@ impl Engine {
         dir: &Path,
         endpoints: &BTreeMap<String, EndpointSettings>,
     ) -> Result<()> {
+        let hostname = rec.config.hostname.as_deref().unwrap_or("");
+        etc_files::write_all(dir, hostname, &self.etc_options(rec, endpoints)?)
+    }
+
+    /// A running container without the embedded resolver was connected to a user-defined
+    /// network: as Docker does, it gets one, and its resolv.conf (rewritten in place, so
+    /// that the change shows through the bind mount) points at it.
+    pub(crate) fn start_late_resolver(&self, id: &str) -> Result<()> {
+        let rec = {
+            let reg = self.registry.lock().expect("registry lock");
+            reg.get(id)?.record.clone()
+        };
+        let endpoints = &rec.state.endpoints;
+        self.start_dns_for(&rec, &self.layout.netns(id), endpoints)?;
+        etc_files::write_resolv_conf(&self.layout.dir(id), &self.etc_options(&rec, endpoints)?)
+    }
+
+    /// What the /etc files of `rec` say, given the endpoints it is wired to.
+    fn etc_options<'a>(
+        &self,
+        rec: &'a Record,
+        endpoints: &BTreeMap<String, EndpointSettings>,
+    ) -> Result<EtcOptions<'a>> {
         let hc = &rec.host_config;
         let mut extra_hosts = Vec::new();
         for h in hc.extra_hosts.iter().flatten() {
@@ -364,23 +405,19 @@ impl Engine {
             }
             extra_hosts.push((name, ip));
         }
-        let none: &[String] = &[];
-        etc_files::write_all(
-            dir,
-            rec.config.hostname.as_deref().unwrap_or(""),
-            &EtcOptions {
-                host_network: super::create::host_network(hc),
-                addresses: endpoints
-                    .values()
-                    .filter_map(|e| e.ip_address.as_deref()?.parse().ok())
-                    .collect(),
-                extra_hosts,
-                dns: hc.dns.as_deref().unwrap_or(none),
-                dns_search: hc.dns_search.as_deref().unwrap_or(none),
-                dns_options: hc.dns_options.as_deref().unwrap_or(none),
-                embedded_dns: !self.user_networks(endpoints).is_empty(),
-            },
-        )
+        Ok(EtcOptions {
+            host_network: super::create::host_network(hc),
+            addresses: endpoints
+                .values()
+                .filter_map(|e| e.ip_address.as_deref()?.parse().ok())
+                .collect(),
+            extra_hosts,
+            dns: hc.dns.as_deref().unwrap_or_default(),
+            dns_search: hc.dns_search.as_deref().unwrap_or_default(),
+            dns_options: hc.dns_options.as_deref().unwrap_or_default(),
+            domainname: rec.config.domainname.as_deref().unwrap_or_default(),
+            embedded_dns: !self.user_networks(endpoints).is_empty(),
+        })
     }
 }
 

@@ -1,6 +1,6 @@
 //! Containers in Docker's JSON shapes (`inspect`, `ps`) and `ps --filter`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bollard_stubs::models::{
@@ -14,6 +14,7 @@ use crate::engine::Engine;
 use crate::error::{Error, Result};
 use crate::logs::parse_time;
 
+use super::dns_names::dns_names;
 use super::etc_files::{HOSTNAME, HOSTS, RESOLV_CONF};
 use super::record::{Record, Status};
 
@@ -22,6 +23,7 @@ const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
 
 impl Engine {
     pub fn inspect_container(&self, name: &str) -> Result<ContainerInspectResponse> {
+        let user_networks = self.networks.user_defined_ids();
         let reg = self.registry.lock().expect("registry lock");
         let rec = &reg.get(name)?.record;
         let dir = self.layout.dir(&rec.id);
@@ -73,7 +75,7 @@ impl Engine {
             network_settings: Some(NetworkSettings {
                 sandbox_key: (rec.state.status == Status::Running)
                     .then(|| self.layout.netns(&rec.id).to_string_lossy().into_owned()),
-                networks: Some(endpoints(rec)),
+                networks: Some(endpoints(rec, &user_networks)),
                 ports: Some(super::ports::port_map(
                     rec.config.exposed_ports.as_deref().unwrap_or_default(),
                     &rec.host_config,
@@ -86,6 +88,7 @@ impl Engine {
     }
 
     pub fn list_containers(&self, opts: ContainerListOptions) -> Result<Vec<ContainerSummary>> {
+        let user_networks = self.networks.user_defined_ids();
         let reg = self.registry.lock().expect("registry lock");
         let mut records: Vec<&Record> = reg.by_id.values().map(|e| &e.record).collect();
         records.sort_by(|a, b| b.created.cmp(&a.created));
@@ -95,7 +98,7 @@ impl Engine {
                 || rec.state.status == Status::Running
                 || opts.filters.contains_key("status");
             if listed && matches(rec, &opts.filters)? {
-                out.push(summary(rec));
+                out.push(summary(rec, &user_networks));
             }
             if opts.limit.is_some_and(|l| l > 0 && out.len() >= l) {
                 break;
@@ -105,7 +108,7 @@ impl Engine {
     }
 }
 
-fn summary(rec: &Record) -> ContainerSummary {
+fn summary(rec: &Record, user_networks: &HashSet<String>) -> ContainerSummary {
     let state = match rec.state.status {
         Status::Created => ContainerSummaryStateEnum::CREATED,
         Status::Running if rec.state.paused => ContainerSummaryStateEnum::PAUSED,
@@ -135,7 +138,7 @@ fn summary(rec: &Record) -> ContainerSummary {
             ..Default::default()
         }),
         network_settings: Some(ContainerSummaryNetworkSettings {
-            networks: Some(endpoints(rec)),
+            networks: Some(endpoints(rec, user_networks)),
         }),
         mounts: Some(Vec::new()),
         ..Default::default()
@@ -144,20 +147,34 @@ fn summary(rec: &Record) -> ContainerSummary {
 
 /// `NetworkSettings.Networks`: the wired endpoints of a running container; for others the
 /// networks it asked for, with the addresses empty (as Docker shows a stopped container).
-fn endpoints(rec: &Record) -> HashMap<String, EndpointSettings> {
-    if rec.state.status == Status::Running {
-        return rec.state.endpoints.clone().into_iter().collect();
-    }
-    rec.networks
+/// On user-defined networks, the names it answers to (`DNSNames`): Docker fills them when
+/// it wires the container and keeps them once it stops; none on the default bridge.
+fn endpoints(rec: &Record, user_networks: &HashSet<String>) -> HashMap<String, EndpointSettings> {
+    let running = rec.state.status == Status::Running;
+    let listed = if running {
+        &rec.state.endpoints
+    } else {
+        &rec.networks
+    };
+    listed
         .iter()
-        .map(|(name, s)| {
-            let mut s = s.clone();
-            s.endpoint_id = Some(String::new());
-            s.ip_address = Some(String::new());
-            s.ip_prefix_len = Some(0);
-            s.gateway = Some(String::new());
-            s.mac_address.get_or_insert_with(String::new);
-            (name.clone(), s)
+        .map(|(name, ep)| {
+            let mut ep = ep.clone();
+            if !running {
+                ep.endpoint_id = Some(String::new());
+                ep.ip_address = Some(String::new());
+                ep.ip_prefix_len = Some(0);
+                ep.gateway = Some(String::new());
+                ep.mac_address.get_or_insert_with(String::new);
+            }
+            let named = ep
+                .network_id
+                .as_ref()
+                .is_some_and(|id| user_networks.contains(id));
+            if named && rec.state.started_at.is_some() {
+                ep.dns_names = Some(dns_names(rec, &ep));
+            }
+            (name.clone(), ep)
         })
         .collect()
 }

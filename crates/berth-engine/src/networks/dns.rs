@@ -1,7 +1,7 @@
 //! The embedded DNS server: each container on a user-defined network gets a resolver at
 //! 127.0.0.11:53 (UDP and TCP) in its own namespace. The sockets are bound there by a
 //! short-lived thread that enters the namespace, and served by the daemon's runtime:
-//! names, aliases and short ids of running containers on a user network of the asker's
+//! the DNS names (name, aliases, short id, hostname) of running containers on a user network of the asker's
 //! are answered; everything else is relayed to the container's `--dns` servers or the
 //! host's. The servers end with the container (and come back after a daemon restart).
 
@@ -83,38 +83,39 @@ impl Engine {
         }
     }
 
-    /// A running container joined or left a user network: its resolver follows (if it has
-    /// one; a container started without one keeps the resolv.conf it was given, as in
-    /// Docker).
-    pub(crate) fn dns_scope_changed(&self, id: &str, network: &str, joined: bool) {
-        if let Some((_, scope)) = self.dns.running.lock().expect("dns lock").get(id) {
-            let mut nets = scope.networks.lock().expect("scope lock");
-            nets.retain(|n| n != network);
-            if joined {
-                nets.push(network.to_string());
-            }
+    /// A running container joined or left a user network: its resolver follows. Whether it
+    /// has one (a container started without one gets one when it joins: the caller starts
+    /// it; one that leaves its last user network keeps it, as in Docker).
+    pub(crate) fn dns_scope_changed(&self, id: &str, network: &str, joined: bool) -> bool {
+        let running = self.dns.running.lock().expect("dns lock");
+        let Some((_, scope)) = running.get(id) else {
+            return false;
+        };
+        let mut nets = scope.networks.lock().expect("scope lock");
+        nets.retain(|n| n != network);
+        if joined {
+            nets.push(network.to_string());
         }
+        true
     }
 
     /// The addresses `name` has on the networks of `scope`: running containers on them, by
-    /// name, alias or short id.
+    /// any of their DNS names (name, alias, short id, hostname), bare or qualified with the
+    /// network's name (`web.mynet`), as Docker's resolver answers.
     fn dns_lookup(&self, scope: &Scope, name: &str) -> Vec<Ipv4Addr> {
         let shared = scope.networks.lock().expect("scope lock").clone();
         let reg = self.registry.lock().expect("registry lock");
         let mut out = Vec::new();
         for e in reg.by_id.values().filter(|e| e.running()) {
             let rec = &e.record;
-            for ep in rec.state.endpoints.values() {
+            for (network_name, ep) in &rec.state.endpoints {
                 if !ep.network_id.as_ref().is_some_and(|n| shared.contains(n)) {
                     continue;
                 }
-                let known = rec.name.eq_ignore_ascii_case(name)
-                    || (name.len() == 12 && rec.id.starts_with(name))
-                    || ep
-                        .aliases
-                        .iter()
-                        .flatten()
-                        .any(|a| a.eq_ignore_ascii_case(name));
+                let bare = unqualified(name, network_name);
+                let known = crate::containers::dns_names(rec, ep)
+                    .iter()
+                    .any(|n| n.eq_ignore_ascii_case(bare));
                 if let Some(ip) = ep.ip_address.as_deref().and_then(|i| i.parse().ok())
                     && known
                     && !out.contains(&ip)
@@ -125,6 +126,16 @@ impl Engine {
         }
         out
     }
+}
+
+/// `name` without a trailing `.<network>` (any case); `name` itself when it has none.
+fn unqualified<'a>(name: &'a str, network: &str) -> &'a str {
+    name.len()
+        .checked_sub(network.len() + 1)
+        .filter(|&dot| {
+            name.as_bytes()[dot] == b'.' && name[dot + 1..].eq_ignore_ascii_case(network)
+        })
+        .map_or(name, |dot| &name[..dot])
 }
 
 /// What one container's resolver answers for: the user-defined networks it is on (given at
@@ -207,5 +218,20 @@ async fn serve_tcp(engine: Arc<Engine>, listener: tokio::net::TcpListener, scope
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unqualified;
+
+    #[test]
+    fn the_network_suffix_is_dropped() {
+        assert_eq!(unqualified("web.mynet", "mynet"), "web");
+        assert_eq!(unqualified("WEB.MyNet", "mynet"), "WEB");
+        assert_eq!(unqualified("my.ctr.testnet", "testnet"), "my.ctr");
+        assert_eq!(unqualified("web", "mynet"), "web");
+        assert_eq!(unqualified("webmynet", "mynet"), "webmynet");
+        assert_eq!(unqualified(".mynet", "mynet"), "");
     }
 }

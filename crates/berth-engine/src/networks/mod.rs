@@ -29,7 +29,7 @@ use crate::api::NetworkOptions;
 use crate::error::{Error, Result};
 use crate::logs::format_timestamp;
 
-pub(crate) use dns::{DnsServers, Scope};
+pub(crate) use dns::{DnsServers, RESOLVER, Scope};
 pub(crate) use publish::{PortRequest, Published, again as republish};
 use store::DefStore;
 pub(crate) use store::{Driver, NetworkDef};
@@ -197,6 +197,17 @@ impl Networks {
     pub fn all(&self) -> Vec<NetworkDef> {
         let inner = self.inner.lock().expect("networks lock");
         inner.defs.values().cloned().collect()
+    }
+
+    /// The ids of the user-defined networks (the ones with name resolution).
+    pub fn user_defined_ids(&self) -> HashSet<String> {
+        let inner = self.inner.lock().expect("networks lock");
+        inner
+            .defs
+            .values()
+            .filter(|d| d.user_defined)
+            .map(|d| d.id.clone())
+            .collect()
     }
 
     /// The subnet and gateway a network has now (the default bridge's only once it is up).

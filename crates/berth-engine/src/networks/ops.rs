@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 
 use bollard_stubs::models::{
-    EndpointResource, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
-    NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse, NetworkSummary,
+    EndpointResource, EndpointSettings, NetworkConnectRequest, NetworkCreateRequest,
+    NetworkCreateResponse, NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse,
+    NetworkSummary,
 };
 
 use crate::api::Filters;
@@ -162,7 +163,7 @@ impl Engine {
         }
         let settings = req.endpoint_config.unwrap_or_default();
         self.check_endpoint(&def, &settings)?;
-        let (id, running, mode) = {
+        let (id, running, mode, names) = {
             let reg = self.registry.lock().expect("registry lock");
             let e = reg.get(&req.container)?;
             if e.record
@@ -179,6 +180,7 @@ impl Engine {
                 e.record.id.clone(),
                 e.running(),
                 crate::containers::network_mode_of(&e.record),
+                own_names(&e.record),
             )
         };
         if mode == "host" || mode == "none" || mode.starts_with("container:") {
@@ -193,10 +195,10 @@ impl Engine {
         } else {
             None
         };
-        if wired.is_some() && def.user_defined {
-            self.dns_scope_changed(&id, &def.id, true);
-        }
-        if wired.is_some() {
+        let late_resolver =
+            wired.is_some() && def.user_defined && !self.dns_scope_changed(&id, &def.id, true);
+        if let Some((_, ep)) = &wired {
+            self.hosts_entry_changed(&id, &names, ep, true);
             self.endpoint_event(&id, &def, "connect");
         }
         self.update_record(&id, |rec| {
@@ -205,13 +207,18 @@ impl Engine {
                 rec.state.slots.insert(def.name.clone(), *slot);
                 rec.state.endpoints.insert(def.name.clone(), ep.clone());
             }
-        })
+        })?;
+        // As in Docker, a resolver that cannot start is logged: the connection stands.
+        if late_resolver && let Err(e) = self.start_late_resolver(&id) {
+            tracing::warn!(id, "starting the embedded resolver: {e}");
+        }
+        Ok(())
     }
 
     /// `POST /networks/{id}/disconnect`. Blocking.
     pub fn disconnect_network(&self, key: &str, req: NetworkDisconnectRequest) -> Result<()> {
         let def = self.networks.find(key)?;
-        let (id, name, slot) = {
+        let (id, name, slot, ep, names) = {
             let reg = self.registry.lock().expect("registry lock");
             let e = reg.get(&req.container)?;
             let Some(name) = e
@@ -230,7 +237,8 @@ impl Engine {
                 .running()
                 .then(|| e.record.state.slots.get(&name).copied())
                 .flatten();
-            (e.record.id.clone(), name, slot)
+            let ep = e.record.state.endpoints.get(&name).cloned();
+            (e.record.id.clone(), name, slot, ep, own_names(&e.record))
         };
         if def.driver != Driver::Bridge {
             return Err(Error::Forbidden(format!(
@@ -241,6 +249,9 @@ impl Engine {
         if let Some(slot) = slot {
             self.networks.disconnect(&def.id, &id, slot);
             self.dns_scope_changed(&id, &def.id, false);
+            if let Some(ep) = &ep {
+                self.hosts_entry_changed(&id, &names, ep, false);
+            }
             self.endpoint_event(&id, &def, "disconnect");
         }
         self.update_record(&id, |rec| {
@@ -248,6 +259,24 @@ impl Engine {
             rec.state.endpoints.remove(&name);
             rec.state.slots.remove(&name);
         })
+    }
+
+    /// A running container's /etc/hosts follows its addresses as Docker's does: the line
+    /// of an endpoint wired by `connect` is added, that of one `disconnect` unwired goes.
+    /// A failure is logged, not returned (the network change itself stands), as in Docker.
+    fn hosts_entry_changed(&self, id: &str, names: &str, ep: &EndpointSettings, added: bool) {
+        let Some(ip) = ep.ip_address.as_deref().and_then(|i| i.parse().ok()) else {
+            return;
+        };
+        let dir = self.layout.dir(id);
+        let done = if added {
+            crate::containers::add_own_address(&dir, names, ip)
+        } else {
+            crate::containers::remove_own_address(&dir, names, ip)
+        };
+        if let Err(e) = done {
+            tracing::warn!(id, "updating the container's /etc/hosts: {e}");
+        }
     }
 
     /// The running containers' endpoints on a network, by container id.
@@ -280,6 +309,14 @@ impl Engine {
             })
             .collect()
     }
+}
+
+/// What a container's own addresses are called in its hosts file.
+fn own_names(rec: &crate::containers::Record) -> String {
+    crate::containers::host_names(
+        rec.config.hostname.as_deref().unwrap_or_default(),
+        rec.config.domainname.as_deref().unwrap_or_default(),
+    )
 }
 
 /// Docker's rule for network names.

@@ -8,6 +8,7 @@ mod cache;
 mod context;
 mod copy;
 mod plan;
+mod platform;
 mod remote;
 mod step;
 
@@ -37,11 +38,7 @@ impl Engine {
         req: BuildRequest,
         emit: Emit,
     ) -> Result<String> {
-        if let Some(p) = &req.platform {
-            return Err(Error::InvalidArgument(format!(
-                "platform={p}: building for a platform is not supported by berth yet"
-            )));
-        }
+        let platforms = platform::Platforms::new(req.platform.as_deref())?;
         let tags = req
             .tags
             .iter()
@@ -77,6 +74,7 @@ impl Engine {
             emit,
             say: &say,
             cache: &cache,
+            platforms: &platforms,
         };
         let mut used_args = std::collections::HashSet::new();
         let mut done: HashMap<usize, Option<Image>> = HashMap::new();

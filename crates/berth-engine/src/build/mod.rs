@@ -10,12 +10,11 @@ mod copy;
 mod plan;
 mod platform;
 mod remote;
+mod stages;
 mod step;
 
-use std::collections::HashMap;
 use std::io::Read;
 
-use berth_image::Image;
 use serde_json::{Value, json};
 
 use crate::api::BuildRequest;
@@ -24,7 +23,7 @@ use crate::error::{Error, Result};
 
 use context::Context;
 use plan::Plan;
-use step::{Build, StageState};
+use step::Build;
 
 /// Sends one JSON message of the build's stream.
 pub type Emit<'a> = &'a (dyn Fn(Value) + Sync);
@@ -75,26 +74,14 @@ impl Engine {
             say: &say,
             cache: &cache,
             platforms: &platforms,
+            cancel: &tokio::sync::watch::channel(false).1,
         };
-        let mut used_args = std::collections::HashSet::new();
-        let mut done: HashMap<usize, Option<Image>> = HashMap::new();
-        let total = plan.steps();
-        let mut n = 0;
-        for &stage in &plan.order {
-            let mut st = StageState::new(&build, &done);
-            for ins in &plan.stages[stage].instructions {
-                n += 1;
-                say(format!("Step {n}/{total} : {}\n", ins.original));
-                st.step(ins)?;
-                if let Some(img) = &st.image {
-                    say(format!(" ---> {}\n", &img.id.hex()[..12]));
-                }
-            }
-            used_args.extend(st.used_args.drain());
-            done.insert(stage, st.image.take());
-        }
+        let stages::Built {
+            mut images,
+            used_args,
+        } = stages::run(&build)?;
         let last = *plan.order.last().expect("a plan has a stage");
-        let mut image = done.remove(&last).flatten().ok_or_else(|| {
+        let mut image = images.remove(&last).flatten().ok_or_else(|| {
             Error::InvalidArgument("No image was generated. Is your Dockerfile empty?".into())
         })?;
         if !req.labels.is_empty() {

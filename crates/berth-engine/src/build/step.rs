@@ -31,7 +31,8 @@ fn refused(what: &str) -> Error {
     bad(format!("{what} is not supported by berth yet"))
 }
 
-/// What every stage of one build shares.
+/// What every stage of one build shares (each stage's copy has its own `emit` and `say`).
+#[derive(Clone, Copy)]
 pub struct Build<'a> {
     pub engine: &'a Engine,
     pub ctx: &'a Context,
@@ -42,9 +43,11 @@ pub struct Build<'a> {
     /// The raw stream (pull progress).
     pub emit: Emit<'a>,
     /// A line of the build's output (nothing when quiet).
-    pub say: &'a dyn Fn(String),
+    pub say: &'a (dyn Fn(String) + Sync),
     pub cache: &'a Cache,
     pub platforms: &'a Platforms,
+    /// Set when another stage failed: no further step, a running RUN container killed.
+    pub cancel: &'a tokio::sync::watch::Receiver<bool>,
 }
 
 /// A stage being built.
@@ -542,7 +545,16 @@ impl<'a> StageState<'a> {
         let id = created.id;
         (self.b.say)(format!(" ---> Running in {}\n", &id[..12]));
         let rt = tokio::runtime::Handle::current();
-        let res = rt.block_on(self.run_container(&id, &parent, &argv));
+        let res = rt.block_on(async {
+            let mut cancel = self.b.cancel.clone();
+            tokio::select! {
+                res = self.run_container(&id, &parent, &argv) => res,
+                Ok(_) = cancel.wait_for(|c| *c) => {
+                    let _ = self.b.engine.kill_container(&id, None).await;
+                    Err(bad("cancelled: another stage of the build failed"))
+                }
+            }
+        });
         if self.b.req.remove || (res.is_err() && self.b.req.force_remove) {
             let _ = rt.block_on(self.b.engine.remove_container(&id, true, true));
             (self.b.say)(format!("Removing intermediate container {}\n", &id[..12]));

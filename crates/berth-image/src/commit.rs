@@ -185,6 +185,7 @@ mod tests {
             created_by: "sh -c change".into(),
             comment: Some("why".into()),
             author: Some("me".into()),
+            platform: None,
         };
         let img =
             commit_layer(&store, &snaps, Some(&parent), &layer.finish()[..], &options).unwrap();

@@ -3,43 +3,12 @@
 //! context (announced as Docker's classic builder does), cached like other steps, and cleared
 //! from the child's image; a bad or failing trigger fails the child's build by name.
 
+mod build_support;
 mod daemon_support;
 
-use std::path::Path;
-use std::process::Output;
 
+use build_support::{build, build_ok, context};
 use daemon_support::{Daemon, text};
-
-fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
-    let mut full = vec!["build"];
-    full.extend_from_slice(args);
-    full.push(dir.to_str().unwrap());
-    d.docker_cmd(&full)
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
-    let out = build(d, dir, args);
-    assert!(
-        out.status.success(),
-        "build failed: {}\n{}\ndaemon log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, body) in files {
-        std::fs::write(dir.path().join(name), body).unwrap();
-    }
-    dir
-}
 
 fn on_build(d: &Daemon, image: &str) -> String {
     d.docker_ok(&["image", "inspect", "-f", "{{json .Config.OnBuild}}", image])

@@ -5,6 +5,7 @@
 //! Docker's stage order. A failing stage fails the build with its error and cancels the
 //! others (a waiting RUN is killed), leaving no container, snapshot or tag behind.
 
+mod build_support;
 mod daemon_support;
 
 use std::io::Read;
@@ -12,18 +13,11 @@ use std::path::Path;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
+use build_support::{build_cmd, context};
 use daemon_support::Daemon;
 
-fn context(dockerfile: &str) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("Dockerfile"), dockerfile).unwrap();
-    dir
-}
-
 fn spawn_build(d: &Daemon, dir: &Path, tag: &str) -> Child {
-    d.docker_cmd(&["build", "-t", tag, dir.to_str().unwrap()])
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(Stdio::null())
+    build_cmd(d, dir, &["-t", tag])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -69,12 +63,16 @@ fn running(d: &Daemon) -> Vec<String> {
         .collect()
 }
 
+fn dockerfile(text: &str) -> tempfile::TempDir {
+    context(&[("Dockerfile", text)])
+}
+
 const WAIT_FOR_GO: &str = "while [ ! -e /go ]; do sleep 0.1; done";
 
 #[test]
 fn independent_stages_run_at_the_same_time() {
     let d = Daemon::with_busybox();
-    let ctx = context(&format!(
+    let ctx = dockerfile(&format!(
         "FROM busybox AS a\n\
          RUN echo a-start; {WAIT_FOR_GO}; echo a-done > /a\n\
          FROM busybox AS b\n\
@@ -128,7 +126,7 @@ fn independent_stages_run_at_the_same_time() {
 #[test]
 fn a_failing_stage_fails_the_build_and_cancels_the_others() {
     let d = Daemon::with_busybox();
-    let ctx = context(&format!(
+    let ctx = dockerfile(&format!(
         "FROM busybox AS slow\n\
          RUN echo slow-waits; while [ ! -e /never ]; do sleep 0.1; done\n\
          RUN echo slow-second-step\n\

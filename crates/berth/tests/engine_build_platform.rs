@@ -3,43 +3,14 @@
 //! in a stage), the build's `--platform`, and a foreign base picked from a manifest list in
 //! the test registry: COPY and config steps make an arm64 image, RUN is refused by name.
 
+mod build_support;
 mod daemon_support;
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Command;
 
+use build_support::{build, build_ok, context};
 use daemon_support::{Daemon, Registry, text};
-
-fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
-    let mut full = vec!["build"];
-    full.extend_from_slice(args);
-    full.push(dir.to_str().unwrap());
-    d.docker_cmd(&full)
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
-    let out = build(d, dir, args);
-    assert!(
-        out.status.success(),
-        "build failed: {}\n{}\ndaemon log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, body) in files {
-        std::fs::write(dir.path().join(name), body).unwrap();
-    }
-    dir
-}
 
 fn platform_of(d: &Daemon, image: &str) -> String {
     d.docker_ok(&["image", "inspect", "-f", "{{.Os}}/{{.Architecture}}", image])

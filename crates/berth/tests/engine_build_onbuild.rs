@@ -6,7 +6,6 @@
 mod build_support;
 mod daemon_support;
 
-
 use build_support::{build, build_ok, context};
 use daemon_support::{Daemon, text};
 

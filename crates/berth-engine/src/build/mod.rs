@@ -64,6 +64,7 @@ impl Engine {
                 emit(json!({ "stream": s }));
             }
         };
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let build = Build {
             engine: self,
             ctx: &ctx,
@@ -74,12 +75,12 @@ impl Engine {
             say: &say,
             cache: &cache,
             platforms: &platforms,
-            cancel: &tokio::sync::watch::channel(false).1,
+            cancel: &cancel_rx,
         };
         let stages::Built {
             mut images,
             used_args,
-        } = stages::run(&build)?;
+        } = stages::run(&build, &cancel_tx)?;
         let last = *plan.order.last().expect("a plan has a stage");
         let mut image = images.remove(&last).flatten().ok_or_else(|| {
             Error::InvalidArgument("No image was generated. Is your Dockerfile empty?".into())

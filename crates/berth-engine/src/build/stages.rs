@@ -37,14 +37,14 @@ struct Board {
     error: Option<Error>,
 }
 
-/// Runs the plan's stages (`build.plan.order`) as their dependencies allow.
-pub fn run(build: &Build) -> Result<Built> {
+/// Runs the plan's stages (`build.plan.order`) as their dependencies allow; a failure is
+/// announced to the others through `cancel` (which `build.cancel` receives).
+pub fn run(build: &Build, cancel: &watch::Sender<bool>) -> Result<Built> {
     let plan = build.plan;
     let order = &plan.order;
     let out = Ordered::new(build.emit, order.len());
     let board = Mutex::new(Board::default());
     let changed = Condvar::new();
-    let (cancel_tx, cancel_rx) = watch::channel(false);
     let handle = tokio::runtime::Handle::current();
     let mut first_step = 1;
     std::thread::scope(|s| {
@@ -52,7 +52,7 @@ pub fn run(build: &Build) -> Result<Built> {
             let step_no = first_step;
             first_step += plan.stages[stage].instructions.len();
             let (out, board, changed) = (&out, &board, &changed);
-            let (cancel_tx, cancel_rx, handle) = (&cancel_tx, &cancel_rx, &handle);
+            let handle = &handle;
             s.spawn(move || {
                 let _runtime = handle.enter();
                 let emit = |v: Value| out.send(pos, v);
@@ -64,7 +64,6 @@ pub fn run(build: &Build) -> Result<Built> {
                 let stage_build = Build {
                     emit: &emit,
                     say: &say,
-                    cancel: cancel_rx,
                     ..*build
                 };
                 let res = wait_for_deps(board, changed, &plan.deps(stage))
@@ -78,7 +77,7 @@ pub fn run(build: &Build) -> Result<Built> {
                         }
                         Err(Stop::Failed(e)) if b.error.is_none() => {
                             b.error = Some(e);
-                            let _ = cancel_tx.send(true);
+                            let _ = cancel.send(true);
                         }
                         Err(_) => {}
                     }

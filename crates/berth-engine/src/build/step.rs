@@ -338,15 +338,8 @@ impl<'a> StageState<'a> {
             if fits(&img) {
                 return Ok(img);
             }
-            let by_id = name
-                .strip_prefix("sha256:")
-                .unwrap_or(name)
-                .chars()
-                .all(|c| c.is_ascii_hexdigit())
-                && img
-                    .id
-                    .hex()
-                    .starts_with(name.strip_prefix("sha256:").unwrap_or(name));
+            let hex = name.strip_prefix("sha256:").unwrap_or(name);
+            let by_id = img.id.hex().starts_with(hex);
             if by_id {
                 return Err(bad(format!(
                     "the base image {name} is {}, not the requested {}, and an image id cannot be pulled for another platform",

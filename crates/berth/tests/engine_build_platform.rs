@@ -236,6 +236,23 @@ fn a_foreign_base_from_a_manifest_list() {
         text(&out.stderr)
     );
 
+    // A local name of another platform is pulled for the one asked for; when that fails,
+    // the error says why it was tried.
+    d.docker_ok(&["tag", "busybox", "127.0.0.1:9/local/bb:1"]);
+    let local = context(&[(
+        "Dockerfile",
+        "FROM --platform=linux/arm64 127.0.0.1:9/local/bb:1\n",
+    )]);
+    let out = build(&d, local.path(), &[]);
+    assert!(!out.status.success());
+    assert!(
+        text(&out.stderr).contains(
+            "the local image 127.0.0.1:9/local/bb:1 is linux/amd64, not the requested linux/arm64, and pulling it for linux/arm64 failed"
+        ),
+        "{}",
+        text(&out.stderr)
+    );
+
     // FROM scratch for arm64 makes an arm64 image.
     let scratch = context(&[
         (

@@ -326,27 +326,33 @@ impl<'a> StageState<'a> {
     /// registry name; an image named by id cannot be, and is refused.
     fn base_image(&self, name: &str) -> Result<Image> {
         let want = self.platform.as_ref();
+        let wanted = || want.map(|w| w.to_string()).unwrap_or_default();
         let fits = |img: &Image| {
             want.is_none_or(|w| {
                 let have = platform::of_image(img);
                 w.matches(&have.os, &have.architecture, have.variant.as_deref())
             })
         };
+        // The platform of a local image that does not fit, for the errors.
+        let mut local = None;
         if !self.b.req.pull
             && let Ok(img) = self.b.engine.images.resolve(name)
         {
             if fits(&img) {
                 return Ok(img);
             }
-            let hex = name.strip_prefix("sha256:").unwrap_or(name);
-            let by_id = img.id.hex().starts_with(hex);
-            if by_id {
+            let have = platform::of_image(&img);
+            if img
+                .id
+                .hex()
+                .starts_with(name.strip_prefix("sha256:").unwrap_or(name))
+            {
                 return Err(bad(format!(
-                    "the base image {name} is {}, not the requested {}, and an image id cannot be pulled for another platform",
-                    platform::of_image(&img),
-                    want.map(|w| w.to_string()).unwrap_or_default()
+                    "the base image {name} is {have}, not the requested {}, and an image id cannot be pulled for another platform",
+                    wanted()
                 )));
             }
+            local = Some(have);
         }
         let pull = crate::api::PullRequest {
             image: name.to_string(),
@@ -362,12 +368,19 @@ impl<'a> StageState<'a> {
                     emit(v)
                 }
             })
-            .map_err(|e| bad(format!("the base image {name} cannot be had: {e}")))?;
+            .map_err(|e| match &local {
+                Some(have) => bad(format!(
+                    "the local image {name} is {have}, not the requested {}, and pulling it for {} failed: {e}",
+                    wanted(),
+                    wanted()
+                )),
+                None => bad(format!("the base image {name} cannot be had: {e}")),
+            })?;
         let img = self.b.engine.images.resolve(name)?;
         if !fits(&img) {
             return Err(bad(format!(
                 "the base image {name} pulled for {} is {}",
-                want.map(|w| w.to_string()).unwrap_or_default(),
+                wanted(),
                 platform::of_image(&img)
             )));
         }

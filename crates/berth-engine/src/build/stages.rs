@@ -66,8 +66,16 @@ pub fn run(build: &Build, cancel: &watch::Sender<bool>) -> Result<Built> {
                     say: &say,
                     ..*build
                 };
-                let res = wait_for_deps(board, changed, &plan.deps(stage))
-                    .and_then(|done| run_stage(&stage_build, stage, step_no, &done));
+                // A panicking stage fails the build instead of leaving its dependents waiting.
+                let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    wait_for_deps(board, changed, &plan.deps(stage))
+                        .and_then(|done| run_stage(&stage_build, stage, step_no, &done))
+                }))
+                .unwrap_or_else(|_| {
+                    Err(Stop::Failed(Error::Internal(format!(
+                        "stage {stage} of the build panicked"
+                    ))))
+                });
                 {
                     let mut b = board.lock().expect("build board");
                     match res {

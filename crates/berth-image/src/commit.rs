@@ -31,6 +31,9 @@ pub struct CommitOptions {
     pub comment: Option<String>,
     /// The image's and the history entry's author (`docker commit -a`).
     pub author: Option<String>,
+    /// The platform of an image without a parent (a build's `FROM --platform=... scratch`);
+    /// the host's by default. An image with a parent keeps the parent's.
+    pub platform: Option<Platform>,
 }
 
 /// Stores the uncompressed layer tar `layer` on top of `parent` (`None`: `FROM scratch`) and
@@ -81,7 +84,7 @@ fn record(
     let created = now_rfc3339();
     let mut config = match parent {
         Some(p) => p.config.clone(),
-        None => empty_config()?,
+        None => empty_config(options.platform.clone().unwrap_or_else(Platform::host))?,
     };
     config.set_created(Some(created.clone()));
     config.set_author(options.author.clone());
@@ -111,16 +114,19 @@ fn record(
     write_image(
         store,
         &config,
-        options.config.healthcheck.as_ref(),
+        &options.config,
         layers,
         options.reference.as_ref(),
     )
 }
 
-/// The config of an image with no layers yet, for the host's platform.
-fn empty_config() -> Result<ImageConfiguration> {
-    let platform = Platform::host();
-    ImageConfigurationBuilder::default()
+/// The config of an image with no layers yet, for `platform`.
+fn empty_config(platform: Platform) -> Result<ImageConfiguration> {
+    let mut config = ImageConfigurationBuilder::default();
+    if let Some(v) = platform.variant {
+        config = config.variant(v);
+    }
+    config
         .architecture(Arch::from(platform.architecture.as_str()))
         .os(Os::from(platform.os.as_str()))
         .rootfs(
@@ -179,6 +185,7 @@ mod tests {
             created_by: "sh -c change".into(),
             comment: Some("why".into()),
             author: Some("me".into()),
+            platform: None,
         };
         let img =
             commit_layer(&store, &snaps, Some(&parent), &layer.finish()[..], &options).unwrap();

@@ -44,6 +44,9 @@ pub struct ConfigChanges {
     pub healthcheck: Option<serde_json::Value>,
     /// `STOPSIGNAL`.
     pub stop_signal: Option<String>,
+    /// `ONBUILD` triggers, the instruction text after the keyword (Docker's `OnBuild`, which
+    /// the OCI config has no field for either): run by a build whose `FROM` names the image.
+    pub on_build: Vec<String>,
 }
 
 /// The image's platform.
@@ -53,6 +56,8 @@ pub struct Platform {
     pub os: String,
     /// OCI architecture name, e.g. `amd64`, `arm64`.
     pub architecture: String,
+    /// e.g. `v7` for `arm`.
+    pub variant: Option<String>,
 }
 
 impl Platform {
@@ -69,6 +74,7 @@ impl Platform {
         Platform {
             os: std::env::consts::OS.to_string(),
             architecture: architecture.to_string(),
+            variant: None,
         }
     }
 }
@@ -139,7 +145,7 @@ pub fn import_rootfs(
     let res = write_image(
         store,
         &config,
-        options.changes.healthcheck.as_ref(),
+        &options.changes,
         vec![layer.descriptor()],
         options.reference.as_ref(),
     );
@@ -269,7 +275,11 @@ fn image_config(options: &ImportOptions, diff_id: &Digest) -> Result<ImageConfig
     if let Some(m) = &options.message {
         history = history.comment(m.clone());
     }
-    ImageConfigurationBuilder::default()
+    let mut config = ImageConfigurationBuilder::default();
+    if let Some(v) = &platform.variant {
+        config = config.variant(v.clone());
+    }
+    config
         .created(created)
         .architecture(Arch::from(platform.architecture.as_str()))
         .os(Os::from(platform.os.as_str()))
@@ -286,13 +296,13 @@ fn image_config(options: &ImportOptions, diff_id: &Digest) -> Result<ImageConfig
         .map_err(oci_err("image config"))
 }
 
-/// Writes `config` (with Docker's `Healthcheck`, which the OCI config type has no field for)
-/// and a manifest of `layers` into the content store and records the image under `reference`
-/// (dangling without one).
+/// Writes `config` (with Docker's `Healthcheck` and `OnBuild` from `docker`, which the OCI
+/// config type has no fields for) and a manifest of `layers` into the content store and
+/// records the image under `reference` (dangling without one).
 pub(crate) fn write_image(
     store: &ImageStore,
     config: &ImageConfiguration,
-    healthcheck: Option<&serde_json::Value>,
+    docker: &ConfigChanges,
     layers: Vec<Descriptor>,
     reference: Option<&Reference>,
 ) -> Result<Image> {
@@ -300,16 +310,20 @@ pub(crate) fn write_image(
         what: "image config",
         reason: e.to_string(),
     };
-    // Through a JSON value only when there is a Healthcheck to add: that sorts the keys, and
+    // Through a JSON value only when there is a Docker field to add: that sorts the keys, and
     // the plain form keeps the field order other tools write (so a config that goes through
     // skopeo keeps its digest).
-    let cbytes = match healthcheck {
-        None => serde_json::to_vec(config).map_err(json_err)?,
-        Some(hc) => {
-            let mut value = serde_json::to_value(config).map_err(json_err)?;
+    let cbytes = if docker.healthcheck.is_none() && docker.on_build.is_empty() {
+        serde_json::to_vec(config).map_err(json_err)?
+    } else {
+        let mut value = serde_json::to_value(config).map_err(json_err)?;
+        if let Some(hc) = &docker.healthcheck {
             value["config"]["Healthcheck"] = hc.clone();
-            serde_json::to_vec(&value).map_err(json_err)?
         }
+        if !docker.on_build.is_empty() {
+            value["config"]["OnBuild"] = serde_json::json!(docker.on_build);
+        }
+        serde_json::to_vec(&value).map_err(json_err)?
     };
     let (config_digest, config_size) = store.content().write_blob(&cbytes[..], None)?;
 
@@ -409,6 +423,7 @@ mod tests {
             platform: Some(Platform {
                 os: "linux".into(),
                 architecture: "arm64".into(),
+                variant: None,
             }),
             message: Some("hello".into()),
         };

@@ -62,6 +62,9 @@ pub enum Error {
         wanted: String,
         available: Vec<String>,
     },
+    /// A platform string that is not `os/arch[/variant]`.
+    #[error("invalid platform {platform:?}: {reason}")]
+    InvalidPlatform { platform: String, reason: String },
     /// A manifest type this client does not handle.
     #[error("{reference}: unsupported manifest {media_type}")]
     UnsupportedManifest {

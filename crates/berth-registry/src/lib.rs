@@ -9,6 +9,7 @@
 
 mod client;
 pub mod error;
+mod platform;
 mod pull;
 mod push;
 
@@ -20,6 +21,7 @@ use base64::Engine as _;
 
 pub use client::{endpoint_host, is_loopback, scheme_for};
 pub use error::{Error, Result};
+pub use platform::Platform;
 pub use pull::{Pulled, pull, pull_image};
 pub use push::{PushOptions, PushProgress, PushProgressKind, Pushed, push};
 
@@ -52,53 +54,6 @@ pub fn login(
     client::Client::new(registry, "", insecure_registries, Some(credentials.clone()))
         .with_scopes(Vec::new())
         .ping()
-}
-
-/// A platform to select from an image index, in OCI names.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Platform {
-    pub os: String,
-    pub architecture: String,
-    pub variant: Option<String>,
-}
-
-impl Platform {
-    /// The host's platform: `linux/amd64`, or `linux/arm64/v8` on aarch64.
-    pub fn host() -> Platform {
-        let p = berth_image::Platform::host();
-        let variant = (p.architecture == "arm64").then(|| "v8".to_string());
-        Platform {
-            os: p.os,
-            architecture: p.architecture,
-            variant,
-        }
-    }
-
-    /// Whether an index entry's platform satisfies this one. Without a wanted variant any
-    /// variant matches; `arm64` without a variant counts as `v8`.
-    pub fn matches(&self, os: &str, architecture: &str, variant: Option<&str>) -> bool {
-        if self.os != os || self.architecture != architecture {
-            return false;
-        }
-        let Some(want) = &self.variant else {
-            return true;
-        };
-        let norm = |v: Option<&str>| match (architecture, v) {
-            ("arm64", None) => Some("v8".to_string()),
-            (_, v) => v.map(str::to_string),
-        };
-        norm(Some(want)) == norm(variant)
-    }
-}
-
-impl fmt::Display for Platform {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}/{}", self.os, self.architecture)?;
-        if let Some(v) = &self.variant {
-            write!(f, "/{v}")?;
-        }
-        Ok(())
-    }
 }
 
 /// How to pull.
@@ -203,31 +158,6 @@ pub fn registry_of_server(address: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn platform_matching() {
-        let arm = Platform {
-            os: "linux".into(),
-            architecture: "arm64".into(),
-            variant: Some("v8".into()),
-        };
-        assert!(arm.matches("linux", "arm64", None));
-        assert!(arm.matches("linux", "arm64", Some("v8")));
-        assert!(!arm.matches("linux", "amd64", None));
-        let v7 = Platform {
-            os: "linux".into(),
-            architecture: "arm".into(),
-            variant: Some("v7".into()),
-        };
-        assert!(!v7.matches("linux", "arm", Some("v6")));
-        assert!(!v7.matches("linux", "arm", None));
-        let any = Platform {
-            variant: None,
-            ..v7.clone()
-        };
-        assert!(any.matches("linux", "arm", Some("v6")));
-        assert_eq!(arm.to_string(), "linux/arm64/v8");
-    }
 
     #[test]
     fn server_addresses() {

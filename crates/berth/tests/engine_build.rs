@@ -262,8 +262,8 @@ fn bad_builds_are_refused_with_what_was_wrong() {
             "circular dependency",
         ),
         (
-            "FROM busybox\nONBUILD RUN true\n",
-            "ONBUILD is not supported by berth yet",
+            "FROM busybox\nONBUILD ONBUILD RUN true\n",
+            "ONBUILD isn't allowed as an ONBUILD trigger",
         ),
         (
             "FROM busybox\nADD http://127.0.0.1:9/x /x\n",

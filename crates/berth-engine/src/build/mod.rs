@@ -8,13 +8,13 @@ mod cache;
 mod context;
 mod copy;
 mod plan;
+mod platform;
 mod remote;
+mod stages;
 mod step;
 
-use std::collections::HashMap;
 use std::io::Read;
 
-use berth_image::Image;
 use serde_json::{Value, json};
 
 use crate::api::BuildRequest;
@@ -23,7 +23,7 @@ use crate::error::{Error, Result};
 
 use context::Context;
 use plan::Plan;
-use step::{Build, StageState};
+use step::Build;
 
 /// Sends one JSON message of the build's stream.
 pub type Emit<'a> = &'a (dyn Fn(Value) + Sync);
@@ -37,11 +37,7 @@ impl Engine {
         req: BuildRequest,
         emit: Emit,
     ) -> Result<String> {
-        if let Some(p) = &req.platform {
-            return Err(Error::InvalidArgument(format!(
-                "platform={p}: building for a platform is not supported by berth yet"
-            )));
-        }
+        let platforms = platform::Platforms::new(req.platform.as_deref())?;
         let tags = req
             .tags
             .iter()
@@ -68,6 +64,7 @@ impl Engine {
                 emit(json!({ "stream": s }));
             }
         };
+        let (cancel_tx, cancel_rx) = tokio::sync::watch::channel(false);
         let build = Build {
             engine: self,
             ctx: &ctx,
@@ -77,26 +74,15 @@ impl Engine {
             emit,
             say: &say,
             cache: &cache,
+            platforms: &platforms,
+            cancel: &cancel_rx,
         };
-        let mut used_args = std::collections::HashSet::new();
-        let mut done: HashMap<usize, Option<Image>> = HashMap::new();
-        let total = plan.steps();
-        let mut n = 0;
-        for &stage in &plan.order {
-            let mut st = StageState::new(&build, &done);
-            for ins in &plan.stages[stage].instructions {
-                n += 1;
-                say(format!("Step {n}/{total} : {}\n", ins.original));
-                st.step(ins)?;
-                if let Some(img) = &st.image {
-                    say(format!(" ---> {}\n", &img.id.hex()[..12]));
-                }
-            }
-            used_args.extend(st.used_args.drain());
-            done.insert(stage, st.image.take());
-        }
+        let stages::Built {
+            mut images,
+            used_args,
+        } = stages::run(&build, &cancel_tx)?;
         let last = *plan.order.last().expect("a plan has a stage");
-        let mut image = done.remove(&last).flatten().ok_or_else(|| {
+        let mut image = images.remove(&last).flatten().ok_or_else(|| {
             Error::InvalidArgument("No image was generated. Is your Dockerfile empty?".into())
         })?;
         if !req.labels.is_empty() {

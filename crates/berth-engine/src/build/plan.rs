@@ -118,11 +118,31 @@ impl<'a> Plan<'a> {
             })
     }
 
-    fn mark(&self, i: usize, needed: &mut [bool]) -> Result<()> {
-        if needed[i] {
-            return Ok(());
+    /// The stages stage `i` reads (`FROM stage`, `COPY --from=stage`): it waits for them.
+    /// A name with a variable may be any earlier stage: such a stage waits for all of them.
+    pub fn deps(&self, i: usize) -> Vec<usize> {
+        let variable = self.stages[i].instructions.iter().any(|ins| {
+            let named = match ins.keyword.as_str() {
+                "FROM" => ins.text(),
+                _ => ins.flag("from").unwrap_or_default().to_string(),
+            };
+            named.contains('$')
+        });
+        if variable {
+            return self.order.iter().copied().filter(|s| *s < i).collect();
         }
-        needed[i] = true;
+        let mut deps: Vec<usize> = self
+            .reads(i)
+            .map(|r| r.into_iter().map(|(dep, _)| dep).collect())
+            .unwrap_or_default();
+        deps.sort_unstable();
+        deps.dedup();
+        deps
+    }
+
+    /// Each stage stage `i` names, with the line naming it.
+    fn reads(&self, i: usize) -> Result<Vec<(usize, &'a Instruction)>> {
+        let mut out = Vec::new();
         for ins in &self.stages[i].instructions {
             let named = match ins.keyword.as_str() {
                 "FROM" => from_words(ins)?.0,
@@ -132,12 +152,22 @@ impl<'a> Plan<'a> {
                 },
                 _ => continue,
             };
-            let Some(dep) = self.stage_named(&named) else {
-                continue;
-            };
+            if let Some(dep) = self.stage_named(&named) {
+                out.push((dep, *ins));
+            }
+        }
+        Ok(out)
+    }
+
+    fn mark(&self, i: usize, needed: &mut [bool]) -> Result<()> {
+        if needed[i] {
+            return Ok(());
+        }
+        needed[i] = true;
+        for (dep, ins) in self.reads(i)? {
             if dep >= i {
                 return Err(bad(format!(
-                    "line {}: {named} refers to stage {dep}, which is not before stage {i}: circular dependency",
+                    "line {}: stage {dep} is not before stage {i}: circular dependency",
                     ins.line
                 )));
             }
@@ -164,6 +194,18 @@ mod tests {
         assert_eq!(plan(MULTI, None).unwrap(), [0, 3]);
         assert_eq!(plan(MULTI, Some("c")).unwrap(), [0, 1, 2]);
         assert_eq!(plan(MULTI, Some("B")).unwrap(), [1]);
+        let df = berth_build::parse("Dockerfile", MULTI).unwrap();
+        let p = Plan::new(&df, Some("c")).unwrap();
+        assert_eq!(p.deps(2), [0, 1]);
+        assert!(p.deps(1).is_empty());
+        let df = berth_build::parse("Dockerfile", "FROM a AS x\nFROM b AS y\nFROM $X\n").unwrap();
+        let p = Plan::new(&df, Some("x")).unwrap();
+        assert_eq!(p.order, [0]);
+        let p = Plan {
+            order: vec![0, 1, 2],
+            ..p
+        };
+        assert_eq!(p.deps(2), [0, 1]);
         let e = plan(MULTI, Some("nope")).unwrap_err();
         assert!(
             e.to_string().contains("failed to reach build target nope"),

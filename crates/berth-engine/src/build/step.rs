@@ -21,6 +21,7 @@ use super::cache::{self, Cache};
 use super::context::Context;
 use super::copy::{CopySpec, copy_layer, parse_chmod, parse_chown};
 use super::plan::{Plan, from_words};
+use super::platform::{self, Platforms};
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
@@ -30,7 +31,8 @@ fn refused(what: &str) -> Error {
     bad(format!("{what} is not supported by berth yet"))
 }
 
-/// What every stage of one build shares.
+/// What every stage of one build shares (each stage's copy has its own `emit` and `say`).
+#[derive(Clone, Copy)]
 pub struct Build<'a> {
     pub engine: &'a Engine,
     pub ctx: &'a Context,
@@ -41,8 +43,11 @@ pub struct Build<'a> {
     /// The raw stream (pull progress).
     pub emit: Emit<'a>,
     /// A line of the build's output (nothing when quiet).
-    pub say: &'a dyn Fn(String),
+    pub say: &'a (dyn Fn(String) + Sync),
     pub cache: &'a Cache,
+    pub platforms: &'a Platforms,
+    /// Set when another stage failed: no further step, a running RUN container killed.
+    pub cancel: &'a tokio::sync::watch::Receiver<bool>,
 }
 
 /// A stage being built.
@@ -52,6 +57,8 @@ pub struct StageState<'a> {
     done: &'a HashMap<usize, Option<Image>>,
     /// The image of the last step (`None` before the first layer of `FROM scratch`).
     pub image: Option<Image>,
+    /// The platform asked for (`FROM --platform`, the build's `platform`), if any.
+    platform: Option<berth_registry::Platform>,
     cfg: ConfigChanges,
     author: Option<String>,
     shell: Vec<String>,
@@ -68,6 +75,7 @@ impl<'a> StageState<'a> {
             b,
             done,
             image: None,
+            platform: None,
             cfg: ConfigChanges::default(),
             author: None,
             shell: vec!["/bin/sh".into(), "-c".into()],
@@ -106,7 +114,8 @@ impl<'a> StageState<'a> {
         }
     }
 
-    /// The value of a global ARG for `FROM` lines.
+    /// The value of a global ARG for `FROM` lines; Docker's automatic platform ARGs are
+    /// global ones nobody has to declare.
     fn global_arg(&self, name: &str) -> Option<String> {
         for ins in self.b.plan.global_args.iter().rev() {
             for w in ins.text().split_whitespace() {
@@ -114,12 +123,14 @@ impl<'a> StageState<'a> {
                 if k == name {
                     return match self.b.req.build_args.get(name) {
                         Some(Some(v)) => Some(v.clone()),
-                        _ => default.map(str::to_string),
+                        _ => default
+                            .map(str::to_string)
+                            .or_else(|| self.b.platforms.arg(name)),
                     };
                 }
             }
         }
-        None
+        self.b.platforms.arg(name)
     }
 
     pub fn step(&mut self, ins: &Instruction) -> Result<()> {
@@ -128,12 +139,15 @@ impl<'a> StageState<'a> {
             "ARG" => self.arg(ins),
             "RUN" => self.run(ins),
             "COPY" | "ADD" => self.copy(ins),
-            "ONBUILD" => Err(refused(&ins.keyword)),
             _ => {
                 self.configure(ins)?;
-                let text = self
-                    .word(&ins.original, ins.line)
-                    .unwrap_or_else(|_| ins.original.clone());
+                // ONBUILD's trigger is kept as written: it is expanded when it runs.
+                let text = match ins.keyword.as_str() {
+                    "ONBUILD" => format!("ONBUILD {}", as_written(ins)),
+                    _ => self
+                        .word(&ins.original, ins.line)
+                        .unwrap_or_else(|_| ins.original.clone()),
+                };
                 let created_by = format!("/bin/sh -c #(nop)  {text}");
                 let key = self.key(&[&created_by]);
                 if self.cached(&key) {
@@ -184,10 +198,10 @@ impl<'a> StageState<'a> {
     /// The cache key of a step with `parts` on the current image, build args, shell and
     /// author.
     fn key(&self, parts: &[&str]) -> String {
-        let parent = self
-            .image
-            .as_ref()
-            .map_or_else(|| "scratch".to_string(), |i| i.id.to_string());
+        let parent = self.image.as_ref().map_or_else(
+            || format!("scratch {}", self.scratch_platform()),
+            |i| i.id.to_string(),
+        );
         let args = serde_json::to_string(&self.args).unwrap_or_default();
         let shell = self.shell.join("\0");
         let author = self.author.clone().unwrap_or_default();
@@ -232,16 +246,31 @@ impl<'a> StageState<'a> {
             created_by,
             comment: None,
             author: self.author.clone(),
+            platform: Some(self.scratch_platform().into()),
         }
     }
 
+    /// The platform of an image this stage starts from nothing (`FROM scratch`).
+    fn scratch_platform(&self) -> berth_registry::Platform {
+        self.platform
+            .clone()
+            .unwrap_or_else(|| self.b.platforms.target().clone())
+    }
+
     fn from(&mut self, ins: &Instruction) -> Result<()> {
-        if ins.flag("platform").is_some() {
-            return Err(refused("FROM --platform"));
-        }
         let (raw, _) = from_words(ins)?;
-        let name = expand_word(&raw, &|n| self.global_arg(n), self.b.escape)
-            .map_err(|e| bad(format!("line {}: {e}", ins.line)))?;
+        let global = |w: &str| {
+            expand_word(w, &|n| self.global_arg(n), self.b.escape)
+                .map_err(|e| bad(format!("line {}: {e}", ins.line)))
+        };
+        let name = global(&raw)?;
+        self.platform = match ins.flag("platform") {
+            Some(p) => Some(
+                crate::images::parse_platform(&global(p)?)
+                    .map_err(|e| bad(format!("line {}: FROM --platform: {e}", ins.line)))?,
+            ),
+            None => self.b.platforms.requested.clone(),
+        };
         self.image = if name.eq_ignore_ascii_case("scratch") {
             None
         } else if let Some(i) = self
@@ -259,19 +288,75 @@ impl<'a> StageState<'a> {
             .as_ref()
             .map(|i| config_of(&self.b.engine.images, i))
             .unwrap_or_default();
+        // The base's triggers run now; the stage's image does not inherit them.
+        let triggers = std::mem::take(&mut self.cfg.on_build);
+        self.run_triggers(&name, &triggers)
+    }
+
+    /// The base image's `ONBUILD` triggers, each parsed and run as a step of this stage (in
+    /// this build's context), announced as Docker's classic builder does.
+    fn run_triggers(&mut self, base: &str, triggers: &[String]) -> Result<()> {
+        if triggers.is_empty() {
+            return Ok(());
+        }
+        let plural = if triggers.len() > 1 { "s" } else { "" };
+        (self.b.say)(format!(
+            "# Executing {} build trigger{plural}\n",
+            triggers.len()
+        ));
+        for trigger in triggers {
+            let failed = |why: String| bad(format!("ONBUILD trigger {trigger:?} of {base}: {why}"));
+            let df = berth_build::parse("ONBUILD", trigger).map_err(|e| failed(e.to_string()))?;
+            let [ins] = df.instructions.as_slice() else {
+                return Err(failed("a trigger must be a single instruction".into()));
+            };
+            if ["FROM", "ONBUILD", "MAINTAINER"].contains(&ins.keyword.as_str()) {
+                return Err(failed(format!(
+                    "{} isn't allowed as an ONBUILD trigger",
+                    ins.keyword
+                )));
+            }
+            self.step(ins).map_err(|e| failed(e.to_string()))?;
+        }
         Ok(())
     }
 
-    /// A base image, pulled when missing (or always with `pull`).
+    /// A base image for the stage's platform, pulled when missing (or always with `pull`).
+    /// A local image of another platform is pulled again for this one when it has a
+    /// registry name; an image named by id cannot be, and is refused.
     fn base_image(&self, name: &str) -> Result<Image> {
+        let want = self.platform.as_ref();
+        let wanted = || want.map(|w| w.to_string()).unwrap_or_default();
+        let fits = |img: &Image| {
+            want.is_none_or(|w| {
+                let have = platform::of_image(img);
+                w.matches(&have.os, &have.architecture, have.variant.as_deref())
+            })
+        };
+        // The platform of a local image that does not fit, for the errors.
+        let mut local = None;
         if !self.b.req.pull
             && let Ok(img) = self.b.engine.images.resolve(name)
         {
-            return Ok(img);
+            if fits(&img) {
+                return Ok(img);
+            }
+            let have = platform::of_image(&img);
+            if img
+                .id
+                .hex()
+                .starts_with(name.strip_prefix("sha256:").unwrap_or(name))
+            {
+                return Err(bad(format!(
+                    "the base image {name} is {have}, not the requested {}, and an image id cannot be pulled for another platform",
+                    wanted()
+                )));
+            }
+            local = Some(have);
         }
         let pull = crate::api::PullRequest {
             image: name.to_string(),
-            platform: None,
+            platform: want.map(|w| w.to_string()),
             auth: None,
         };
         let emit = self.b.emit;
@@ -283,8 +368,23 @@ impl<'a> StageState<'a> {
                     emit(v)
                 }
             })
-            .map_err(|e| bad(format!("the base image {name} cannot be had: {e}")))?;
-        self.b.engine.images.resolve(name)
+            .map_err(|e| match &local {
+                Some(have) => bad(format!(
+                    "the local image {name} is {have}, not the requested {}, and pulling it for {} failed: {e}",
+                    wanted(),
+                    wanted()
+                )),
+                None => bad(format!("the base image {name} cannot be had: {e}")),
+            })?;
+        let img = self.b.engine.images.resolve(name)?;
+        if !fits(&img) {
+            return Err(bad(format!(
+                "the base image {name} pulled for {} is {}",
+                wanted(),
+                platform::of_image(&img)
+            )));
+        }
+        Ok(img)
     }
 
     fn arg(&mut self, ins: &Instruction) -> Result<()> {
@@ -349,14 +449,16 @@ impl<'a> StageState<'a> {
             "USER" => self.cfg.user = Some(self.word(&ins.text(), ins.line)?),
             "HEALTHCHECK" => {
                 // Flags and all, as written (HEALTHCHECK takes no variables, as Docker's).
-                let written = ins.original.trim_start();
-                let rest = written.get(ins.keyword.len()..).unwrap_or_default();
                 self.cfg.healthcheck = Some(
-                    crate::images::healthcheck::parse_instruction(rest)
+                    crate::images::healthcheck::parse_instruction(&as_written(ins))
                         .map_err(|e| bad(format!("line {}: {e}", ins.line)))?,
                 )
             }
             "STOPSIGNAL" => self.cfg.stop_signal = Some(self.word(&ins.text(), ins.line)?),
+            "ONBUILD" => self.cfg.on_build.push(
+                crate::images::onbuild_trigger(&as_written(ins))
+                    .map_err(|e| bad(format!("line {}: {e}", ins.line)))?,
+            ),
             "MAINTAINER" => self.author = Some(self.word(&ins.text(), ins.line)?),
             "EXPOSE" => {
                 for p in self.words(ins)? {
@@ -423,6 +525,8 @@ impl<'a> StageState<'a> {
                 ins.line
             ))
         })?;
+        platform::check_runnable(&platform::of_image(&parent), &self.b.platforms.build)
+            .map_err(|e| bad(format!("line {}: {e}", ins.line)))?;
         let mut env = self.cfg.env.clone();
         for (k, v) in &self.args {
             if self
@@ -447,7 +551,16 @@ impl<'a> StageState<'a> {
         let id = created.id;
         (self.b.say)(format!(" ---> Running in {}\n", &id[..12]));
         let rt = tokio::runtime::Handle::current();
-        let res = rt.block_on(self.run_container(&id, &parent, &argv));
+        let res = rt.block_on(async {
+            let mut cancel = self.b.cancel.clone();
+            tokio::select! {
+                res = self.run_container(&id, &parent, &argv) => res,
+                Ok(_) = cancel.wait_for(|c| *c) => {
+                    let _ = self.b.engine.kill_container(&id, None).await;
+                    Err(bad("cancelled: another stage of the build failed"))
+                }
+            }
+        });
         if self.b.req.remove || (res.is_err() && self.b.req.force_remove) {
             let _ = rt.block_on(self.b.engine.remove_container(&id, true, true));
             (self.b.say)(format!("Removing intermediate container {}\n", &id[..12]));
@@ -727,7 +840,19 @@ pub fn config_of(images: &crate::images::Images, img: &Image) -> ConfigChanges {
         healthcheck: images
             .healthcheck(img)
             .and_then(|h| serde_json::to_value(h).ok()),
+        on_build: images.on_build(img),
     }
+}
+
+/// The instruction as written after its keyword, flags and all (`HEALTHCHECK`; `ONBUILD`'s
+/// trigger, as Docker stores it).
+fn as_written(ins: &Instruction) -> String {
+    let written = ins.original.trim_start();
+    written
+        .get(ins.keyword.len()..)
+        .unwrap_or_default()
+        .trim()
+        .to_string()
 }
 
 /// `--label`s of the build on the final image (a cached step like the others).

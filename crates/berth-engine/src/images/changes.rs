@@ -34,6 +34,7 @@ pub fn parse_changes(lines: &[String]) -> Result<ConfigChanges> {
             "HEALTHCHECK" => {
                 changes.healthcheck = Some(super::healthcheck::parse_instruction(rest)?)
             }
+            "ONBUILD" => changes.on_build.push(onbuild_trigger(rest)?),
             other => {
                 return Err(Error::InvalidArgument(format!(
                     "{other} is not a valid change command"
@@ -106,6 +107,26 @@ fn key_values(rest: &str, what: &str) -> Result<Vec<String>> {
         return Err(Error::InvalidArgument(format!("{what} {bad}: missing '='")));
     }
     Ok(out)
+}
+
+/// `ONBUILD`'s trigger, checked as Docker's parser does: not empty, no `ONBUILD`, `FROM` or
+/// `MAINTAINER`.
+pub(crate) fn onbuild_trigger(rest: &str) -> Result<String> {
+    let trigger = rest.trim();
+    let keyword = trigger
+        .split_whitespace()
+        .next()
+        .ok_or_else(|| Error::InvalidArgument("ONBUILD requires at least one argument".into()))?
+        .to_ascii_uppercase();
+    match keyword.as_str() {
+        "ONBUILD" => Err(Error::InvalidArgument(
+            "Chaining ONBUILD via `ONBUILD ONBUILD` isn't allowed".into(),
+        )),
+        "FROM" | "MAINTAINER" => Err(Error::InvalidArgument(format!(
+            "{keyword} isn't allowed as an ONBUILD trigger"
+        ))),
+        _ => Ok(trigger.to_string()),
+    }
 }
 
 #[cfg(test)]

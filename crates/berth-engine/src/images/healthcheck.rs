@@ -1,23 +1,10 @@
-//! The image's `HEALTHCHECK`: parsed from the Dockerfile instruction (`import --change`) and
-//! read back from the config blob (the OCI config type has no field for it; Docker's images
-//! carry it as `config.Healthcheck`).
+//! The image's `HEALTHCHECK`, parsed from the Dockerfile instruction (`import --change`,
+//! builds); `docker_config` reads it back from the config blob.
 
-use berth_image::Image;
 use bollard_stubs::models::HealthConfig;
 
 use crate::error::{Error, Result};
 use crate::logs::parse_go_duration;
-
-use super::Images;
-
-impl Images {
-    /// The image's health check, if its config has one.
-    pub fn healthcheck(&self, image: &Image) -> Option<HealthConfig> {
-        let bytes = self.store.content().read_blob(&image.id).ok()?;
-        let config: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-        serde_json::from_value(config.get("config")?.get("Healthcheck")?.clone()).ok()
-    }
-}
 
 /// `HEALTHCHECK [--interval=D] [--timeout=D] [--start-period=D] [--start-interval=D]
 /// [--retries=N] CMD command` or `HEALTHCHECK NONE`, as Docker's `Healthcheck` object.

@@ -5,6 +5,7 @@
 mod archive;
 mod auth;
 mod changes;
+mod docker_config;
 mod endpoints;
 pub(crate) mod healthcheck;
 mod history;
@@ -25,7 +26,9 @@ use crate::error::{Error, Result};
 
 pub use archive::SavePlan;
 pub use auth::login;
+pub(crate) use changes::onbuild_trigger;
 pub use changes::parse_changes;
+pub(crate) use pull::parse_platform;
 pub use usage::DiskUsage;
 
 /// The image half of the engine.
@@ -87,7 +90,7 @@ impl Images {
             .platform
             .as_deref()
             .filter(|p| !p.is_empty())
-            .map(parse_platform)
+            .map(|p| parse_platform(p).map(Platform::from))
             .transpose()?;
         let options = ImportOptions {
             reference,
@@ -168,6 +171,8 @@ impl Images {
         let mut inspect = view::inspect(&image);
         if let Some(config) = inspect.config.as_mut() {
             config.healthcheck = self.healthcheck(&image);
+            let triggers = self.on_build(&image);
+            config.on_build = (!triggers.is_empty()).then_some(triggers);
         }
         Ok(inspect)
     }
@@ -391,17 +396,4 @@ fn looks_like_id(s: &str) -> bool {
 fn parse_ref(s: &str) -> Result<Reference> {
     Reference::parse(s)
         .map_err(|e| Error::InvalidArgument(format!("invalid reference format: {e}")))
-}
-
-fn parse_platform(s: &str) -> Result<Platform> {
-    let mut parts = s.split('/');
-    match (parts.next(), parts.next()) {
-        (Some(os), Some(arch)) if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-        }),
-        _ => Err(Error::InvalidArgument(format!(
-            "invalid platform {s:?}: expected os/arch, e.g. linux/amd64"
-        ))),
-    }
 }

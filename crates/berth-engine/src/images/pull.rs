@@ -99,18 +99,9 @@ fn pull_error(reference: &Reference, e: berth_registry::Error) -> Error {
     }
 }
 
-fn parse_platform(s: &str) -> Result<Platform> {
-    let parts: Vec<&str> = s.split('/').collect();
-    match parts.as_slice() {
-        [os, arch] | [os, arch, _] if !os.is_empty() && !arch.is_empty() => Ok(Platform {
-            os: os.to_string(),
-            architecture: arch.to_string(),
-            variant: parts.get(2).map(|v| v.to_string()),
-        }),
-        _ => Err(Error::InvalidArgument(format!(
-            "invalid platform {s:?}: expected os/arch[/variant], e.g. linux/amd64"
-        ))),
-    }
+/// `os/arch[/variant]`, normalised (`x86_64` is `amd64`).
+pub(crate) fn parse_platform(s: &str) -> Result<Platform> {
+    Platform::parse(s).map_err(|e| Error::InvalidArgument(e.to_string()))
 }
 
 #[cfg(test)]
@@ -120,9 +111,9 @@ mod tests {
     #[test]
     fn platforms() {
         assert_eq!(
-            parse_platform("linux/arm64/v8").unwrap().variant.as_deref(),
-            Some("v8")
+            parse_platform("linux/arm/v6").unwrap().variant.as_deref(),
+            Some("v6")
         );
-        assert!(parse_platform("linux").is_err());
+        assert!(parse_platform("linux/").is_err());
     }
 }

@@ -161,6 +161,7 @@ impl Source {
             platform: arch.map(|a| berth_image::Platform {
                 os: "linux".into(),
                 architecture: a.into(),
+                variant: None,
             }),
             ..Default::default()
         };

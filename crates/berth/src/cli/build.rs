@@ -28,6 +28,10 @@ pub struct BuildArgs {
     /// Set the target build stage to build.
     #[arg(long)]
     pub target: Option<String>,
+    /// Set the platform to build for (`linux/arm64`): the stages' base images and the
+    /// `TARGET*` build args.
+    #[arg(long)]
+    pub platform: Option<String>,
     /// Set metadata for an image.
     #[arg(long)]
     pub label: Vec<String>,
@@ -91,6 +95,9 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
     }
     if let Some(t) = &a.target {
         q.push_str(&format!("&target={}", enc(t)));
+    }
+    if let Some(p) = &a.platform {
+        q.push_str(&format!("&platform={}", enc(p)));
     }
     for (flag, on) in [("nocache", a.no_cache), ("pull", a.pull), ("q", a.quiet)] {
         if on {

@@ -49,6 +49,7 @@ impl Engine {
             created_by: created_by(&config),
             comment: req.comment.clone().filter(|c| !c.is_empty()),
             author: req.author.clone().filter(|a| !a.is_empty()),
+            platform: None,
         };
         let image = self
             .commit_layer_of(&id, &image_id, skip, freeze, options)
@@ -145,11 +146,12 @@ fn container_changes(c: &ContainerConfig) -> ConfigChanges {
             .healthcheck
             .as_ref()
             .and_then(|h| serde_json::to_value(h).ok()),
+        on_build: c.on_build.clone().unwrap_or_default(),
     }
 }
 
 /// Docker's merge of `--change` into the container's config: commands, workdir and user
-/// replace; env replaces by key; labels, ports and volumes are added.
+/// replace; env replaces by key; labels, ports, volumes and ONBUILD triggers are added.
 fn merge(mut base: ConfigChanges, over: ConfigChanges) -> ConfigChanges {
     base.cmd = over.cmd.or(base.cmd);
     base.entrypoint = over.entrypoint.or(base.entrypoint);
@@ -163,6 +165,7 @@ fn merge(mut base: ConfigChanges, over: ConfigChanges) -> ConfigChanges {
         base.env.push(kv);
     }
     base.labels.extend(over.labels);
+    base.on_build.extend(over.on_build);
     for p in over.exposed_ports {
         if !base.exposed_ports.contains(&p) {
             base.exposed_ports.push(p);

@@ -72,6 +72,8 @@ impl EngineBench {
             check(d.docker().arg("import").arg(tar).arg("busybox:latest"))
                 .with_context(|| format!("import into {}", d.name))?;
         }
+        self.idle_memory(berth, docker, "fresh, one image imported");
+        println!();
         let berth_cli = self.compare(
             berth,
             docker,
@@ -120,41 +122,27 @@ impl EngineBench {
 
         println!();
         println!(
-            "{} x `run -d --network none busybox sleep 1000` at once (docker CLI; goal <= 0.5 s, Docker 6.7 s)",
+            "{} x `run -d --network none busybox sleep 1000` at once (goal <= 0.5 s, Docker 6.7 s)",
             self.concurrent
         );
-        let berth_burst = self.burst(berth)?;
+        let berth_own = self.burst(berth, || {
+            let mut c = Command::new(&self.programs.berth);
+            c.arg("-H").arg(berth.host());
+            c
+        })?;
+        println!("{:<28} {berth_own:8.2} s", "berth CLI -> berth");
+        let berth_burst = self.burst(berth, || berth.docker())?;
         println!("{:<28} {berth_burst:8.2} s", "docker CLI -> berth");
         if let Some(d) = docker {
-            let docker_burst = self.burst(d)?;
+            let docker_burst = self.burst(d, || d.docker())?;
             println!("{:<28} {docker_burst:8.2} s", "docker CLI -> dockerd");
             println!("  ratio Docker / berth: {:.1}x", docker_burst / berth_burst);
         }
 
         println!();
-        std::thread::sleep(Duration::from_millis(500));
-        let berth_idle = pss_kb(berth.pid())
-            + processes_named(&berth.dir, "monitor-zygote")
-                .iter()
-                .map(|&p| pss_kb(p))
-                .sum::<u64>();
-        println!("idle daemon memory (Pss)");
-        println!(
-            "{:<28} {:8} KB   (goal <= 15 MB)",
-            "berth daemon + zygote", berth_idle
-        );
-        if let Some(d) = docker {
-            let containerd: u64 = processes_named(&d.dir, "containerd")
-                .iter()
-                .map(|&p| pss_kb(p))
-                .sum();
-            let total = pss_kb(d.pid()) + containerd;
-            println!("{:<28} {:8} KB", "dockerd + containerd", total);
-            println!(
-                "  ratio Docker / berth: {:.1}x",
-                total as f64 / berth_idle as f64
-            );
-        }
+        // Long enough for the daemon's periodic heap trim after the work above.
+        std::thread::sleep(Duration::from_secs(6));
+        self.idle_memory(berth, docker, "after the runs above");
 
         println!();
         println!(
@@ -228,9 +216,35 @@ impl EngineBench {
         Ok(berth_cli)
     }
 
-    /// Starts `concurrent` detached containers at once through the docker CLI and returns the
-    /// seconds until the last CLI returned; removes them afterwards.
-    fn burst(&self, d: &Daemon) -> Result<f64> {
+    /// Pss of the idle daemons: berth's daemon and zygote, dockerd and containerd.
+    fn idle_memory(&self, berth: &Daemon, docker: Option<&Daemon>, when: &str) {
+        let berth_idle = pss_kb(berth.pid())
+            + processes_named(&berth.dir, "monitor-zygote")
+                .iter()
+                .map(|&p| pss_kb(p))
+                .sum::<u64>();
+        println!("idle daemon memory (Pss), {when}");
+        println!(
+            "{:<28} {:8} KB   (goal <= 15 MB)",
+            "berth daemon + zygote", berth_idle
+        );
+        if let Some(d) = docker {
+            let containerd: u64 = processes_named(&d.dir, "containerd")
+                .iter()
+                .map(|&p| pss_kb(p))
+                .sum();
+            let total = pss_kb(d.pid()) + containerd;
+            println!("{:<28} {:8} KB", "dockerd + containerd", total);
+            println!(
+                "  ratio Docker / berth: {:.1}x",
+                total as f64 / berth_idle as f64
+            );
+        }
+    }
+
+    /// Starts `concurrent` detached containers at once through the CLI `cli` makes and returns
+    /// the seconds until the last CLI returned; removes them afterwards.
+    fn burst(&self, d: &Daemon, cli: impl Fn() -> Command) -> Result<f64> {
         let names: Vec<String> = (0..self.concurrent)
             .map(|i| format!("bench-burst-{i}"))
             .collect();
@@ -238,7 +252,7 @@ impl EngineBench {
         let children = names
             .iter()
             .map(|n| {
-                d.docker()
+                cli()
                     .args(["run", "-d", "--network", "none", "--name", n])
                     .args(["busybox", "sleep", "1000"])
                     .stdout(Stdio::null())

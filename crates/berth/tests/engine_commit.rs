@@ -150,3 +150,41 @@ fn bad_commits_are_refused() {
     let images = d.docker_ok(&["images", "-q"]);
     assert_eq!(images.lines().count(), 1, "only busybox: {images}");
 }
+
+#[test]
+fn commit_of_a_container_never_started_adds_an_empty_layer() {
+    let d = Daemon::with_busybox();
+    d.docker_ok(&["create", "--name", "fresh", "busybox", "sleep", "5"]);
+    let id = d.docker_ok(&["commit", "fresh", "fresh-image:1"]);
+    assert!(id.trim().starts_with("sha256:"), "{id}");
+    let base = d.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{len .RootFS.Layers}}",
+        "busybox",
+    ]);
+    let layers = d.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{len .RootFS.Layers}}",
+        "fresh-image:1",
+    ]);
+    assert_eq!(
+        layers.trim().parse::<u32>().unwrap(),
+        base.trim().parse::<u32>().unwrap() + 1
+    );
+    let cmd = d.docker_ok(&[
+        "image",
+        "inspect",
+        "-f",
+        "{{json .Config.Cmd}}",
+        "fresh-image:1",
+    ]);
+    assert_eq!(cmd.trim(), r#"["sleep","5"]"#);
+    assert_eq!(
+        d.docker_ok(&["run", "--rm", "fresh-image:1", "echo", "ok"]),
+        "ok\n"
+    );
+}

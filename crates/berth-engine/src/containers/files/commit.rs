@@ -119,12 +119,16 @@ fn commit_reference(req: &CommitRequest) -> Result<Option<berth_image::Reference
 
 /// The upper directory as an uncompressed layer tar, written on a thread.
 fn write_layer(upper: &Path, skip: Vec<PathBuf>) -> Result<super::TarStream> {
-    let dir = open(
+    let dir = match open(
         upper,
         OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
         Mode::empty(),
-    )
-    .map_err(|e| Error::internal(upper.display(), e))?;
+    ) {
+        Ok(dir) => dir,
+        // A container never started has no writable layer yet: it changed nothing.
+        Err(nix::errno::Errno::ENOENT) => return spawn_tar(|_| Ok(())),
+        Err(e) => return Err(Error::internal(upper.display(), e)),
+    };
     spawn_tar(move |b| {
         tar_out::append_children(b, dir, Path::new(""), tar_out::Style::Layer { skip: &skip })
     })

@@ -108,7 +108,29 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
 
 /// Detects the host's cgroup layout under `/sys/fs/cgroup`.
 pub fn detect() -> Result<CgroupSetup> {
-    detect::detect_at(Path::new(CGROUP_ROOT))
+    Ok(host_layout()?.setup)
+}
+
+/// The host's cgroup mounts, read once per process: they are set up at boot and do not move
+/// under a running engine, and every container start and removal asked for them (two statfs
+/// and a read of /proc/self/mountinfo each time). Forked monitors inherit the zygote's copy.
+struct HostLayout {
+    setup: CgroupSetup,
+    v1: Vec<detect::V1Mount>,
+}
+
+static HOST_LAYOUT: std::sync::OnceLock<HostLayout> = std::sync::OnceLock::new();
+
+fn host_layout() -> Result<&'static HostLayout> {
+    if let Some(l) = HOST_LAYOUT.get() {
+        return Ok(l);
+    }
+    let setup = detect::detect_at(Path::new(CGROUP_ROOT))?;
+    let v1 = match setup {
+        CgroupSetup::Unified => Vec::new(),
+        _ => parse_mountinfo(&read_proc("mountinfo")?),
+    };
+    Ok(HOST_LAYOUT.get_or_init(|| HostLayout { setup, v1 }))
 }
 
 /// Returns the manager for `cgroups_path` (an OCI `linux.cgroupsPath`: absolute from the hierarchy
@@ -117,14 +139,15 @@ pub fn create_manager(cgroups_path: &Path) -> Result<Box<dyn CgroupManager>> {
     let path = CgroupPath::parse(cgroups_path)?;
     let own = parse_proc_cgroup(&read_proc("cgroup")?);
     let own_in = |key: &str| own.get(key).map_or(Path::new("/"), |p| p.as_path());
-    let setup = detect()?;
+    let layout = host_layout()?;
+    let setup = layout.setup;
     if setup == CgroupSetup::Unified {
         let root = Path::new(CGROUP_ROOT);
         let dir = path.dir_in(root, Path::new("/"), own_in(""));
         return Ok(Box::new(V2Manager::new(root.to_path_buf(), dir)));
     }
     let mut hierarchies = BTreeMap::new();
-    for m in parse_mountinfo(&read_proc("mountinfo")?) {
+    for m in &layout.v1 {
         for c in &m.controllers {
             let dir = path.dir_in(&m.mount_point, &m.root, own_in(c));
             let mount = m.mount_point.clone();

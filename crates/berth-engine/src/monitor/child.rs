@@ -3,7 +3,7 @@
 //! container's stdin, serves start/resize/attach requests on its socket and waits for the init
 //! to exit. Then it drains the output, records the end and exits.
 
-use std::io::IoSliceMut;
+use std::io::{IoSliceMut, Read};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -507,32 +507,46 @@ impl<'a> Monitor<'a> {
         }
     }
 
+    /// Reads what has arrived of a pending connection's request line, without waiting and
+    /// without taking anything after the newline (a stdin stream may follow it): peek, then
+    /// take up to the newline.
     fn read_pending(&mut self, i: usize) {
         let p = &mut self.pending[i];
-        let Some(stream) = &p.stream else { return };
-        let mut byte = [0u8; 1];
+        let Some(stream) = &mut p.stream else { return };
+        let mut buf = [0u8; 1024];
         loop {
-            match nix::sys::socket::recv(stream.as_raw_fd(), &mut byte, MsgFlags::MSG_DONTWAIT) {
+            let peek = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_PEEK;
+            let peeked = match nix::sys::socket::recv(stream.as_raw_fd(), &mut buf, peek) {
                 Ok(0) => {
                     p.stream = None;
                     return;
                 }
-                Ok(_) if byte[0] == b'\n' => break,
-                Ok(_) if p.line.len() >= MAX_REQUEST => {
-                    let mut stream = p.stream.take().expect("checked");
-                    let _ = write_line(
-                        &mut stream,
-                        &Reply::error(SpawnErrorKind::Other, "request line too long"),
-                    );
-                    return;
-                }
-                Ok(_) => p.line.push(byte[0]),
-                Err(Errno::EINTR) => {}
+                Ok(n) => n,
+                Err(Errno::EINTR) => continue,
                 Err(Errno::EAGAIN) => return,
                 Err(_) => {
                     p.stream = None;
                     return;
                 }
+            };
+            let newline = buf[..peeked].iter().position(|&b| b == b'\n');
+            let take = newline.map_or(peeked, |i| i + 1);
+            if stream.read_exact(&mut buf[..take]).is_err() {
+                p.stream = None;
+                return;
+            }
+            if let Some(i) = newline {
+                p.line.extend_from_slice(&buf[..i]);
+                break;
+            }
+            p.line.extend_from_slice(&buf[..take]);
+            if p.line.len() >= MAX_REQUEST {
+                let mut stream = p.stream.take().expect("checked");
+                let _ = write_line(
+                    &mut stream,
+                    &Reply::error(SpawnErrorKind::Other, "request line too long"),
+                );
+                return;
             }
         }
         let stream = p.stream.take().expect("checked");

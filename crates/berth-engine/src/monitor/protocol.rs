@@ -1,7 +1,11 @@
 //! The messages of the protocol described in the module doc, and reading/writing one line.
 
 use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
+
+use nix::errno::Errno;
+use nix::sys::socket::{MsgFlags, recv};
 
 use serde::{Deserialize, Serialize};
 
@@ -88,24 +92,36 @@ pub fn write_line<T: Serialize>(stream: &mut UnixStream, value: &T) -> Result<()
         .map_err(io("write to the monitor socket"))
 }
 
-/// Reads one line byte by byte (so nothing after it is consumed), without the newline.
+/// Reads one line, without the newline, and nothing after it: the bytes that follow may be an
+/// attach stream that belongs to someone else. It peeks at what has arrived and then takes
+/// exactly up to the newline (two syscalls a line, where reading byte by byte took one a
+/// byte: seven hundred for a spawn request).
 pub fn read_line(stream: &mut UnixStream) -> Result<Vec<u8>> {
     let mut line = Vec::new();
-    let mut byte = [0u8; 1];
+    let mut buf = [0u8; 4096];
     loop {
-        match stream.read(&mut byte) {
+        let peeked = match recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
             Ok(0) => {
                 return Err(Error::Protocol(
                     "the connection closed before a whole line".into(),
                 ));
             }
-            Ok(_) if byte[0] == b'\n' => return Ok(line),
-            Ok(_) if line.len() >= MAX_LINE => {
-                return Err(Error::Protocol("line too long".into()));
-            }
-            Ok(_) => line.push(byte[0]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(io("read from the monitor socket")(e)),
+            Ok(n) => n,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(io("read from the monitor socket")(e.into())),
+        };
+        let newline = buf[..peeked].iter().position(|&b| b == b'\n');
+        let take = newline.map_or(peeked, |i| i + 1);
+        stream
+            .read_exact(&mut buf[..take])
+            .map_err(io("read from the monitor socket"))?;
+        if newline.is_some() {
+            line.extend_from_slice(&buf[..take - 1]);
+            return Ok(line);
+        }
+        line.extend_from_slice(&buf[..take]);
+        if line.len() >= MAX_LINE {
+            return Err(Error::Protocol("line too long".into()));
         }
     }
 }
@@ -127,6 +143,43 @@ mod tests {
 
     fn json<T: Serialize>(v: &T) -> String {
         serde_json::to_string(v).unwrap()
+    }
+
+    #[test]
+    fn a_line_is_read_without_what_follows_it() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        let long = "x".repeat(10_000);
+        a.write_all(format!("{long}\nshort\nstream bytes").as_bytes())
+            .unwrap();
+        drop(a);
+        assert_eq!(read_line(&mut b).unwrap(), long.as_bytes());
+        assert_eq!(read_line(&mut b).unwrap(), b"short");
+        let mut rest = String::new();
+        b.read_to_string(&mut rest).unwrap();
+        assert_eq!(rest, "stream bytes");
+    }
+
+    #[test]
+    fn unfinished_and_endless_lines_are_errors() {
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        a.write_all(b"no newline").unwrap();
+        drop(a);
+        assert!(
+            read_line(&mut b)
+                .unwrap_err()
+                .to_string()
+                .contains("closed")
+        );
+        let (mut a, mut b) = UnixStream::pair().unwrap();
+        std::thread::spawn(move || {
+            let _ = a.write_all(&vec![b'y'; MAX_LINE + 10]);
+        });
+        assert!(
+            read_line(&mut b)
+                .unwrap_err()
+                .to_string()
+                .contains("too long")
+        );
     }
 
     #[test]

@@ -30,6 +30,10 @@ pub fn serve_zygote(socket: &Path) -> Result<()> {
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&chld), None).map_err(sys("block SIGCHLD"))?;
     let sigfd = SignalFd::with_flags(&chld, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK)
         .map_err(sys("signalfd"))?;
+    // Read the host's cgroup layout once here: every monitor forked later inherits it.
+    if let Err(e) = berth_cgroups::detect() {
+        tracing::warn!("reading the cgroup layout: {e}");
+    }
     let listener = bind(socket)?;
     let mut listener = Some(listener);
     let mut monitors: usize = 0;

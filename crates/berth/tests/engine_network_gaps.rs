@@ -443,3 +443,33 @@ fn a_failed_publish_or_connect_leaves_nothing_half_made() {
         ["eth0", "eth1", "lo"]
     );
 }
+
+#[test]
+fn a_torn_address_pool_is_started_afresh() {
+    let mut d = Daemon::with_busybox();
+    let (subnet, prefix) = random_subnet();
+    let id = d.docker_ok(&["network", "create", "--subnet", &subnet, "torn-net"]);
+    d.docker_ok(&["run", "--rm", "--network", "torn-net", "busybox", "true"]);
+    let pool = d
+        .data_root()
+        .join("networks/ipam")
+        .join(format!("{}.json", id.trim()));
+    assert!(pool.exists(), "{} was written", pool.display());
+    d.terminate();
+    // What a power loss can leave of a file written without fsync.
+    std::fs::write(&pool, b"{\"subnet\":\"10.").unwrap();
+    d.launch();
+    let ip = d.docker_ok(&[
+        "run",
+        "--rm",
+        "--network",
+        "torn-net",
+        "busybox",
+        "sh",
+        "-c",
+        "ip -4 -o addr show eth0",
+    ]);
+    assert!(ip.contains(&format!("inet {prefix}.")), "{ip}");
+    assert!(d.log().contains("afresh"), "{}", d.log());
+    d.docker_ok(&["network", "rm", "torn-net"]);
+}

@@ -121,8 +121,14 @@ impl Networks {
         }
         let mut inner = Inner::default();
         for def in defs_store.load_all()? {
-            if let Some(pool) = pool_store.load(&def.id)? {
-                inner.pools.insert(def.id.clone(), pool);
+            // Pools are written without fsync (their addresses belong to running containers,
+            // which a reboot ends): one a power loss tore is started afresh, not fatal.
+            match pool_store.load(&def.id) {
+                Ok(Some(pool)) => {
+                    inner.pools.insert(def.id.clone(), pool);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::warn!("starting the pool of network {} afresh: {e}", def.name),
             }
             inner.defs.insert(def.id.clone(), def);
         }

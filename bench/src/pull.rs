@@ -8,7 +8,6 @@
 //! (see `image`).
 
 mod contenders;
-mod datafs;
 mod image;
 mod layout;
 mod registry;
@@ -20,8 +19,10 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::daemon::{Daemon, Programs, Scratch};
+use crate::datafs;
+use crate::podman::Podman;
 use crate::stats::report;
-use contenders::{Berth, Docker, Podman, Puller, Role, Skopeo};
+use contenders::{Berth, Docker, Puller, Role, Skopeo};
 use registry::Registry;
 
 #[derive(Args)]
@@ -73,7 +74,7 @@ impl PullBench {
         }
         let image = image::ensure(
             &self.cache,
-            &image::Debootstrap {
+            &crate::rootfs::Debootstrap {
                 binary: &self.debootstrap,
                 mirror: &self.mirror,
             },

@@ -10,6 +10,7 @@ use std::process::Command;
 use anyhow::{Context, Result, bail};
 
 use crate::daemon::Daemon;
+use crate::podman::Podman;
 use crate::stats::check;
 
 /// What a contender's median is compared as.
@@ -106,26 +107,6 @@ impl Puller for Docker {
 }
 
 /// `podman pull` with storage and run roots in the scratch dir.
-pub struct Podman {
-    pub binary: PathBuf,
-    pub dir: PathBuf,
-}
-
-impl Podman {
-    fn podman(&self) -> Command {
-        let mut c = Command::new(&self.binary);
-        c.arg("--root")
-            .arg(self.dir.join("root"))
-            .arg("--runroot")
-            .arg(self.dir.join("run"))
-            .arg("--tmpdir")
-            .arg(self.dir.join("tmp"))
-            .args(["--storage-driver", "overlay", "--events-backend", "none"])
-            .args(["--cgroup-manager", "cgroupfs"]);
-        c
-    }
-}
-
 impl Puller for Podman {
     fn name(&self) -> &str {
         "podman"
@@ -137,14 +118,14 @@ impl Puller for Podman {
 
     fn pull(&self, image: &str) -> Result<()> {
         check(
-            self.podman()
+            self.command()
                 .args(["pull", "-q", "--tls-verify=false", image]),
         )
     }
 
     fn reset(&self, image: &str) -> Result<()> {
-        check(self.podman().args(["rmi", image]))?;
-        let out = self.podman().args(["images", "-aq"]).output()?;
+        check(self.command().args(["rmi", image]))?;
+        let out = self.command().args(["images", "-aq"]).output()?;
         let layers = self.dir.join("root/overlay-layers/layers.json");
         let records = std::fs::read_to_string(&layers).unwrap_or_default();
         if !String::from_utf8_lossy(&out.stdout).trim().is_empty() || records.contains("\"id\"") {

@@ -4,24 +4,18 @@
 //! layers, the last of which deletes files of the tree with whiteouts.
 
 use std::fs::File;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
 use super::layout::{LayerTar, Layout, UNPACKED_SIZE};
-use crate::daemon::unmount_under;
+use crate::rootfs::{self, Debootstrap, remove_if_present};
+use crate::testdata::{bytes, text};
 
 /// The tag the layout names its manifest with.
 pub const TAG: &str = "1";
-
-/// Where the debootstrap'ed rootfs comes from.
-pub struct Debootstrap<'a> {
-    pub binary: &'a Path,
-    pub mirror: &'a str,
-}
 
 /// The cached image: its OCI layout and what it weighs.
 pub struct TestImage {
@@ -38,7 +32,7 @@ pub fn ensure(cache: &Path, debootstrap: &Debootstrap) -> Result<TestImage> {
     std::fs::create_dir_all(cache).with_context(|| format!("create {}", cache.display()))?;
     let layout = cache.join("oci");
     if !layout.join("index.json").exists() {
-        let rootfs = ensure_rootfs(cache, debootstrap)?;
+        let rootfs = rootfs::ensure(cache, debootstrap)?;
         let partial = cache.join("oci.partial");
         remove_if_present(&partial)?;
         println!("building the test image in {} ...", layout.display());
@@ -47,66 +41,6 @@ pub fn ensure(cache: &Path, debootstrap: &Debootstrap) -> Result<TestImage> {
         std::fs::rename(&partial, &layout)?;
     }
     describe(&layout)
-}
-
-fn ensure_rootfs(cache: &Path, debootstrap: &Debootstrap) -> Result<PathBuf> {
-    let rootfs = cache.join("rootfs");
-    if rootfs.exists() {
-        return Ok(rootfs);
-    }
-    if !debootstrap.binary.exists() {
-        bail!(
-            "{} not found: the test image's first layer is a Debian rootfs made with debootstrap \
-             (apt-get install debootstrap, or pass --debootstrap)",
-            debootstrap.binary.display()
-        );
-    }
-    let partial = cache.join("rootfs.partial");
-    remove_if_present(&partial)?;
-    let log = cache.join("debootstrap.log");
-    println!(
-        "debootstrap --variant=minbase bookworm {} {} (log: {}) ...",
-        partial.display(),
-        debootstrap.mirror,
-        log.display()
-    );
-    let status = Command::new(debootstrap.binary)
-        .args(["--variant=minbase", "bookworm"])
-        .arg(&partial)
-        .arg(debootstrap.mirror)
-        .stdin(Stdio::null())
-        .stdout(File::create(&log)?)
-        .stderr(File::create(&log)?.try_clone()?)
-        .status()
-        .context("run debootstrap")?;
-    // debootstrap mounts /proc and /sys inside its target; a failed run can leave them behind.
-    unmount_under(&partial);
-    if !status.success() {
-        let text = std::fs::read_to_string(&log).unwrap_or_default();
-        let tail: Vec<&str> = text.lines().rev().take(5).collect();
-        bail!(
-            "debootstrap failed ({status}); the test image needs its Debian rootfs. Last lines of {}:\n{}",
-            log.display(),
-            tail.into_iter().rev().collect::<Vec<_>>().join("\n")
-        );
-    }
-    // The downloaded packages stay in the target; Debian's own images drop them too.
-    for deb in std::fs::read_dir(partial.join("var/cache/apt/archives"))? {
-        let path = deb?.path();
-        if path.extension().is_some_and(|e| e == "deb") {
-            std::fs::remove_file(path)?;
-        }
-    }
-    std::fs::rename(&partial, &rootfs)?;
-    Ok(rootfs)
-}
-
-fn remove_if_present(path: &Path) -> Result<()> {
-    if path.exists() {
-        unmount_under(path);
-        std::fs::remove_dir_all(path).with_context(|| format!("remove {}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// Small files in layer 3: this many, in 100 directories of 10 subdirectories.
@@ -206,28 +140,6 @@ fn small_file_tree(tar: &mut LayerTar, random: &mut File) -> Result<()> {
         )?;
     }
     Ok(())
-}
-
-fn bytes(random: &mut File, len: usize) -> Result<Vec<u8>> {
-    let mut buf = vec![0u8; len];
-    random.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-/// `len` bytes of numbered lines: compressible like text, different per `seed`.
-fn text(seed: usize, len: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(len + 64);
-    let mut line = 0usize;
-    while out.len() < len {
-        let _ = writeln!(
-            out,
-            "{seed:06} {line:08} the quick brown fox jumps over the lazy dog {}",
-            line.wrapping_mul(2_654_435_761) ^ seed
-        );
-        line += 1;
-    }
-    out.truncate(len);
-    out
 }
 
 /// Fixed mtime: the layers are the same bytes whenever the same content is written.

@@ -194,6 +194,22 @@ impl Context {
     }
 }
 
+impl Drop for Context {
+    /// An unpacked context is removed by a thread of its own: deleting its files (10 000 of
+    /// them in the build bench, a third of a cached build's time) no longer holds back the
+    /// answer to a build that is done. If the daemon dies meanwhile, the next build's
+    /// `remove_debris` finishes the job.
+    fn drop(&mut self) {
+        if let Some(dir) = self._dir.take() {
+            // Should the thread not start, the closure (and the directory with it) is dropped
+            // here: removed inline.
+            let _ = std::thread::Builder::new()
+                .name("build-context-cleanup".into())
+                .spawn(move || drop(dir));
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -210,6 +226,29 @@ mod tests {
         }
         remove_debris(tmp.path());
         assert!(!dead.exists() && live.exists() && mine.exists());
+    }
+
+    #[test]
+    fn a_dropped_context_is_removed() {
+        let mut tar = tar::Builder::new(Vec::new());
+        let mut h = tar::Header::new_gnu();
+        h.set_size(2);
+        h.set_mode(0o644);
+        h.set_uid(0);
+        h.set_gid(0);
+        h.set_mtime(1);
+        tar.append_data(&mut h, "d/file", &b"hi"[..]).unwrap();
+        let bytes = tar.into_inner().unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let ctx = Context::unpack(&mut &bytes[..], tmp.path()).unwrap();
+        let root = ctx.root().to_path_buf();
+        assert!(root.join("d/file").exists());
+        drop(ctx);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while root.exists() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!root.exists(), "{} is still there", root.display());
     }
 
     #[test]

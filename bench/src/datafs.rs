@@ -1,9 +1,10 @@
 //! A fresh ext4 (with its journal, as on a usual Docker host) on a loop device, holding every
-//! contender's data for the run. The bench deletes and recreates 17 000 files per pull; on an
-//! ext4 without a journal (this machine's root) every new inode then skips the inodes deleted
-//! in the last 30 s (`recently_deleted` in the kernel's inode allocator), which made file
-//! creation the cost of the whole pull and its timing depend on the order of the contenders.
-//! Unmounted by the scratch dir's drop; the loop device detaches with the unmount.
+//! contender's data for the run. The pull bench deletes and recreates 17 000 files per pull, a
+//! cold build 10 000 per build; on an ext4 without a journal (this machine's root) every new
+//! inode then skips the inodes deleted in the last 30 s (`recently_deleted` in the kernel's
+//! inode allocator), which made file creation the cost of the whole pull and its timing depend
+//! on the order of the contenders. Unmounted by the scratch dir's drop; the loop device
+//! detaches with the unmount.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

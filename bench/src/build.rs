@@ -21,7 +21,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::daemon::{Daemon, Programs, Scratch};
-use crate::datafs;
+use crate::datafs::DataFs;
 use crate::podman::Podman;
 use crate::rootfs::{self, Debootstrap};
 use crate::stats::report;
@@ -48,13 +48,8 @@ pub struct BuildBench {
     /// Untimed cold rounds first (they also bring the context into the page cache).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Size of the fresh loop-mounted ext4 the builders store their data on.
-    #[arg(long, default_value_t = 8)]
-    data_fs_gib: u64,
-    /// Keep the builders' data in the scratch dir on /tmp's filesystem instead of a fresh ext4
-    /// (see `datafs`).
-    #[arg(long)]
-    on_scratch: bool,
+    #[command(flatten)]
+    data_fs: DataFs,
 }
 
 /// Timed builds of one kind, per builder (empty once a builder failed).
@@ -72,11 +67,7 @@ impl BuildBench {
         let base_tar = rootfs::ensure_tar(&self.cache, &debootstrap)?;
         let ctx = context::ensure(&self.cache)?;
         let scratch = Scratch::new("bd")?;
-        let data = if self.on_scratch {
-            scratch.path().to_path_buf()
-        } else {
-            datafs::mount(scratch.path(), self.data_fs_gib)?
-        };
+        let data = self.data_fs.prepare(scratch.path())?;
         let builders = self.builders(&data)?;
         let mut base_images = Vec::new();
         for b in &builders {

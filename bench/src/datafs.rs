@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result};
+use clap::Args;
 
 use crate::stats::check;
 
@@ -30,4 +31,27 @@ pub fn mount(scratch: &Path, size_gib: u64) -> Result<PathBuf> {
     )
     .context("loop-mount the data filesystem, or pass --on-scratch")?;
     Ok(dir)
+}
+
+/// Where a bench keeps the contenders' data: a fresh ext4 (the default) or the scratch dir.
+#[derive(Args)]
+pub struct DataFs {
+    /// Size of the fresh loop-mounted ext4 the contenders store their data on.
+    #[arg(long, default_value_t = 8)]
+    data_fs_gib: u64,
+    /// Keep the contenders' data in the scratch dir on /tmp's filesystem instead of a fresh
+    /// ext4 (results then depend on that filesystem; see `datafs`).
+    #[arg(long)]
+    on_scratch: bool,
+}
+
+impl DataFs {
+    /// The directory the contenders' data goes under, inside `scratch`.
+    pub fn prepare(&self, scratch: &Path) -> Result<PathBuf> {
+        if self.on_scratch {
+            Ok(scratch.to_path_buf())
+        } else {
+            mount(scratch, self.data_fs_gib)
+        }
+    }
 }

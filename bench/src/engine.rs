@@ -7,8 +7,9 @@
 //! - daemon memory when idle (berth daemon + monitor zygote vs dockerd + containerd);
 //! - memory per running container (berth's monitors vs containerd's shims), as USS and Pss.
 //!
-//! Each daemon gets roots and a socket in a temp dir; everything is torn down at the end, also
-//! on failure.
+//! Each daemon gets roots and a socket in a temp dir, on the same fresh journaled ext4 (see
+//! `datafs`: every run creates and deletes files); everything is torn down at the end, also on
+//! failure.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -18,6 +19,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::daemon::{Daemon, Programs, Scratch, all_pids, cmdline, processes_mentioning};
+use crate::datafs::DataFs;
 use crate::stats::{check, report, time_runs};
 
 #[derive(Args)]
@@ -34,6 +36,8 @@ pub struct EngineBench {
     /// `run -d` started at once for the concurrency figure.
     #[arg(long, default_value_t = 50)]
     concurrent: usize,
+    #[command(flatten)]
+    data_fs: DataFs,
 }
 
 impl EngineBench {
@@ -46,15 +50,16 @@ impl EngineBench {
         }
         let dir = Scratch::new("bb")?;
         let tar = busybox_tar(dir.path())?;
+        let data = self.data_fs.prepare(dir.path())?;
         let berth = Daemon::berth(
             &self.programs.berth,
-            dir.path().join("berth"),
+            data.join("berth"),
             &self.programs.docker,
         )?;
         let docker = if self.programs.dockerd.exists() {
             Some(Daemon::dockerd(
                 &self.programs.dockerd,
-                dir.path().join("docker"),
+                data.join("docker"),
                 &self.programs.docker,
             )?)
         } else {

@@ -19,7 +19,7 @@ use anyhow::{Result, bail};
 use clap::Args;
 
 use crate::daemon::{Daemon, Programs, Scratch};
-use crate::datafs;
+use crate::datafs::DataFs;
 use crate::podman::Podman;
 use crate::stats::report;
 use contenders::{Berth, Docker, Puller, Role, Skopeo};
@@ -52,13 +52,8 @@ pub struct PullBench {
     /// Untimed rounds first (they also bring the registry's blobs into the page cache).
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Size of the fresh loop-mounted ext4 the contenders store their data on.
-    #[arg(long, default_value_t = 8)]
-    data_fs_gib: u64,
-    /// Keep the contenders' data in the scratch dir on /tmp's filesystem instead of a fresh
-    /// ext4 (results then depend on that filesystem; see `datafs`).
-    #[arg(long)]
-    on_scratch: bool,
+    #[command(flatten)]
+    data_fs: DataFs,
 }
 
 impl PullBench {
@@ -83,11 +78,7 @@ impl PullBench {
         let registry = Registry::start(&self.registry, scratch.path())?;
         registry.push(&self.skopeo, &image.layout, image::TAG, "bench/big:1")?;
         let reference = registry.reference("bench/big:1");
-        let data = if self.on_scratch {
-            scratch.path().to_path_buf()
-        } else {
-            datafs::mount(scratch.path(), self.data_fs_gib)?
-        };
+        let data = self.data_fs.prepare(scratch.path())?;
         let contenders = self.contenders(&data)?;
         println!(
             "cold pull of {reference}: {} layers, {:.1} MB gzip, {:.1} MB unpacked ({} runs each, interleaved, after {} warm-up)",

@@ -37,11 +37,8 @@ pub struct BuildBench {
     /// podman to compare with (skipped when absent: apt-get install podman).
     #[arg(long, default_value = "/usr/bin/podman")]
     podman: PathBuf,
-    #[arg(long, default_value = "/usr/sbin/debootstrap")]
-    debootstrap: PathBuf,
-    /// The Debian mirror debootstrap installs from (only when the cache has no rootfs yet).
-    #[arg(long, default_value = "http://deb.debian.org/debian")]
-    mirror: String,
+    #[command(flatten)]
+    debootstrap: Debootstrap,
     /// Timed builds per builder, cold and cached each.
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -60,11 +57,7 @@ impl BuildBench {
         if self.runs == 0 {
             bail!("--runs must be at least 1");
         }
-        let debootstrap = Debootstrap {
-            binary: &self.debootstrap,
-            mirror: &self.mirror,
-        };
-        let base_tar = rootfs::ensure_tar(&self.cache, &debootstrap)?;
+        let base_tar = rootfs::ensure_tar(&self.cache, &self.debootstrap)?;
         let ctx = context::ensure(&self.cache)?;
         let scratch = Scratch::new("bd")?;
         let data = self.data_fs.prepare(scratch.path())?;

@@ -21,6 +21,7 @@ use clap::Args;
 use crate::daemon::{Daemon, Programs, Scratch};
 use crate::datafs::DataFs;
 use crate::podman::Podman;
+use crate::rootfs::Debootstrap;
 use crate::stats::report;
 use contenders::{Berth, Docker, Puller, Role, Skopeo};
 use registry::Registry;
@@ -41,11 +42,8 @@ pub struct PullBench {
     /// Debian's registry, serving the image on 127.0.0.1.
     #[arg(long, default_value = "/usr/bin/docker-registry")]
     registry: PathBuf,
-    #[arg(long, default_value = "/usr/sbin/debootstrap")]
-    debootstrap: PathBuf,
-    /// The Debian mirror debootstrap installs from (only when the cache has no rootfs yet).
-    #[arg(long, default_value = "http://deb.debian.org/debian")]
-    mirror: String,
+    #[command(flatten)]
+    debootstrap: Debootstrap,
     /// Timed pulls per contender.
     #[arg(long, default_value_t = 5)]
     runs: usize,
@@ -67,13 +65,7 @@ impl PullBench {
                 self.skopeo.display()
             );
         }
-        let image = image::ensure(
-            &self.cache,
-            &crate::rootfs::Debootstrap {
-                binary: &self.debootstrap,
-                mirror: &self.mirror,
-            },
-        )?;
+        let image = image::ensure(&self.cache, &self.debootstrap)?;
         let scratch = Scratch::new("bp")?;
         let registry = Registry::start(&self.registry, scratch.path())?;
         registry.push(&self.skopeo, &image.layout, image::TAG, "bench/big:1")?;

@@ -11,10 +11,19 @@ use anyhow::{Context, Result, bail};
 
 use crate::daemon::unmount_under;
 
-/// Where the debootstrap'ed rootfs comes from.
-pub struct Debootstrap<'a> {
-    pub binary: &'a Path,
-    pub mirror: &'a str,
+/// Where the debootstrap'ed rootfs comes from (the benches' shared options).
+#[derive(clap::Args)]
+pub struct Debootstrap {
+    /// The debootstrap program (only when the cache has no rootfs yet).
+    #[arg(
+        long = "debootstrap",
+        value_name = "PATH",
+        default_value = "/usr/sbin/debootstrap"
+    )]
+    pub binary: PathBuf,
+    /// The Debian mirror debootstrap installs from (only when the cache has no rootfs yet).
+    #[arg(long, default_value = "http://deb.debian.org/debian")]
+    pub mirror: String,
 }
 
 /// `cache/rootfs`, made with debootstrap when missing (under a `.partial` name, renamed when
@@ -41,10 +50,10 @@ pub fn ensure(cache: &Path, debootstrap: &Debootstrap) -> Result<PathBuf> {
         debootstrap.mirror,
         log.display()
     );
-    let status = Command::new(debootstrap.binary)
+    let status = Command::new(&debootstrap.binary)
         .args(["--variant=minbase", "bookworm"])
         .arg(&partial)
-        .arg(debootstrap.mirror)
+        .arg(&debootstrap.mirror)
         .stdin(Stdio::null())
         .stdout(File::create(&log)?)
         .stderr(File::create(&log)?.try_clone()?)

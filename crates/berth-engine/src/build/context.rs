@@ -228,8 +228,8 @@ mod tests {
         assert!(!dead.exists() && live.exists() && mine.exists());
     }
 
-    #[test]
-    fn a_dropped_context_is_removed() {
+    /// A tar holding `path` with the content `hi`.
+    fn one_file_tar(path: &str) -> Vec<u8> {
         let mut tar = tar::Builder::new(Vec::new());
         let mut h = tar::Header::new_gnu();
         h.set_size(2);
@@ -237,8 +237,13 @@ mod tests {
         h.set_uid(0);
         h.set_gid(0);
         h.set_mtime(1);
-        tar.append_data(&mut h, "d/file", &b"hi"[..]).unwrap();
-        let bytes = tar.into_inner().unwrap();
+        tar.append_data(&mut h, path, &b"hi"[..]).unwrap();
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn a_dropped_context_is_removed() {
+        let bytes = one_file_tar("d/file");
         let tmp = tempfile::tempdir().unwrap();
         let ctx = Context::unpack(&mut &bytes[..], tmp.path()).unwrap();
         let root = ctx.root().to_path_buf();
@@ -253,15 +258,7 @@ mod tests {
 
     #[test]
     fn paths_may_not_climb_out() {
-        let mut tar = tar::Builder::new(Vec::new());
-        let mut h = tar::Header::new_gnu();
-        h.set_size(2);
-        h.set_mode(0o644);
-        h.set_uid(0);
-        h.set_gid(0);
-        h.set_mtime(1);
-        tar.append_data(&mut h, "sub/file", &b"hi"[..]).unwrap();
-        let bytes = tar.into_inner().unwrap();
+        let bytes = one_file_tar("sub/file");
         let tmp = tempfile::tempdir().unwrap();
         let ctx = Context::unpack(&mut &bytes[..], tmp.path()).unwrap();
         assert_eq!(

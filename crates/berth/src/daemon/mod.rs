@@ -190,6 +190,9 @@ fn serve(args: &DaemonArgs, listeners: Vec<Listener>) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
+        // A burst (fifty starts at once) makes dozens of blocking threads; their stacks are
+        // handed back a second after it instead of ten.
+        .thread_keep_alive(Duration::from_secs(1))
         .enable_all()
         .build()
         .map_err(|e| format!("starting the runtime: {e}"))?;

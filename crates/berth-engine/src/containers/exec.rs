@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::os::fd::OwnedFd;
 
 use bollard_stubs::models::{ExecConfig, ExecInspectResponse, ProcessConfig};
-use oci_spec::runtime::{Process, Spec};
+use oci_spec::runtime::Process;
 use tokio::io::Interest;
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -290,8 +290,8 @@ impl Engine {
         config: &ExecConfig,
     ) -> Result<ExecRequest> {
         let bundle = self.layout.bundle(container_id);
-        let spec = Spec::load(bundle.join("config.json")).map_err(|_| not_running(container_id))?;
-        let mut process: Process = spec.process().clone().unwrap_or_default();
+        let mut process = spec_process(&bundle.join("config.json"))
+            .ok_or_else(|| not_running(container_id))?;
         process.set_args(config.cmd.clone());
         process.set_env(Some(merge_env(
             process.env().as_deref().unwrap_or(&[]),
@@ -446,6 +446,18 @@ pub(crate) fn remove_stale_exits(layout: &super::Layout) {
 
 /// The sequence that detaches an interactive terminal exec: its `DetachKeys`, or Docker's
 /// ctrl-p,ctrl-q; none without a terminal and stdin (the bytes are the program's input).
+/// The `process` of a container's runtime spec: the base of an exec. Only that member is
+/// decoded; the rest (the seccomp profile is most of the file) is skipped, not built.
+fn spec_process(config: &std::path::Path) -> Option<Process> {
+    #[derive(serde::Deserialize)]
+    struct ProcessOnly {
+        process: Option<Process>,
+    }
+    let bytes = std::fs::read(config).ok()?;
+    let spec: ProcessOnly = serde_json::from_slice(&bytes).ok()?;
+    Some(spec.process.unwrap_or_default())
+}
+
 fn detach_keys(config: &ExecConfig) -> Result<Vec<u8>> {
     if !(config.tty.unwrap_or(false) && config.attach_stdin.unwrap_or(false)) {
         return Ok(Vec::new());

@@ -290,8 +290,8 @@ impl Engine {
         config: &ExecConfig,
     ) -> Result<ExecRequest> {
         let bundle = self.layout.bundle(container_id);
-        let mut process = spec_process(&bundle.join("config.json"))
-            .ok_or_else(|| not_running(container_id))?;
+        let mut process =
+            spec_process(&bundle.join("config.json")).ok_or_else(|| not_running(container_id))?;
         process.set_args(config.cmd.clone());
         process.set_env(Some(merge_env(
             process.env().as_deref().unwrap_or(&[]),

@@ -3,45 +3,11 @@
 //! later step hidden, `.dockerignore` with exceptions, multi-stage with `--target`,
 //! `FROM scratch` with a static binary, and bad input refused with what was wrong.
 
+mod build_support;
 mod daemon_support;
 
-use std::path::Path;
-use std::process::Output;
-
+use build_support::{build, build_ok, context};
 use daemon_support::{Daemon, Registry, text};
-
-fn build(d: &Daemon, dir: &Path, args: &[&str]) -> Output {
-    let mut full = vec!["build"];
-    full.extend_from_slice(args);
-    full.push(dir.to_str().unwrap());
-    d.docker_cmd(&full)
-        .env("DOCKER_BUILDKIT", "0")
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
-fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
-    let out = build(d, dir, args);
-    assert!(
-        out.status.success(),
-        "build failed: {}\n{}\ndaemon log:\n{}",
-        text(&out.stdout),
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
-fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    for (name, body) in files {
-        let p = dir.path().join(name);
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, body).unwrap();
-    }
-    dir
-}
 
 fn inspect(d: &Daemon, image: &str, format: &str) -> String {
     d.docker_ok(&["image", "inspect", "-f", format, image])

@@ -31,7 +31,7 @@ struct Started {
 
 impl Engine {
     pub async fn start_container(&self, name: &str) -> Result<()> {
-        let record = {
+        let (record, resumed) = {
             let mut reg = self.registry.lock().expect("registry lock");
             let entry = reg.get_mut(name)?;
             if entry.running() {
@@ -50,7 +50,6 @@ impl Engine {
             entry.backoff.started();
             (entry.record.clone(), resumed)
         };
-        let (record, resumed) = record;
         let id = record.id.clone();
         let me = self.arc();
         let spawned = tokio::task::spawn_blocking({

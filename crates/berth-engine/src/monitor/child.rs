@@ -3,7 +3,7 @@
 //! container's stdin, serves start/resize/attach requests on its socket and waits for the init
 //! to exit. Then it drains the output, records the end and exits.
 
-use std::io::{IoSliceMut, Read};
+use std::io::IoSliceMut;
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -24,7 +24,7 @@ use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
 
 use super::poll::PollSet;
-use super::protocol::{MonitorRequest, Reply, write_line};
+use super::protocol::{MonitorRequest, Reply, take_line_part, write_line};
 use super::{Error, ExitRecord, Result, SpawnErrorKind, SpawnRequest, Spawned, io, sys};
 use crate::logs::{LogWriter, Stream, encode_frame};
 
@@ -508,45 +508,27 @@ impl<'a> Monitor<'a> {
     }
 
     /// Reads what has arrived of a pending connection's request line, without waiting and
-    /// without taking anything after the newline (a stdin stream may follow it): peek, then
-    /// take up to the newline.
+    /// without taking anything after the newline (a stdin stream may follow it).
     fn read_pending(&mut self, i: usize) {
         let p = &mut self.pending[i];
         let Some(stream) = &mut p.stream else { return };
-        let mut buf = [0u8; 1024];
         loop {
-            let peek = MsgFlags::MSG_DONTWAIT | MsgFlags::MSG_PEEK;
-            let peeked = match nix::sys::socket::recv(stream.as_raw_fd(), &mut buf, peek) {
-                Ok(0) => {
-                    p.stream = None;
+            match take_line_part(stream, &mut p.line, MsgFlags::MSG_DONTWAIT) {
+                Ok(true) => break,
+                Ok(false) if p.line.len() >= MAX_REQUEST => {
+                    let mut stream = p.stream.take().expect("checked");
+                    let _ = write_line(
+                        &mut stream,
+                        &Reply::error(SpawnErrorKind::Other, "request line too long"),
+                    );
                     return;
                 }
-                Ok(n) => n,
-                Err(Errno::EINTR) => continue,
-                Err(Errno::EAGAIN) => return,
+                Ok(false) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return,
                 Err(_) => {
                     p.stream = None;
                     return;
                 }
-            };
-            let newline = buf[..peeked].iter().position(|&b| b == b'\n');
-            let take = newline.map_or(peeked, |i| i + 1);
-            if stream.read_exact(&mut buf[..take]).is_err() {
-                p.stream = None;
-                return;
-            }
-            if let Some(i) = newline {
-                p.line.extend_from_slice(&buf[..i]);
-                break;
-            }
-            p.line.extend_from_slice(&buf[..take]);
-            if p.line.len() >= MAX_REQUEST {
-                let mut stream = p.stream.take().expect("checked");
-                let _ = write_line(
-                    &mut stream,
-                    &Reply::error(SpawnErrorKind::Other, "request line too long"),
-                );
-                return;
             }
         }
         let stream = p.stream.take().expect("checked");

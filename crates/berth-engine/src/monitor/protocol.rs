@@ -93,37 +93,49 @@ pub fn write_line<T: Serialize>(stream: &mut UnixStream, value: &T) -> Result<()
 }
 
 /// Reads one line, without the newline, and nothing after it: the bytes that follow may be an
-/// attach stream that belongs to someone else. It peeks at what has arrived and then takes
-/// exactly up to the newline (two syscalls a line, where reading byte by byte took one a
-/// byte: seven hundred for a spawn request).
+/// attach stream that belongs to someone else (see [`take_line_part`]).
 pub fn read_line(stream: &mut UnixStream) -> Result<Vec<u8>> {
     let mut line = Vec::new();
-    let mut buf = [0u8; 4096];
     loop {
-        let peeked = match recv(stream.as_raw_fd(), &mut buf, MsgFlags::MSG_PEEK) {
-            Ok(0) => {
+        match take_line_part(stream, &mut line, MsgFlags::empty()) {
+            Ok(true) => return Ok(line),
+            Ok(false) if line.len() >= MAX_LINE => {
+                return Err(Error::Protocol("line too long".into()));
+            }
+            Ok(false) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
                 return Err(Error::Protocol(
                     "the connection closed before a whole line".into(),
                 ));
             }
-            Ok(n) => n,
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(io("read from the monitor socket")(e.into())),
-        };
-        let newline = buf[..peeked].iter().position(|&b| b == b'\n');
-        let take = newline.map_or(peeked, |i| i + 1);
-        stream
-            .read_exact(&mut buf[..take])
-            .map_err(io("read from the monitor socket"))?;
-        if newline.is_some() {
-            line.extend_from_slice(&buf[..take - 1]);
-            return Ok(line);
-        }
-        line.extend_from_slice(&buf[..take]);
-        if line.len() >= MAX_LINE {
-            return Err(Error::Protocol("line too long".into()));
+            Err(e) => return Err(io("read from the monitor socket")(e)),
         }
     }
+}
+
+/// One step of reading a line: peeks at what has arrived (`flags` may add `MSG_DONTWAIT`) and
+/// moves it into `line`, taking exactly up to the newline, which is consumed but not kept.
+/// Two syscalls a step, where reading byte by byte took one a byte (seven hundred for a spawn
+/// request). `Ok(true)` once the line is whole; a closed connection is `UnexpectedEof`.
+pub(crate) fn take_line_part(
+    stream: &mut UnixStream,
+    line: &mut Vec<u8>,
+    flags: MsgFlags,
+) -> std::io::Result<bool> {
+    let mut buf = [0u8; 4096];
+    let peeked = loop {
+        match recv(stream.as_raw_fd(), &mut buf, flags | MsgFlags::MSG_PEEK) {
+            Ok(0) => return Err(std::io::ErrorKind::UnexpectedEof.into()),
+            Ok(n) => break n,
+            Err(Errno::EINTR) => {}
+            Err(e) => return Err(e.into()),
+        }
+    };
+    let newline = buf[..peeked].iter().position(|&b| b == b'\n');
+    let take = newline.map_or(peeked, |i| i + 1);
+    stream.read_exact(&mut buf[..take])?;
+    line.extend_from_slice(&buf[..newline.unwrap_or(take)]);
+    Ok(newline.is_some())
 }
 
 /// Reads a reply line and parses it.

@@ -34,11 +34,13 @@ pub fn build_ok(d: &Daemon, dir: &Path, args: &[&str]) -> String {
     text(&out.stdout)
 }
 
-/// A context directory holding `files` (name, content).
+/// A context directory holding `files` (name, content; names may have directories).
 pub fn context(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     for (name, body) in files {
-        std::fs::write(dir.path().join(name), body).unwrap();
+        let p = dir.path().join(name);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, body).unwrap();
     }
     dir
 }

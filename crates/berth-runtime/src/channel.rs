@@ -107,6 +107,19 @@ impl Channel {
 
     /// Receives the next message and any file descriptor passed with it.
     pub fn recv_with_fd(&self) -> Result<Option<(Message, Option<OwnedFd>)>> {
+        self.receive(MsgFlags::empty())
+    }
+
+    /// The failure the other side has already reported, if one waits unread: when a step of
+    /// ours breaks because the child gave up meanwhile, its reason is the one worth telling.
+    pub fn reported_failure(&self) -> Option<Error> {
+        match self.receive(MsgFlags::MSG_DONTWAIT) {
+            Ok(Some((Message::Failed(failure), _))) => Some(failure.into()),
+            _ => None,
+        }
+    }
+
+    fn receive(&self, flags: MsgFlags) -> Result<Option<(Message, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; MAX_MESSAGE];
         let mut cmsg_space = nix::cmsg_space!([RawFd; 1]);
         let (len, fd) = loop {
@@ -115,7 +128,7 @@ impl Channel {
                 self.fd.as_raw_fd(),
                 &mut iov,
                 Some(&mut cmsg_space),
-                MsgFlags::MSG_CMSG_CLOEXEC,
+                MsgFlags::MSG_CMSG_CLOEXEC | flags,
             ) {
                 Ok(msg) => {
                     let mut fd = None;

@@ -41,12 +41,30 @@ pub fn proc_name(kind: LinuxNamespaceType) -> &'static str {
 }
 
 /// Namespaces the clone creates: every one without a path except time, which the parent unshares
-/// (clone cannot set a time namespace's offsets before its first process runs).
+/// (clone cannot set a time namespace's offsets before its first process runs), and cgroup,
+/// which the init unshares once it is in its cgroup ([`enter_cgroup_namespace`]).
 pub fn clone_flags(spec: &Spec) -> CloneFlags {
     namespaces(spec)
         .iter()
-        .filter(|ns| ns.path().is_none() && ns.typ() != LinuxNamespaceType::Time)
+        .filter(|ns| ns.path().is_none())
+        .filter(|ns| {
+            !matches!(
+                ns.typ(),
+                LinuxNamespaceType::Time | LinuxNamespaceType::Cgroup
+            )
+        })
         .fold(CloneFlags::empty(), |acc, ns| acc | flag(ns.typ()))
+}
+
+/// Creates the container's cgroup namespace when it gets one of its own. A cgroup namespace is
+/// rooted where its creator sits, so this runs in the init after the runtime moved it into the
+/// container's cgroup: inside, /proc/self/cgroup then reads "/" and a cgroupfs mount shows the
+/// container's own cgroup, as with runc.
+pub fn enter_cgroup_namespace(spec: &Spec) -> Result<()> {
+    if creates(spec, LinuxNamespaceType::Cgroup) {
+        unshare(CloneFlags::CLONE_NEWCGROUP).sys(|| "create the cgroup namespace".into())?;
+    }
+    Ok(())
 }
 
 /// Whether the container gets a namespace of `kind` of its own (new, not joined).

@@ -4,10 +4,13 @@
 mod cli;
 mod client;
 mod daemon;
+mod deferred;
 mod monitor;
 mod oci;
 
 use clap::{Parser, Subcommand};
+
+use crate::deferred::Deferred;
 
 #[derive(Parser)]
 #[command(
@@ -27,12 +30,12 @@ struct Cli {
 #[allow(clippy::large_enum_variant)] // parsed once; boxing would only add noise
 enum Command {
     /// The low-level OCI runtime, with runc's command line.
-    Oci(oci::OciArgs),
+    Oci(Deferred<oci::OciArgs>),
     /// Internal: the zygote that forks container monitors (the engine starts it).
     #[command(hide = true)]
-    MonitorZygote(monitor::ZygoteArgs),
+    MonitorZygote(Deferred<monitor::ZygoteArgs>),
     /// The engine daemon, serving the Docker Engine API.
-    Daemon(daemon::DaemonArgs),
+    Daemon(Deferred<daemon::DaemonArgs>),
     #[command(flatten)]
     Client(cli::ClientCommand),
 }
@@ -44,9 +47,9 @@ fn main() {
     unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
     let cli = Cli::parse();
     let code = match cli.command {
-        Command::Oci(args) => oci::main(args),
-        Command::MonitorZygote(args) => monitor::main(args),
-        Command::Daemon(args) => daemon::main(args),
+        Command::Oci(args) => oci::main(args.0),
+        Command::MonitorZygote(args) => monitor::main(args.0),
+        Command::Daemon(args) => daemon::main(args.0),
         Command::Client(cmd) => cli::main(cli.host.as_deref(), cmd),
     };
     std::process::exit(code);

@@ -100,6 +100,54 @@ fn namespaces_distinct_from_host() {
 }
 
 #[test]
+fn cgroup_namespace_is_rooted_at_the_containers_cgroup() {
+    // Inside its own cgroup namespace a container sees its cgroup as "/", and a cgroupfs mount
+    // shows that cgroup's files, not the runtime's cgroup with the container below it. The init
+    // makes the namespace at different times with and without a cgroupfs mount: check both.
+    for rt in runtimes() {
+        let k = rt.kind;
+        for with_cgroupfs in [true, false] {
+            let mut b = rt.bundle();
+            if !with_cgroupfs {
+                b.edit(|c| {
+                    c["mounts"]
+                        .as_array_mut()
+                        .unwrap()
+                        .retain(|m| m["type"] != "cgroup")
+                });
+            }
+            b.sh(
+                "cat /proc/self/cgroup; test -d /sys/fs/cgroup/pids || exit 0; \
+                 ls /sys/fs/cgroup/pids; find /sys/fs/cgroup/pids -mindepth 1 -type d",
+            );
+            let o = rt.run(&b, &rt.id("cgns"));
+            assert_ok(k, "run", &o);
+            let out = stdout(&o);
+            let lines: Vec<&str> = out.lines().collect();
+            let cgroup_lines: Vec<&&str> = lines
+                .iter()
+                .take_while(|l| l.split(':').count() >= 3 && l.contains(":/"))
+                .collect();
+            assert!(!cgroup_lines.is_empty(), "{k}: {}", show(&o));
+            for line in &cgroup_lines {
+                assert!(
+                    line.ends_with(":/"),
+                    "{k} (cgroupfs {with_cgroupfs}): {line}\n{out}"
+                );
+            }
+            if with_cgroupfs {
+                let files = &lines[cgroup_lines.len()..];
+                assert!(files.contains(&"pids.max"), "{k}: {out}");
+                assert!(
+                    !files.iter().any(|f| f.starts_with('/')),
+                    "{k}: the container's pids cgroup shows child cgroups: {out}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn host_namespace_when_not_requested() {
     // Without a uts entry the container shares the host's uts namespace.
     for rt in runtimes() {

@@ -10,6 +10,7 @@ mod network;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use oci_spec::runtime::LinuxResources;
 
@@ -37,11 +38,16 @@ pub(crate) struct Hierarchy {
 #[derive(Debug, Clone)]
 pub struct V1Manager {
     hierarchies: BTreeMap<String, Hierarchy>,
+    /// Set once this manager made the directories: `apply` then `add_task` make them once.
+    created: OnceLock<()>,
 }
 
 impl V1Manager {
     pub(crate) fn new(hierarchies: BTreeMap<String, Hierarchy>) -> Self {
-        Self { hierarchies }
+        Self {
+            hierarchies,
+            created: OnceLock::new(),
+        }
     }
 
     /// A manager over explicit mount points (controller → mount dir), e.g. a fake tree in tests.
@@ -72,8 +78,12 @@ impl V1Manager {
         self.hierarchies.values().map(|h| h.dir.as_path()).collect()
     }
 
-    /// Creates the directory in every hierarchy; cpuset levels get their cpus/mems filled in.
+    /// Creates the directory in every hierarchy (once per manager); cpuset levels get their
+    /// cpus/mems filled in.
     fn create(&self) -> Result<()> {
+        if self.created.get().is_some() {
+            return Ok(());
+        }
         for (controller, h) in &self.hierarchies {
             if controller == "cpuset" {
                 cpuset::create(&h.mount, &h.dir)?;
@@ -81,6 +91,7 @@ impl V1Manager {
                 fs::mkdir_all(&h.dir)?;
             }
         }
+        let _ = self.created.set(());
         Ok(())
     }
 

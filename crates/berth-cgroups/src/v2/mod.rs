@@ -7,6 +7,7 @@ mod memory;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use oci_spec::runtime::LinuxResources;
 
@@ -23,11 +24,17 @@ const WANTED: &[&str] = &["cpuset", "cpu", "io", "memory", "hugetlb", "pids"];
 pub struct V2Manager {
     root: PathBuf,
     dir: PathBuf,
+    /// Set once this manager made the directory: `apply` then `add_task` make it once.
+    created: OnceLock<()>,
 }
 
 impl V2Manager {
     pub(crate) fn new(root: PathBuf, dir: PathBuf) -> Self {
-        Self { root, dir }
+        Self {
+            root,
+            dir,
+            created: OnceLock::new(),
+        }
     }
 
     /// A manager for `cgroups_path` below an explicit hierarchy `root` (e.g. a fake tree in
@@ -58,9 +65,12 @@ impl V2Manager {
         }
     }
 
-    /// Creates the directory level by level, enabling the [`WANTED`] controllers each level
-    /// offers in its cgroup.subtree_control first so they reach the leaf.
+    /// Creates the directory level by level (once per manager), enabling the [`WANTED`]
+    /// controllers each level offers in its cgroup.subtree_control first so they reach the leaf.
     fn create(&self) -> Result<()> {
+        if self.created.get().is_some() {
+            return Ok(());
+        }
         let rel = self.dir.strip_prefix(&self.root).unwrap_or(Path::new(""));
         let mut level = self.root.clone();
         for component in rel.components() {
@@ -79,6 +89,7 @@ impl V2Manager {
             level.push(component);
             fs::mkdir_all(&level)?;
         }
+        let _ = self.created.set(());
         Ok(())
     }
 

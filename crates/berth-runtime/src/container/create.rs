@@ -153,13 +153,18 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     // Limits first, then the move: the child (which may be creating device nodes right now)
     // goes from the unrestricted parent cgroup to a fully configured one, never through a
     // half-written device list.
-    if let Some(resources) = cgroup::resources_for(spec) {
-        manager.apply(&resources)?;
-    }
-    tracing::debug!("create: cgroup applied");
-    manager.add_task(child.pid)?;
-    tracing::debug!("create: cgroup joined");
-    parent.send(&Message::Continue)?;
+    let joined = (|| {
+        if let Some(resources) = cgroup::resources_for(spec) {
+            manager.apply(&resources)?;
+        }
+        tracing::debug!("create: cgroup applied");
+        manager.add_task(child.pid)?;
+        tracing::debug!("create: cgroup joined");
+        parent.send(&Message::Continue)
+    })();
+    // The init builds its rootfs meanwhile; if that failed, its reason beats ours (a write of
+    // its pid to a cgroup it has left, a Continue it can no longer read).
+    joined.map_err(|e| parent.reported_failure().unwrap_or(e))?;
     let state = hook_state(options.id, child.pid, bundle, Status::Creating);
     wait_until_ready(&parent, spec, filter.as_ref(), &state)?;
     if options.start_at_once && has_poststart_hooks(spec) {

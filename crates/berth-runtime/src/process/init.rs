@@ -90,10 +90,28 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
             in_user_namespace: namespaces::has(spec, LinuxNamespaceType::User),
         };
         tracing::debug!("init: proceeding");
+        // Meanwhile the runtime sets up the cgroup; its Continue says the init is in it. The
+        // init waits for that as late as it can: before the first step that needs the cgroup.
+        let mut joined = false;
+        let mut join_cgroup = || -> Result<()> {
+            if !joined {
+                channel.expect(Message::Continue, "joining the cgroup")?;
+                namespaces::enter_cgroup_namespace(spec)?;
+                joined = true;
+                tracing::debug!("init: cgroup joined");
+            }
+            Ok(())
+        };
+        if mounts_cgroupfs_in_new_namespace(spec) {
+            join_cgroup()?;
+        }
         rootfs::prepare(spec, &options)?;
         tracing::debug!("init: prepared");
-        channel.expect(Message::Continue, "joining the cgroup")?;
         let hooks = spec.hooks().as_ref();
+        if has_create_runtime_hooks(spec) || has_create_container_hooks(spec) {
+            // Hooks from createRuntime on expect the cgroup made.
+            join_cgroup()?;
+        }
         let state = |status| hook_state(id, host_pid, bundle, status);
         if has_create_runtime_hooks(spec) {
             channel.send(&Message::RunCreateRuntimeHooks)?;
@@ -108,7 +126,6 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
                     .sys(|| format!("open {}", fifo.display()))
             })
             .transpose()?;
-        tracing::debug!("init: cgroup joined");
         rootfs::enter(&options)?;
         // The pty comes from the container's own devpts, so `tty` and ttyname() work inside.
         let console = match (process.terminal().unwrap_or(false), console_socket) {
@@ -127,6 +144,7 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         tracing::debug!("init: finalized");
         super::fds::close_on_exec_from(preserve_fds)?;
         execute::enter_cwd(process)?;
+        join_cgroup()?;
         let personality = spec.linux().as_ref().and_then(|l| l.personality().as_ref());
         let seccomp_load = seccomp.map(|seccomp| SeccompLoad {
             seccomp,
@@ -186,6 +204,23 @@ fn wait_for_start(fifo_fd: OwnedFd) -> Result<OwnedFd> {
     .sys(|| "open the exec fifo".into())?;
     nix::unistd::write(&fd, b"0").sys(|| "write the exec fifo".into())?;
     Ok(fd)
+}
+
+/// A cgroupfs mount in a new cgroup namespace must show the container's cgroup: the namespace
+/// is made (in its cgroup) before the mounts.
+fn mounts_cgroupfs_in_new_namespace(spec: &Spec) -> bool {
+    namespaces::creates(spec, LinuxNamespaceType::Cgroup)
+        && spec
+            .mounts()
+            .iter()
+            .flatten()
+            .any(|m| m.typ().as_deref() == Some("cgroup"))
+}
+
+fn has_create_container_hooks(spec: &Spec) -> bool {
+    spec.hooks()
+        .as_ref()
+        .is_some_and(|h| h.create_container().as_ref().is_some_and(|l| !l.is_empty()))
 }
 
 pub(crate) fn has_create_runtime_hooks(spec: &Spec) -> bool {

@@ -34,6 +34,7 @@ mod volume;
 use clap::Subcommand;
 
 use crate::client::{Client, Error, host};
+use crate::deferred::Deferred;
 
 /// How a verb failed: the message for stderr and the exit code.
 #[derive(Debug)]
@@ -58,93 +59,93 @@ pub type Res = Result<i32, Exit>;
 #[derive(Subcommand, Debug)]
 pub enum ClientCommand {
     /// Create and run a new container from an image.
-    Run(run::RunArgs),
+    Run(Deferred<run::RunArgs>),
     /// Create a new container.
-    Create(run::CreateArgs),
+    Create(Deferred<run::CreateArgs>),
     /// Start one or more stopped containers.
-    Start(run::StartArgs),
+    Start(Deferred<run::StartArgs>),
     /// Execute a command in a running container.
-    Exec(exec::ExecArgs),
+    Exec(Deferred<exec::ExecArgs>),
     /// Display a live stream of container(s) resource usage statistics.
-    Stats(stats::StatsArgs),
+    Stats(Deferred<stats::StatsArgs>),
     /// Get real time events from the server.
-    Events(events::EventsArgs),
+    Events(Deferred<events::EventsArgs>),
     /// Display the running processes of a container.
-    Top(manage::TopArgs),
+    Top(Deferred<manage::TopArgs>),
     /// Pause all processes within one or more containers.
-    Pause(manage::PauseArgs),
+    Pause(Deferred<manage::PauseArgs>),
     /// Unpause all processes within one or more containers.
-    Unpause(manage::PauseArgs),
+    Unpause(Deferred<manage::PauseArgs>),
     /// Rename a container.
-    Rename(manage::RenameArgs),
+    Rename(Deferred<manage::RenameArgs>),
     /// Attach local standard input, output, and error streams to a running container.
-    Attach(run::AttachArgs),
+    Attach(Deferred<run::AttachArgs>),
     /// List containers.
-    Ps(ps::PsArgs),
+    Ps(Deferred<ps::PsArgs>),
     /// Fetch the logs of a container.
-    Logs(containers::LogsArgs),
+    Logs(Deferred<containers::LogsArgs>),
     /// Stop one or more running containers.
-    Stop(containers::StopArgs),
+    Stop(Deferred<containers::StopArgs>),
     /// Kill one or more running containers.
-    Kill(containers::KillArgs),
+    Kill(Deferred<containers::KillArgs>),
     /// Restart one or more containers.
-    Restart(containers::StopArgs),
+    Restart(Deferred<containers::StopArgs>),
     /// Remove one or more containers.
-    Rm(containers::RmArgs),
+    Rm(Deferred<containers::RmArgs>),
     /// Block until one or more containers stop, then print their exit codes.
-    Wait(containers::WaitArgs),
+    Wait(Deferred<containers::WaitArgs>),
     /// Return low-level information on Docker objects.
-    Inspect(inspect::InspectArgs),
+    Inspect(Deferred<inspect::InspectArgs>),
     /// List images.
-    Images(images::ImagesArgs),
+    Images(Deferred<images::ImagesArgs>),
     /// Import the contents from a tarball to create a filesystem image.
-    Import(images::ImportArgs),
+    Import(Deferred<images::ImportArgs>),
     /// Download an image from a registry.
-    Pull(pull::PullArgs),
+    Pull(Deferred<pull::PullArgs>),
     /// Upload an image to a registry.
-    Push(push::PushArgs),
+    Push(Deferred<push::PushArgs>),
     /// Log in to a registry.
-    Login(login::LoginArgs),
+    Login(Deferred<login::LoginArgs>),
     /// Log out from a registry.
-    Logout(login::LogoutArgs),
+    Logout(Deferred<login::LogoutArgs>),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
-    Tag(images::TagArgs),
+    Tag(Deferred<images::TagArgs>),
     /// Build an image from a Dockerfile.
-    Build(build::BuildArgs),
+    Build(Deferred<build::BuildArgs>),
     /// Create a new image from a container's changes.
-    Commit(commit::CommitArgs),
+    Commit(Deferred<commit::CommitArgs>),
     /// Remove one or more images.
-    Rmi(images::RmiArgs),
+    Rmi(Deferred<images::RmiArgs>),
     /// Save one or more images to a tar archive (streamed to STDOUT by default).
-    Save(archive::SaveArgs),
+    Save(Deferred<archive::SaveArgs>),
     /// Load an image from a tar archive or STDIN.
-    Load(archive::LoadArgs),
+    Load(Deferred<archive::LoadArgs>),
     /// Show the history of an image.
-    History(archive::HistoryArgs),
+    History(Deferred<archive::HistoryArgs>),
     /// Manage images.
     #[command(subcommand)]
-    Image(groups::ImageCommand),
+    Image(Deferred<groups::ImageCommand>),
     /// Manage berth.
     #[command(subcommand)]
-    System(groups::SystemCommand),
+    System(Deferred<groups::SystemCommand>),
     /// Show the berth version information.
-    Version(system::VersionArgs),
+    Version(Deferred<system::VersionArgs>),
     /// Display system-wide information.
-    Info(system::InfoArgs),
+    Info(Deferred<system::InfoArgs>),
     /// Manage volumes.
-    Volume(volume::VolumeArgs),
+    Volume(Deferred<volume::VolumeArgs>),
     /// Copy files/folders between a container and the local filesystem.
-    Cp(files::CpArgs),
+    Cp(Deferred<files::CpArgs>),
     /// Inspect changes to files or directories on a container's filesystem.
-    Diff(files::DiffArgs),
+    Diff(Deferred<files::DiffArgs>),
     /// Export a container's filesystem as a tar archive.
-    Export(files::ExportArgs),
+    Export(Deferred<files::ExportArgs>),
     /// Update configuration of one or more containers.
-    Update(volume::UpdateArgs),
+    Update(Deferred<volume::UpdateArgs>),
     /// Manage networks.
-    Network(network::NetworkArgs),
+    Network(Deferred<network::NetworkArgs>),
     /// List port mappings or a specific mapping for the container.
-    Port(ports::PortArgs),
+    Port(Deferred<ports::PortArgs>),
 }
 
 /// Runs one client verb against the daemon named by `-H` (or the environment) and returns the

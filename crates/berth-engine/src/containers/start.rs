@@ -18,6 +18,15 @@ use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
 use super::{Layout, PendingAttach, mounts, namespaces, netns, user};
 
+/// A namespace's wiring: the networks with their addresses, the interface number of each,
+/// the ports published.
+#[derive(Default)]
+struct Wired {
+    endpoints: BTreeMap<String, EndpointSettings>,
+    slots: BTreeMap<String, usize>,
+    published: Vec<crate::networks::Published>,
+}
+
 /// What a successful spawn hands back to the async half.
 struct Started {
     monitor: MonitorRef,
@@ -132,68 +141,46 @@ impl Engine {
         let phase = |what: &str| tracing::debug!(id, "start: {what} at {:?}", t.elapsed());
         let image = self.images.resolve(&rec.image_id)?;
         phase("image resolved");
-        let mount = self
-            .images
-            .snapshots()
-            .prepare_container(id, &image.chain_ids()?)?;
         let rootfs = l.rootfs(id);
-        mount_overlay(&rootfs, &mount)?;
-        let (mut endpoints, mut slots) = (BTreeMap::new(), BTreeMap::new());
-        let mut published = Vec::new();
-        let result = (|| {
-            phase("root mounted");
-            if let Some(dir) = rec.config.working_dir.as_deref() {
-                make_workdir(&rootfs, dir)?;
-            }
-            let mounts = mounts::prepare(&rec.mounts, &self.volumes, &rootfs)?;
-            let mut user = user::resolve(&rootfs, rec.config.user.as_deref().unwrap_or(""))?;
-            for gid in user::resolve_groups(
-                &rootfs,
-                rec.host_config.group_add.as_deref().unwrap_or_default(),
-            )? {
-                if !user.additional_gids.contains(&gid) {
-                    user.additional_gids.push(gid);
-                }
-            }
-            let namespaces = namespaces::parse(&rec.host_config, &|other| self.running_pid(other))?;
-            let dir = l.dir(id);
-            let bundle = l.bundle(id);
-            std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
+        let mut wired = Wired::default();
+        let result = std::thread::scope(|scope| {
+            let plan = self.netns_plan(rec)?;
             std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;
-            let (ns, etc_dir) = match self.netns_plan(rec)? {
+            // A namespace of its own and its wiring take about as long as the root's mount and
+            // the spec: the two run side by side and meet before the monitor needs both.
+            // The resolver it may start serves on the daemon's runtime, entered on that thread.
+            let runtime = tokio::runtime::Handle::current();
+            let wiring = matches!(plan, NetnsPlan::Own).then(|| {
+                scope.spawn(move || {
+                    let _in_runtime = runtime.enter();
+                    self.own_netns(rec)
+                })
+            });
+            let dir = l.dir(id);
+            let (ns, etc_dir) = match plan {
                 NetnsPlan::Host => (None, dir.clone()),
                 NetnsPlan::Joined { netns, etc_dir } => (Some(netns), etc_dir),
-                NetnsPlan::Own => {
-                    let ns = netns::create(&l.netns(id))?;
-                    (endpoints, slots) = self.wire_networks(rec, &ns)?;
-                    published = self.publish_ports(rec, &endpoints, &slots)?;
-                    self.start_dns_for(rec, &ns, &endpoints)?;
-                    (Some(ns), dir.clone())
-                }
+                NetnsPlan::Own => (Some(l.netns(id)), dir.clone()),
             };
+            let bundle = self.write_bundle(rec, &image, &rootfs, ns.as_deref(), &etc_dir);
+            phase("bundle written");
+            if let Some(handle) = wiring {
+                let res;
+                (wired, res) = handle.join().unwrap_or_else(|_| {
+                    let e = Error::Internal("the network setup panicked".into());
+                    (Wired::default(), Err(e))
+                });
+                res?;
+            }
+            let bundle = bundle?;
             if etc_dir == dir {
-                self.write_etc_files(rec, &dir, &endpoints)?;
+                self.write_etc_files(rec, &dir, &wired.endpoints)?;
             }
             phase("netns made");
-            let spec = build(
-                rec,
-                &user,
-                &SpecPaths {
-                    rootfs: &rootfs,
-                    etc_dir: &etc_dir,
-                    netns: ns.as_deref(),
-                    cgroup_v2: self.cgroup_v2,
-                    mounts: &mounts,
-                    namespaces: &namespaces,
-                },
-            )?;
-            spec.save(bundle.join("config.json"))
-                .map_err(|e| Error::internal("write the runtime spec", e))?;
-            phase("spec written");
             let _ = std::fs::remove_file(l.exit_file(id));
             let req = SpawnRequest {
                 id: id.clone(),
-                bundle: bundle.clone(),
+                bundle,
                 state_root: l.runtime_root.clone(),
                 log: l.log(id),
                 log_options: LogOptions::default(),
@@ -223,18 +210,81 @@ impl Engine {
                 },
                 init_pid: spawned.init_pid,
                 pidfd,
-                endpoints: std::mem::take(&mut endpoints),
-                slots: std::mem::take(&mut slots),
-                published: std::mem::take(&mut published),
+                endpoints: std::mem::take(&mut wired.endpoints),
+                slots: wired.slots.clone(),
+                published: std::mem::take(&mut wired.published),
             })
-        })();
+        });
         if result.is_err() {
-            self.networks.detach_veths(id, slots.values().copied());
+            self.networks
+                .detach_veths(id, wired.slots.values().copied());
             release_resources(l, id, &rootfs);
             self.networks.release_owner(id);
             self.stop_dns(id);
         }
         result
+    }
+
+    /// The container's own network namespace, wired into its networks, its ports published
+    /// and its resolver started; what was made so far comes back even on failure, to be undone.
+    fn own_netns(&self, rec: &Record) -> (Wired, Result<()>) {
+        let mut wired = Wired::default();
+        let res = (|| {
+            let ns = netns::create(&self.layout.netns(&rec.id))?;
+            (wired.endpoints, wired.slots) = self.wire_networks(rec, &ns)?;
+            wired.published = self.publish_ports(rec, &wired.endpoints, &wired.slots)?;
+            self.start_dns_for(rec, &ns, &wired.endpoints)
+        })();
+        (wired, res)
+    }
+
+    /// Mounts the container's root and writes its runtime bundle (the spec naming the
+    /// namespace at `netns` and the /etc files in `etc_dir`); returns the bundle directory.
+    fn write_bundle(
+        &self,
+        rec: &Record,
+        image: &berth_image::Image,
+        rootfs: &std::path::Path,
+        netns: Option<&std::path::Path>,
+        etc_dir: &std::path::Path,
+    ) -> Result<std::path::PathBuf> {
+        let id = &rec.id;
+        let mount = self
+            .images
+            .snapshots()
+            .prepare_container(id, &image.chain_ids()?)?;
+        mount_overlay(rootfs, &mount)?;
+        if let Some(dir) = rec.config.working_dir.as_deref() {
+            make_workdir(rootfs, dir)?;
+        }
+        let mounts = mounts::prepare(&rec.mounts, &self.volumes, rootfs)?;
+        let mut user = user::resolve(rootfs, rec.config.user.as_deref().unwrap_or(""))?;
+        for gid in user::resolve_groups(
+            rootfs,
+            rec.host_config.group_add.as_deref().unwrap_or_default(),
+        )? {
+            if !user.additional_gids.contains(&gid) {
+                user.additional_gids.push(gid);
+            }
+        }
+        let namespaces = namespaces::parse(&rec.host_config, &|other| self.running_pid(other))?;
+        let bundle = self.layout.bundle(id);
+        std::fs::create_dir_all(&bundle).map_err(|e| Error::internal(bundle.display(), e))?;
+        let spec = build(
+            rec,
+            &user,
+            &SpecPaths {
+                rootfs,
+                etc_dir,
+                netns,
+                cgroup_v2: self.cgroup_v2,
+                mounts: &mounts,
+                namespaces: &namespaces,
+            },
+        )?;
+        spec.save(bundle.join("config.json"))
+            .map_err(|e| Error::internal("write the runtime spec", e))?;
+        Ok(bundle)
     }
 
     /// A start that failed before the container ran: recorded like Docker (the error and

@@ -98,6 +98,7 @@ fn cache_key(seccomp: &LinuxSeccomp) -> String {
         h.update(v.to_string());
     }
     h.update(std::env::consts::ARCH);
+    h.update("optimize=2");
     hex::encode(h.finalize())
 }
 
@@ -166,6 +167,13 @@ fn build(seccomp: &LinuxSeccomp) -> Result<SeccompFilter> {
     context
         .set_ctl_nnp(false)
         .map_err(|e| seccomp_error("leaving no_new_privs to the caller", e))?;
+    // A binary tree on the syscall number instead of libseccomp's default chain of tests: with
+    // Docker's profile (370 names, three architectures) the chain is ~1000 instructions, which
+    // the kernel walks for every syscall number when it loads the filter (its cache of
+    // always-allowed calls): 0.8 ms per container start here, and every syscall pays the walk.
+    context
+        .set_ctl_optimize(2)
+        .map_err(|e| seccomp_error("choosing the binary-tree layout", e))?;
     for &arch in seccomp.architectures().iter().flatten() {
         // The native architecture is always in a new context; adding it again fails.
         let present = context

@@ -42,6 +42,8 @@ pub struct Engine {
     pub(crate) cgroup_v2: bool,
     pub(crate) networks: Networks,
     pub(crate) dns: DnsServers,
+    /// Network namespaces made ahead of container starts.
+    pub(crate) netns_spares: Arc<crate::containers::netns::Spares>,
     pub(crate) me: Weak<Engine>,
 }
 
@@ -82,6 +84,7 @@ impl Engine {
             cgroup_v2,
             networks,
             dns: DnsServers::default(),
+            netns_spares: Arc::default(),
             me: me.clone(),
         });
         engine.republish();

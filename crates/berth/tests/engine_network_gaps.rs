@@ -400,6 +400,16 @@ fn a_failed_publish_or_connect_leaves_nothing_half_made() {
     let table = nft_table(&d.bridge_name()).unwrap_or_default();
     assert!(!table.contains(&format!("dport {free} ")), "{table}");
     assert_eq!(inspect(&d, "ng-half", "{{.State.Status}}"), "created");
+    // The monitor had created the container while the ports were being published: the
+    // runtime's container is gone with the failed start, and so is the container's namespace.
+    let id = inspect(&d, "ng-half", "{{.Id}}");
+    let exec_root = d.exec_root();
+    for left in [
+        exec_root.join("runtime").join(&id),
+        exec_root.join("netns").join(&id),
+    ] {
+        assert!(!left.exists(), "{} left behind", left.display());
+    }
     drop(taken);
     // Connecting a running container with an address another holds: refused, and the
     // container keeps only what it had (no new interface, no record of the network).

@@ -30,6 +30,21 @@ pub struct EtcOptions<'a> {
     pub embedded_dns: bool,
 }
 
+/// Makes the three files in `dir` exist (as they are, when they do), for a container whose
+/// addresses are not known yet: the runtime bind-mounts them, and [`write_all`] fills them in
+/// place before the container's program runs.
+pub fn ensure_exist(dir: &Path) -> Result<()> {
+    for name in [HOSTNAME, HOSTS, RESOLV_CONF] {
+        let path = dir.join(name);
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(|e| Error::internal(format!("create {}", path.display()), e))?;
+    }
+    Ok(())
+}
+
 /// Writes the three files into `dir` (not durably: they are written again at every start).
 pub fn write_all(dir: &Path, hostname: &str, o: &EtcOptions) -> Result<()> {
     write(&dir.join(HOSTNAME), format!("{hostname}\n").as_bytes())?;

@@ -18,7 +18,7 @@ mod logs;
 pub(crate) mod mounts;
 mod names;
 mod namespaces;
-mod netns;
+pub(crate) mod netns;
 mod network;
 mod overlay;
 mod pause;

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::os::fd::{FromRawFd, OwnedFd};
 use std::sync::Arc;
+use std::thread::ScopedJoinHandle;
 
 use berth_runtime::state::process_start_time;
 use bollard_stubs::models::EndpointSettings;
@@ -16,7 +17,7 @@ use crate::monitor::{self, SpawnErrorKind, SpawnRequest};
 use super::network::NetnsPlan;
 use super::record::{MonitorRef, Record, Status};
 use super::spec::{SpecPaths, build};
-use super::{Layout, PendingAttach, mounts, namespaces, netns, user};
+use super::{Layout, PendingAttach, etc_files, mounts, namespaces, netns, user};
 
 /// A namespace's wiring: the networks with their addresses, the interface number of each,
 /// the ports published.
@@ -145,38 +146,60 @@ impl Engine {
         let mut wired = Wired::default();
         let result = std::thread::scope(|scope| {
             let plan = self.netns_plan(rec)?;
-            std::fs::create_dir_all(&l.netns).map_err(|e| Error::internal(l.netns.display(), e))?;
-            // A namespace of its own and its wiring take about as long as the root's mount and
-            // the spec: the two run side by side and meet before the monitor needs both.
-            // The resolver it may start serves on the daemon's runtime, entered on that thread.
-            let runtime = tokio::runtime::Handle::current();
-            let wiring = matches!(plan, NetnsPlan::Own).then(|| {
-                scope.spawn(move || {
-                    let _in_runtime = runtime.enter();
-                    self.own_netns(rec)
-                })
-            });
+            let own = matches!(plan, NetnsPlan::Own);
             let dir = l.dir(id);
             let (ns, etc_dir) = match plan {
                 NetnsPlan::Host => (None, dir.clone()),
                 NetnsPlan::Joined { netns, etc_dir } => (Some(netns), etc_dir),
-                NetnsPlan::Own => (Some(l.netns(id)), dir.clone()),
+                NetnsPlan::Own => {
+                    std::fs::create_dir_all(&l.netns)
+                        .map_err(|e| Error::internal(l.netns.display(), e))?;
+                    (Some(self.netns_spares.pin(&l.netns(id))?), dir.clone())
+                }
             };
-            let bundle = self.write_bundle(rec, &image, &rootfs, ns.as_deref(), &etc_dir);
-            phase("bundle written");
-            if let Some(handle) = wiring {
+            // A namespace of its own is wired on a thread of its own: the root's mount, the
+            // spec and the monitor's creation of the container (which needs the namespace
+            // pinned, not wired) go on meanwhile; all meet before `start` runs the program.
+            // The resolver it may start serves on the daemon's runtime, entered there.
+            let runtime = tokio::runtime::Handle::current();
+            let wiring = own.then(|| {
+                let ns = ns.clone().expect("an own namespace is pinned");
+                scope.spawn(move || {
+                    let _in_runtime = runtime.enter();
+                    self.wire_own_netns(rec, &ns)
+                })
+            });
+            let mut join_wiring = |wiring: Option<ScopedJoinHandle<'_, (Wired, Result<()>)>>| {
+                let Some(handle) = wiring else { return Ok(()) };
                 let res;
                 (wired, res) = handle.join().unwrap_or_else(|_| {
                     let e = Error::Internal("the network setup panicked".into());
                     (Wired::default(), Err(e))
                 });
-                res?;
-            }
-            let bundle = bundle?;
-            if etc_dir == dir {
-                self.write_etc_files(rec, &dir, &wired.endpoints)?;
-            }
-            phase("netns made");
+                res
+            };
+            let bundle = self
+                .write_bundle(rec, &image, &rootfs, ns.as_deref(), &etc_dir)
+                .and_then(|bundle| {
+                    if etc_dir == dir {
+                        match &wiring {
+                            // Its addresses are not known yet: the files are written, in place,
+                            // once it is wired; the runtime's bind mounts need them to exist.
+                            Some(_) => etc_files::ensure_exist(&dir)?,
+                            None => self.write_etc_files(rec, &dir, &BTreeMap::new())?,
+                        }
+                    }
+                    Ok(bundle)
+                });
+            let bundle = match bundle {
+                Ok(bundle) => bundle,
+                Err(e) => {
+                    // What the wiring made must come back to be undone.
+                    let _ = join_wiring(wiring);
+                    return Err(e.into());
+                }
+            };
+            phase("bundle written");
             let _ = std::fs::remove_file(l.exit_file(id));
             let req = SpawnRequest {
                 id: id.clone(),
@@ -198,9 +221,20 @@ impl Engine {
                     _ => None,
                 },
             };
-            let spawned =
-                monitor::spawn(&l.zygote, &self.config.berth_binary, &req).map_err(spawn_error)?;
+            let spawned = monitor::spawn(&l.zygote, &self.config.berth_binary, &req);
             phase("created under its monitor");
+            let had_wiring = wiring.is_some();
+            let networked = join_wiring(wiring);
+            let spawned = spawned.map_err(spawn_error)?;
+            let networked = networked.and_then(|()| match had_wiring && etc_dir == dir {
+                true => self.write_etc_files(rec, &dir, &wired.endpoints),
+                false => Ok(()),
+            });
+            if let Err(e) = networked {
+                abandon(l, id, spawned.monitor_pid);
+                return Err(e.into());
+            }
+            phase("netns wired");
             let pidfd = pidfd_open(spawned.monitor_pid)?;
             let start_time = process_start_time(spawned.monitor_pid).unwrap_or(0);
             Ok(Started {
@@ -225,15 +259,14 @@ impl Engine {
         result
     }
 
-    /// The container's own network namespace, wired into its networks, its ports published
-    /// and its resolver started; what was made so far comes back even on failure, to be undone.
-    fn own_netns(&self, rec: &Record) -> (Wired, Result<()>) {
+    /// Wires the container's own namespace at `ns` into its networks, publishes its ports and
+    /// starts its resolver; what was made so far comes back even on failure, to be undone.
+    fn wire_own_netns(&self, rec: &Record, ns: &std::path::Path) -> (Wired, Result<()>) {
         let mut wired = Wired::default();
         let res = (|| {
-            let ns = netns::create(&self.layout.netns(&rec.id))?;
-            (wired.endpoints, wired.slots) = self.wire_networks(rec, &ns)?;
+            (wired.endpoints, wired.slots) = self.wire_networks(rec, ns)?;
             wired.published = self.publish_ports(rec, &wired.endpoints, &wired.slots)?;
-            self.start_dns_for(rec, &ns, &wired.endpoints)
+            self.start_dns_for(rec, ns, &wired.endpoints)
         })();
         (wired, res)
     }
@@ -415,6 +448,23 @@ fn is_mountpoint(p: &std::path::Path) -> bool {
 }
 
 /// Undoes what a start set up on the host: the root mount, the network namespace, the bundle.
+/// Takes back a container whose monitor created it but which cannot start (its network
+/// failed): the runtime kills its init, and the monitor, left without a container, is waited
+/// for (briefly) so that nothing of it outlives the failed start.
+fn abandon(l: &Layout, id: &str, monitor_pid: i32) {
+    let root = berth_runtime::state::StateRoot::new(&l.runtime_root);
+    let _ = berth_runtime::container::delete(&root, id, true);
+    if let Ok(pidfd) = pidfd_open(monitor_pid) {
+        let mut pfd = libc::pollfd {
+            fd: std::os::fd::AsRawFd::as_raw_fd(&pidfd),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one pollfd on a descriptor we own.
+        unsafe { libc::poll(&mut pfd, 1, 2000) };
+    }
+}
+
 pub(crate) fn release_resources(l: &Layout, id: &str, rootfs: &std::path::Path) {
     let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
     netns::remove(&l.netns(id));

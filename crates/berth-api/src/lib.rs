@@ -16,5 +16,5 @@ pub mod version;
 mod testutil;
 
 pub use error::{ApiError, Error};
-pub use server::{Listener, TlsConfig, serve};
+pub use server::{Listener, LocalPeer, TlsConfig, serve};
 pub use version::{API_VERSION, MIN_API_VERSION};

@@ -214,7 +214,8 @@ async fn accept_unix(l: UnixListener, app: App, mut stop: watch::Receiver<bool>)
             _ = stop.changed() => return,
             accepted = l.accept() => match accepted {
                 Ok((stream, _)) => {
-                    tokio::spawn(serve_connection(stream, app.clone()));
+                    let peer = stream.peer_cred().ok().map(|c| LocalPeer { uid: c.uid() });
+                    tokio::spawn(serve_connection(stream, app.clone(), peer));
                 }
                 Err(e) => accept_failed(e).await,
             },
@@ -237,7 +238,7 @@ async fn accept_tcp(
                     let app = app.clone();
                     match tls.clone() {
                         None => {
-                            tokio::spawn(serve_connection(stream, app));
+                            tokio::spawn(serve_connection(stream, app, None));
                         }
                         Some(acceptor) => {
                             tokio::spawn(async move {
@@ -247,7 +248,7 @@ async fn accept_tcp(
                                 )
                                 .await
                                 {
-                                    Ok(Ok(stream)) => serve_connection(stream, app).await,
+                                    Ok(Ok(stream)) => serve_connection(stream, app, None).await,
                                     Ok(Err(e)) => tracing::debug!("TLS handshake with {peer}: {e}"),
                                     Err(_) => tracing::debug!("TLS handshake with {peer}: timed out"),
                                 }
@@ -261,11 +262,21 @@ async fn accept_tcp(
     }
 }
 
-async fn serve_connection<S>(stream: S, app: App)
+/// A client on the daemon's own unix socket, by the uid the kernel vouches for: set on every
+/// request of such a connection, for what only a local client may ask (a context directory).
+#[derive(Debug, Clone, Copy)]
+pub struct LocalPeer {
+    pub uid: u32,
+}
+
+async fn serve_connection<S>(stream: S, app: App, peer: Option<LocalPeer>)
 where
     S: AsyncRead + AsyncWrite + Send + Unpin + 'static,
 {
-    let service = hyper::service::service_fn(move |req| {
+    let service = hyper::service::service_fn(move |mut req: hyper::Request<_>| {
+        if let Some(peer) = peer {
+            req.extensions_mut().insert(peer);
+        }
         let app = app.clone();
         async move { app.handle(req).await }
     });

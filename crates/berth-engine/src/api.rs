@@ -115,6 +115,9 @@ pub struct BuildRequest {
     /// Remove them after a failed one too (`forcerm`).
     pub force_remove: bool,
     pub platform: Option<String>,
+    /// A directory of this host to read the context from in place, instead of the body's tar
+    /// (a local root client's shortcut).
+    pub context_dir: Option<std::path::PathBuf>,
 }
 
 /// `POST /commit`.

@@ -42,6 +42,8 @@ pub struct Engine {
     pub(crate) cgroup_v2: bool,
     pub(crate) networks: Networks,
     pub(crate) dns: DnsServers,
+    /// Digests of local build contexts' files, kept between builds.
+    pub(crate) build_digests: crate::build::digests::FileDigests,
     /// Network namespaces made ahead of container starts.
     pub(crate) netns_spares: Arc<crate::containers::netns::Spares>,
     pub(crate) me: Weak<Engine>,
@@ -85,6 +87,7 @@ impl Engine {
             networks,
             dns: DnsServers::default(),
             netns_spares: Arc::default(),
+            build_digests: Default::default(),
             me: me.clone(),
         });
         engine.republish();

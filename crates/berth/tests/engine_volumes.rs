@@ -485,103 +485,76 @@ print("ok")
     assert_eq!(text(&out.stdout).trim(), "ok", "{}", text(&out.stderr));
 }
 
-/// Asserts success of a berth CLI call; returns stdout.
-fn berth_ok(d: &Daemon, args: &[&str]) -> String {
-    let out = d.berth(args);
-    assert!(
-        out.status.success(),
-        "berth {args:?}: {}\n{}",
-        text(&out.stderr),
-        d.log()
-    );
-    text(&out.stdout)
-}
-
 #[test]
 fn berth_cli_volumes_and_mount_flags() {
     let d = Daemon::with_busybox();
     let backing = tempfile::tempdir().unwrap();
     let device = format!("device={}", backing.path().display());
     assert_eq!(
-        berth_ok(
-            &d,
-            &[
-                "volume",
-                "create",
-                "--label",
-                "k=v",
-                "-o",
-                "type=none",
-                "-o",
-                &device,
-                "-o",
-                "o=bind",
-                "bv"
-            ]
-        )
+        d.berth_ok(&[
+            "volume",
+            "create",
+            "--label",
+            "k=v",
+            "-o",
+            "type=none",
+            "-o",
+            &device,
+            "-o",
+            "o=bind",
+            "bv"
+        ])
         .trim(),
         "bv"
     );
-    let ls = berth_ok(&d, &["volume", "ls"]);
+    let ls = d.berth_ok(&["volume", "ls"]);
     assert_eq!(ls, "DRIVER    VOLUME NAME\nlocal     bv\n");
-    let labels = berth_ok(
-        &d,
-        &[
-            "volume",
-            "inspect",
-            "-f",
-            "{{.Labels.k}} {{.Options.type}}",
-            "bv",
-        ],
-    );
+    let labels = d.berth_ok(&[
+        "volume",
+        "inspect",
+        "-f",
+        "{{.Labels.k}} {{.Options.type}}",
+        "bv",
+    ]);
     assert_eq!(labels.trim(), "v none");
     let host = tempfile::tempdir().unwrap();
-    let out = berth_ok(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--name",
-            "cli-writer",
-            "-v",
-            "bv:/v",
-            "-v",
-            "/anon",
-            "--mount",
-            &format!("type=bind,src={},dst=/h", host.path().display()),
-            "--tmpfs",
-            "/t:size=1m",
-            "busybox",
-            "sh",
-            "-c",
-            "echo a > /v/a; echo b > /h/b; grep -c ' /t tmpfs' /proc/mounts",
-        ],
-    );
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--name",
+        "cli-writer",
+        "-v",
+        "bv:/v",
+        "-v",
+        "/anon",
+        "--mount",
+        &format!("type=bind,src={},dst=/h", host.path().display()),
+        "--tmpfs",
+        "/t:size=1m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a > /v/a; echo b > /h/b; grep -c ' /t tmpfs' /proc/mounts",
+    ]);
     assert_eq!(out.trim(), "1");
     assert_eq!(
         std::fs::read_to_string(host.path().join("b")).unwrap(),
         "b\n"
     );
     // --rm took the anonymous volume; the named one stays.
-    assert_eq!(berth_ok(&d, &["volume", "ls", "-q"]).trim(), "bv");
-    berth_ok(
-        &d,
-        &[
-            "create", "--name", "holder", "-v", "bv:/v", "busybox", "true",
-        ],
-    );
-    let out = berth_ok(
-        &d,
-        &[
-            "run",
-            "--rm",
-            "--volumes-from",
-            "holder:ro",
-            "busybox",
-            "cat",
-            "/v/a",
-        ],
-    );
+    assert_eq!(d.berth_ok(&["volume", "ls", "-q"]).trim(), "bv");
+    d.berth_ok(&[
+        "create", "--name", "holder", "-v", "bv:/v", "busybox", "true",
+    ]);
+    let out = d.berth_ok(&[
+        "run",
+        "--rm",
+        "--volumes-from",
+        "holder:ro",
+        "busybox",
+        "cat",
+        "/v/a",
+    ]);
     assert_eq!(out.trim(), "a");
     let out = d.berth(&["volume", "rm", "bv"]);
     assert!(
@@ -609,19 +582,16 @@ fn berth_cli_volumes_and_mount_flags() {
         "{}",
         text(&out.stderr)
     );
-    berth_ok(&d, &["rm", "holder"]);
-    berth_ok(&d, &["volume", "rm", "bv"]);
-    berth_ok(
-        &d,
-        &[
-            "volume",
-            "create",
-            "--label",
-            "com.docker.volume.anonymous=",
-            "stray",
-        ],
-    );
-    let out = berth_ok(&d, &["volume", "prune", "-f"]);
+    d.berth_ok(&["rm", "holder"]);
+    d.berth_ok(&["volume", "rm", "bv"]);
+    d.berth_ok(&[
+        "volume",
+        "create",
+        "--label",
+        "com.docker.volume.anonymous=",
+        "stray",
+    ]);
+    let out = d.berth_ok(&["volume", "prune", "-f"]);
     assert!(out.starts_with("Deleted Volumes:\nstray\n"), "{out}");
 }
 

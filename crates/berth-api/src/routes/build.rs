@@ -3,6 +3,7 @@
 //! by name, never ignored.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Json;
@@ -15,6 +16,7 @@ use berth_engine::{BuildRequest, Engine};
 use super::images::{BodyReader, progress_stream};
 use crate::error::{ApiError, ApiResult};
 use crate::query::Params;
+use crate::server::LocalPeer;
 
 pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
@@ -49,6 +51,37 @@ fn json_map<T: serde::de::DeserializeOwned + Default>(params: &Params, key: &str
         Some(raw) => serde_json::from_str(raw)
             .map_err(|e| ApiError::bad_request(format!("invalid {key} {raw:?}: {e}"))),
     }
+}
+
+/// A local root client's shortcut: the context is this directory of the host, read in place,
+/// and the body is empty. Only root on the daemon's unix socket may name one (the daemon reads
+/// it as root); the berth CLI sends it when it can, other clients send the tar.
+pub const CONTEXT_DIR_HEADER: &str = "X-Berth-Context-Dir";
+
+fn context_dir(req: &Request) -> ApiResult<Option<PathBuf>> {
+    let Some(value) = req.headers().get(CONTEXT_DIR_HEADER) else {
+        return Ok(None);
+    };
+    if req
+        .extensions()
+        .get::<LocalPeer>()
+        .is_none_or(|p| p.uid != 0)
+    {
+        return Err(ApiError::bad_request(format!(
+            "{CONTEXT_DIR_HEADER} is taken only from root on the daemon's unix socket: send the context as a tar"
+        )));
+    }
+    let dir = value
+        .to_str()
+        .map(PathBuf::from)
+        .map_err(|_| ApiError::bad_request(format!("{CONTEXT_DIR_HEADER} is not text")))?;
+    if !dir.is_absolute() || !dir.is_dir() {
+        return Err(ApiError::bad_request(format!(
+            "{CONTEXT_DIR_HEADER} {}: not an absolute path to a directory",
+            dir.display()
+        )));
+    }
+    Ok(Some(dir))
 }
 
 async fn build(
@@ -86,6 +119,7 @@ async fn build(
         remove: params.bool_or("rm", true),
         force_remove: params.bool("forcerm"),
         platform: params.non_empty("platform").map(str::to_owned),
+        context_dir: context_dir(&req)?,
     };
     let mut body = BodyReader::new(req);
     progress_stream(move |emit| {

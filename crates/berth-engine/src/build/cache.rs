@@ -3,16 +3,15 @@
 //! image the step made. One small file per key under `<data-root>/build-cache`, written
 //! atomically, so the cache survives daemon restarts. A hit whose image is gone is a miss.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use berth_image::Image;
 use sha2::{Digest as _, Sha256};
 
+use super::context::Context;
+use super::digests::{FileDigests, read_digest};
 use crate::error::{Error, Result};
 use crate::images::Images;
-
-use super::context::Context;
 
 /// The cache's directory.
 pub struct Cache {
@@ -63,15 +62,17 @@ pub fn key(parts: &[&str]) -> String {
     hex::encode(h.finalize())
 }
 
-/// What COPY/ADD reads from the context: each path's name, type, mode and content (or link
-/// target), directories walked with `.dockerignore` applied.
-pub fn content_hash(tree: &Context, sources: &[PathBuf]) -> Result<String> {
+/// What COPY/ADD reads from the context: each path's name, type, mode and content digest (or
+/// link target), directories walked with `.dockerignore` applied. A lasting context's file
+/// digests come from `digests` while the files are unchanged.
+pub fn content_hash(tree: &Context, sources: &[PathBuf], digests: &FileDigests) -> Result<String> {
     let mut h = Sha256::new();
     // One read buffer for every file: a fresh 256 KiB per file (an mmap, page faults and an
     // munmap each) cost more than the hashing for a tree of small files.
     let mut buf = vec![0u8; 256 * 1024];
+    let mut hash = |rel: &Path| hash_path(tree, rel, &mut h, &mut buf, digests);
     for src in sources {
-        hash_path(tree, src, &mut h, &mut buf)?;
+        hash(src)?;
         if std::fs::symlink_metadata(tree.root().join(src)).is_ok_and(|m| m.is_dir()) {
             let mut inner = Vec::new();
             tree.walk(src, &mut |p| {
@@ -80,14 +81,20 @@ pub fn content_hash(tree: &Context, sources: &[PathBuf]) -> Result<String> {
                 }
             })?;
             for p in inner {
-                hash_path(tree, &p, &mut h, &mut buf)?;
+                hash(&p)?;
             }
         }
     }
     Ok(hex::encode(h.finalize()))
 }
 
-fn hash_path(tree: &Context, rel: &Path, h: &mut Sha256, buf: &mut [u8]) -> Result<()> {
+fn hash_path(
+    tree: &Context,
+    rel: &Path,
+    h: &mut Sha256,
+    buf: &mut [u8],
+    digests: &FileDigests,
+) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let abs = tree.root().join(rel);
     let md = std::fs::symlink_metadata(&abs).map_err(|e| Error::internal(abs.display(), e))?;
@@ -96,14 +103,11 @@ fn hash_path(tree: &Context, rel: &Path, h: &mut Sha256, buf: &mut [u8]) -> Resu
         let target = std::fs::read_link(&abs).map_err(|e| Error::internal(abs.display(), e))?;
         h.update(target.as_os_str().as_encoded_bytes());
     } else if md.is_file() {
-        let mut f = std::fs::File::open(&abs).map_err(|e| Error::internal(abs.display(), e))?;
-        loop {
-            let n = f.read(buf).map_err(|e| Error::internal(abs.display(), e))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
+        let digest = match tree.lasting() {
+            true => digests.digest(&abs, &md, buf)?,
+            false => read_digest(&abs, buf)?,
+        };
+        h.update(digest);
     }
     h.update(b"\0");
     Ok(())

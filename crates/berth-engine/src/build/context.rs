@@ -39,10 +39,21 @@ pub struct Context {
     root: PathBuf,
     _dir: Option<tempfile::TempDir>,
     ignore: IgnoreRules,
+    /// A directory that lives on between builds (the client's own): its files' digests may
+    /// be remembered.
+    lasting: bool,
 }
 
 fn bad(msg: impl Into<String>) -> Error {
     Error::InvalidArgument(msg.into())
+}
+
+/// The `.dockerignore` of the context at `dir` (none: nothing ignored).
+fn ignore_rules(dir: &Path) -> Result<IgnoreRules> {
+    match std::fs::read_to_string(dir.join(".dockerignore")) {
+        Ok(text) => IgnoreRules::parse(&text).map_err(bad),
+        Err(_) => Ok(IgnoreRules::default()),
+    }
 }
 
 impl Context {
@@ -58,15 +69,27 @@ impl Context {
             .map_err(|e| bad(format!("reading the build context: {e}")))?;
         berth_image::unpack_layer(tar, dir.path())
             .map_err(|e| bad(format!("unpacking the build context: {e}")))?;
-        let ignore = match std::fs::read_to_string(dir.path().join(".dockerignore")) {
-            Ok(text) => IgnoreRules::parse(&text).map_err(bad)?,
-            Err(_) => IgnoreRules::default(),
-        };
         Ok(Context {
             root: dir.path().to_path_buf(),
+            ignore: ignore_rules(dir.path())?,
             _dir: Some(dir),
-            ignore,
+            lasting: false,
         })
+    }
+
+    /// A directory of this host read in place (a local client's context; nothing copied).
+    pub fn local(dir: &Path) -> Result<Context> {
+        Ok(Context {
+            root: dir.to_path_buf(),
+            _dir: None,
+            ignore: ignore_rules(dir)?,
+            lasting: true,
+        })
+    }
+
+    /// Whether the context's files live on between builds (see [`Context::local`]).
+    pub fn lasting(&self) -> bool {
+        self.lasting
     }
 
     /// The files in `dir` (nothing ignored), removed with this: `ADD`'s downloads.
@@ -75,6 +98,7 @@ impl Context {
             root: dir.path().to_path_buf(),
             _dir: Some(dir),
             ignore: IgnoreRules::default(),
+            lasting: false,
         }
     }
 
@@ -84,6 +108,7 @@ impl Context {
             root,
             _dir: None,
             ignore: IgnoreRules::default(),
+            lasting: false,
         }
     }
 

@@ -7,6 +7,7 @@
 mod cache;
 mod context;
 mod copy;
+pub(crate) mod digests;
 mod plan;
 mod platform;
 mod remote;
@@ -49,7 +50,13 @@ impl Engine {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let ctx = Context::unpack(body, &self.config.data_root.join("build-tmp"))?;
+        let ctx = match &req.context_dir {
+            Some(dir) => {
+                tracing::debug!(dir = %dir.display(), "build context read in place");
+                Context::local(dir)?
+            }
+            None => Context::unpack(body, &self.config.data_root.join("build-tmp"))?,
+        };
         let name = req
             .dockerfile
             .clone()

@@ -679,13 +679,15 @@ impl<'a> StageState<'a> {
         // What is read: an image is its id; files, their content.
         let content = match (&from, &remote) {
             (Some(img), _) => img.id.to_string(),
-            (None, Some((tree, names))) => cache::content_hash(tree, names)?,
+            (None, Some((tree, names))) => {
+                cache::content_hash(tree, names, &self.b.engine.build_digests)?
+            }
             (None, None) => {
                 let mut sources = Vec::new();
                 for w in &words {
                     sources.extend(self.b.ctx.sources(w)?);
                 }
-                cache::content_hash(self.b.ctx, &sources)?
+                cache::content_hash(self.b.ctx, &sources, &self.b.engine.build_digests)?
             }
         };
         let flags = serde_json::to_string(&ins.flags).unwrap_or_default();

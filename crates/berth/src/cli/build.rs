@@ -66,6 +66,10 @@ fn pairs(items: &[String], from_env: bool) -> Result<serde_json::Map<String, Val
     Ok(m)
 }
 
+/// The header that names a context directory for the daemon to read in place (berth-api's
+/// `CONTEXT_DIR_HEADER`).
+const CONTEXT_DIR_HEADER: &str = "X-Berth-Context-Dir";
+
 pub fn build(c: &Client, a: &BuildArgs) -> Res {
     let mut q = String::from("/build?rm=1");
     for t in &a.tag {
@@ -104,21 +108,27 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
             q.push_str(&format!("&{flag}=1"));
         }
     }
-    let mut reader: Box<dyn Read> = if a.context == "-" {
-        stdin_context()?
-    } else {
-        context_tar(PathBuf::from(&a.context), dockerfile)?
-    };
-    let r = c
-        .request(
+    let local = (a.context != "-")
+        .then(|| c.local_dir(Path::new(&a.context)))
+        .flatten();
+    let r = match &local {
+        // Root on the daemon's own socket: the daemon reads the directory in place.
+        Some(dir) => c.request_with_headers(
             "POST",
             &q,
-            Body::Stream {
-                content_type: "application/x-tar",
-                reader: &mut *reader,
-            },
-        )
-        .map_err(Exit::one)?;
+            Body::None,
+            &[(CONTEXT_DIR_HEADER, &dir.to_string_lossy())],
+        ),
+        None => {
+            let mut reader: Box<dyn Read> = if a.context == "-" {
+                stdin_context()?
+            } else {
+                context_tar(PathBuf::from(&a.context), dockerfile)?
+            };
+            c.post_tar(&q, &mut *reader)
+        }
+    }
+    .map_err(Exit::one)?;
     let mut id = None;
     let mut out = std::io::stdout().lock();
     let mut step_started = None;

@@ -197,14 +197,7 @@ pub fn import(c: &Client, a: &ImportArgs) -> Res {
                     .map_err(|e| Exit::one(format!("open {}: {e}", a.file)))?,
             )
         };
-        c.request(
-            "POST",
-            &q,
-            Body::Stream {
-                content_type: "application/x-tar",
-                reader: &mut *reader,
-            },
-        )
+        c.post_tar(&q, &mut *reader)
     };
     let r = r.map_err(Exit::one)?;
     super::run::json_messages(r).map_err(Exit::one)?;

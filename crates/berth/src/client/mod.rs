@@ -276,6 +276,25 @@ impl Client {
 
     /// Sends a request; an error status becomes `Error::Api`. Retries once with the daemon's
     /// own API version when ours is refused.
+    /// `dir`, absolute, when the daemon may read it in place: it listens on a unix socket of
+    /// this host and this process is root, as the daemon requires of whoever names a directory.
+    pub fn local_dir(&self, dir: &std::path::Path) -> Option<std::path::PathBuf> {
+        let unix = matches!(self.host.addr, host::Addr::Unix(_));
+        // SAFETY: geteuid cannot fail.
+        let root = unsafe { libc::geteuid() } == 0;
+        let dir = (unix && root).then(|| dir.canonicalize().ok()).flatten()?;
+        dir.is_dir().then_some(dir)
+    }
+
+    /// POSTs a tar streamed from `reader` (a build context, an image archive).
+    pub fn post_tar(&self, path: &str, reader: &mut dyn Read) -> Result<Response> {
+        let body = Body::Stream {
+            content_type: "application/x-tar",
+            reader,
+        };
+        self.request("POST", path, body)
+    }
+
     pub fn request(&self, method: &str, path: &str, mut body: Body) -> Result<Response> {
         self.request_inner(method, path, &mut body, false, &[])
     }

@@ -251,10 +251,14 @@ impl Daemon {
 
     /// Asserts success; returns stdout.
     pub fn docker_ok(&self, args: &[&str]) -> String {
-        let out = self.docker(args);
+        self.stdout_of_success("docker", args, self.docker(args))
+    }
+
+    /// `out` of `cli args`'s stdout, asserting it succeeded (the daemon's log shown if not).
+    fn stdout_of_success(&self, cli: &str, args: &[&str], out: Output) -> String {
         assert!(
             out.status.success(),
-            "docker {args:?} failed ({:?}): {}\ndaemon log:\n{}",
+            "{cli} {args:?} failed ({:?}): {}\ndaemon log:\n{}",
             out.status.code(),
             text(&out.stderr),
             self.log()
@@ -271,6 +275,11 @@ impl Daemon {
 
     pub fn berth(&self, args: &[&str]) -> Output {
         self.berth_cmd(args).stdin(Stdio::null()).output().unwrap()
+    }
+
+    /// Asserts success of a berth CLI call; returns stdout.
+    pub fn berth_ok(&self, args: &[&str]) -> String {
+        self.stdout_of_success("berth", args, self.berth(args))
     }
 
     pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {

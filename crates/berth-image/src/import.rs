@@ -6,14 +6,12 @@
 use std::collections::HashMap;
 use std::io::{self, BufRead, BufReader, Read, Write};
 
-use flate2::Compression;
-use flate2::write::GzEncoder;
 use oci_spec::image::{
     Arch, Config, ConfigBuilder, Descriptor, HistoryBuilder, ImageConfiguration,
     ImageConfigurationBuilder, ImageManifestBuilder, MediaType, Os, RootFsBuilder,
 };
 
-use crate::digest::{Digest, DigestWriter};
+use crate::digest::Digest;
 use crate::error::{Error, Result};
 use crate::fsutil::now_rfc3339;
 use crate::layer::decompressed;
@@ -22,8 +20,10 @@ use crate::snapshot::Snapshots;
 use crate::store::{Image, ImageStore};
 use crate::unpack::unpack_layer;
 
-/// Media type of the stored layer.
-pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar+gzip";
+/// Media type of the layers made here (imports, commits, build steps): kept uncompressed, as
+/// Docker keeps them, and compressed when pushed. gzip on every commit was a third of a
+/// build's time (1 s of the build bench's 2.6 s cold build).
+pub const LAYER_MEDIA_TYPE: &str = "application/vnd.oci.image.layer.v1.tar";
 
 /// Config overrides, as `docker import --change` gives them.
 #[derive(Debug, Clone, Default)]
@@ -192,20 +192,17 @@ pub(crate) fn store_layer(
 ) -> Result<StoredLayer> {
     // Both are removed on drop unless committed.
     let ingest = store.content().ingest()?;
-    let ingest_path = ingest.path().to_path_buf();
     let pending = snapshots.begin()?;
     let mut tee = Tee {
         inner: tar,
-        out: DigestWriter::new(GzEncoder::new(ingest, Compression::fast())),
+        out: ingest,
     };
     unpack_layer(&mut tee, &pending.fs_dir())?;
     // The tar's end-of-archive blocks (and any padding) are part of the layer's DiffID.
     io::copy(&mut tee, &mut io::sink()).map_err(Error::Layer)?;
-    let (diff_id, _, gz) = tee.out.finish();
-    let ingest = gz
-        .finish()
-        .map_err(Error::io("compress layer into", ingest_path))?;
-    let (blob, blob_size) = ingest.commit(None)?;
+    // The blob is the tar itself: its digest is the DiffID.
+    let (blob, blob_size) = tee.out.commit(None)?;
+    let diff_id = blob.clone();
     let chain_id = match parent_chain {
         Some(parent) => Digest::of(format!("{parent} {diff_id}").as_bytes()),
         None => diff_id.clone(),
@@ -355,6 +352,8 @@ pub(crate) fn write_image(
 mod tests {
     use super::*;
     use crate::testutil::{E, TarBuf, mount_overlay};
+    use flate2::Compression;
+    use flate2::write::GzEncoder;
     use std::os::unix::fs::{FileTypeExt, MetadataExt};
     use std::path::Path;
     use tar::EntryType;
@@ -445,12 +444,8 @@ mod tests {
         assert_eq!(Digest::of(&blob), layer);
         assert_eq!(img.layers[0].size(), blob.len() as u64);
         assert_eq!(img.layers[0].media_type().to_string(), LAYER_MEDIA_TYPE);
-        // The stored blob is gzip of exactly the layer tar.
-        let mut un = Vec::new();
-        flate2::read::GzDecoder::new(&blob[..])
-            .read_to_end(&mut un)
-            .unwrap();
-        assert_eq!(un, tar);
+        // The stored blob is exactly the layer tar.
+        assert_eq!(blob, tar);
         let c = &img.config;
         assert_eq!(c.architecture().to_string(), "arm64");
         let cc = c.config().as_ref().unwrap();

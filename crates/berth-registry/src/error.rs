@@ -34,6 +34,13 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+    /// A local file operation failed (compressing a layer for a push).
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// Authentication was required and could not be done.
     #[error("authenticating to {registry}: {reason}")]
     Auth { registry: String, reason: String },

@@ -8,6 +8,7 @@
 //! can) and then its manifest; [`login`] checks credentials the way `docker login` does.
 
 mod client;
+mod compress;
 pub mod error;
 mod platform;
 mod pull;

@@ -1,7 +1,8 @@
 //! Pushing per the distribution spec: every layer blob and the config go up unless the
 //! repository has them (`HEAD`), by cross-repository mount when another repository of the
 //! registry is known to hold them, else as an upload streamed from the content store (`POST`
-//! then one `PUT ?digest=`); the manifest last, as its exact stored bytes, by tag.
+//! then one `PUT ?digest=`); the manifest last, by tag: its exact stored bytes, or with the
+//! layers made here compressed (see `compress`).
 
 use std::collections::HashMap;
 use std::io::{self, Read};
@@ -77,8 +78,10 @@ pub fn push(
     progress: &dyn Fn(PushProgress),
 ) -> Result<Pushed> {
     let content = store.content();
-    let bytes = content.read_blob(manifest)?;
+    let stored = content.read_blob(manifest)?;
     let name = target.to_string();
+    let bytes = crate::compress::manifest_for_push(content, &stored, &name)?;
+    let manifest = &Digest::of(&bytes);
     let parsed: ImageManifest = serde_json::from_slice(&bytes).map_err(|e| Error::Invalid {
         reference: name.clone(),
         what: "manifest",

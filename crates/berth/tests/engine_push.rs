@@ -32,6 +32,11 @@ fn skopeo_digest_as(reference: &str, creds: Option<&str>) -> String {
     v["Digest"].as_str().unwrap().to_string()
 }
 
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest as _;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
+
 fn digest_line(out: &str, tag: &str) -> String {
     let line = out
         .lines()
@@ -57,6 +62,34 @@ fn docker_push_again_mount_and_pull_back() {
     assert!(out.contains(": Pushed"), "{out}");
     let digest = digest_line(&out, "1");
     assert_eq!(skopeo_digest(&image), digest);
+    // The layer, kept uncompressed here, went up gzip-compressed (as Docker pushes), and
+    // uncompresses to the image's DiffID.
+    let get = |path: &str| {
+        let out = Command::new("curl")
+            .args([
+                "-sf",
+                "-H",
+                "Accept: application/vnd.oci.image.manifest.v1+json",
+            ])
+            .arg(format!("http://{}/v2/tools/bb/{path}", reg.addr()))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "GET {path}: {}", text(&out.stderr));
+        out.stdout
+    };
+    let manifest: serde_json::Value = serde_json::from_slice(&get("manifests/1")).unwrap();
+    let layer = &manifest["layers"][0];
+    assert_eq!(
+        layer["mediaType"], "application/vnd.oci.image.layer.v1.tar+gzip",
+        "{manifest}"
+    );
+    let blob = get(&format!("blobs/{}", layer["digest"].as_str().unwrap()));
+    assert_eq!(blob[..2], [0x1f, 0x8b], "the layer went up uncompressed");
+    let mut tar = Vec::new();
+    std::io::Read::read_to_end(&mut flate2::read::GzDecoder::new(&blob[..]), &mut tar).unwrap();
+    let diff_id = format!("sha256:{}", sha256_hex(&tar));
+    let layers = d.docker_ok(&["image", "inspect", "-f", "{{json .RootFS.Layers}}", &image]);
+    assert_eq!(layers.trim(), format!("[\"{diff_id}\"]"));
     assert_eq!(
         repo_digests(&d, &image),
         vec![format!("{}/tools/bb@{digest}", reg.addr())]

@@ -143,3 +143,39 @@ fn bad_or_failing_triggers_fail_the_child_build() {
         "nothing is tagged"
     );
 }
+
+#[test]
+fn a_trigger_may_copy_from_an_earlier_stage_of_the_child_build() {
+    // The plan cannot see that the `triggered` stage reads `maker` (the trigger is in the base
+    // image), so the two are built side by side; the trigger waits for `maker` when it runs.
+    let d = Daemon::with_busybox();
+    let parent = context(&[(
+        "Dockerfile",
+        "FROM busybox\nONBUILD COPY --from=maker /made /from-maker\n",
+    )]);
+    build_ok(&d, parent.path(), &["-t", "onb-from:1"]);
+    let child = context(&[(
+        "Dockerfile",
+        "FROM busybox AS maker\nRUN sleep 1 && echo made > /made\n\
+         FROM onb-from:1 AS triggered\n\
+         FROM busybox\nCOPY --from=maker /made /direct\n\
+         COPY --from=triggered /from-maker /via-trigger\nCMD [\"cat\", \"/via-trigger\"]\n",
+    )]);
+    build_ok(&d, child.path(), &["-t", "onb-from-child:1"]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "onb-from-child:1"]), "made\n");
+    // A stage the build does not run (unused, or later): refused, naming it.
+    for dockerfile in [
+        "FROM busybox AS maker\nRUN true\nFROM onb-from:1\n",
+        "FROM onb-from:1 AS t\nFROM busybox AS maker\nRUN true\n\
+         FROM busybox\nCOPY --from=t /from-maker /x\n",
+    ] {
+        let ctx = context(&[("Dockerfile", dockerfile)]);
+        let out = build(&d, ctx.path(), &[]);
+        assert!(!out.status.success(), "{dockerfile}");
+        assert!(
+            text(&out.stderr).contains("--from=maker: that stage is not an earlier one"),
+            "{}",
+            text(&out.stderr)
+        );
+    }
+}

@@ -15,7 +15,7 @@ use tokio::sync::watch;
 
 use crate::error::{Error, Result};
 
-use super::step::{Build, StageState};
+use super::step::{Build, StageState, WaitStage};
 
 /// What the stages made: each stage's image, and the build args some ARG declared.
 pub struct Built {
@@ -67,9 +67,19 @@ pub fn run(build: &Build, cancel: &watch::Sender<bool>) -> Result<Built> {
                     ..*build
                 };
                 // A panicking stage fails the build instead of leaving its dependents waiting.
+                // Only earlier stages this build runs: no cycle, nothing never built.
+                let wait_stage = |i: usize| {
+                    if i >= stage || !order.contains(&i) {
+                        return None;
+                    }
+                    wait_for_deps(board, changed, &[i])
+                        .ok()
+                        .and_then(|mut images| images.remove(&i))
+                };
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-                    wait_for_deps(board, changed, &plan.deps(stage))
-                        .and_then(|done| run_stage(&stage_build, stage, step_no, &done))
+                    wait_for_deps(board, changed, &plan.deps(stage)).and_then(|done| {
+                        run_stage(&stage_build, stage, step_no, &done, &wait_stage)
+                    })
                 }))
                 .unwrap_or_else(|_| {
                     Err(Stop::Failed(Error::Internal(format!(
@@ -131,9 +141,10 @@ fn run_stage(
     stage: usize,
     mut step_no: usize,
     done: &HashMap<usize, Option<Image>>,
+    wait_stage: WaitStage,
 ) -> std::result::Result<(Option<Image>, HashSet<String>), Stop> {
     let total = b.plan.steps();
-    let mut st = StageState::new(b, done);
+    let mut st = StageState::new(b, done, wait_stage);
     for ins in &b.plan.stages[stage].instructions {
         if *b.cancel.borrow() {
             return Err(Stop::Cancelled);

@@ -50,11 +50,17 @@ pub struct Build<'a> {
     pub cancel: &'a tokio::sync::watch::Receiver<bool>,
 }
 
+/// See [`StageState::wait_stage`].
+pub type WaitStage<'a> = &'a dyn Fn(usize) -> Option<Option<Image>>;
+
 /// A stage being built.
 pub struct StageState<'a> {
     b: &'a Build<'a>,
     /// The stages built so far, for `FROM stage` and `COPY --from`.
     done: &'a HashMap<usize, Option<Image>>,
+    /// Waits for an earlier stage the plan could not see this one read (an ONBUILD trigger's
+    /// `--from`, known only once the base image is); `None` when it will not be built.
+    wait_stage: WaitStage<'a>,
     /// The image of the last step (`None` before the first layer of `FROM scratch`).
     pub image: Option<Image>,
     /// The platform asked for (`FROM --platform`, the build's `platform`), if any.
@@ -70,10 +76,15 @@ pub struct StageState<'a> {
 }
 
 impl<'a> StageState<'a> {
-    pub fn new(b: &'a Build<'a>, done: &'a HashMap<usize, Option<Image>>) -> StageState<'a> {
+    pub fn new(
+        b: &'a Build<'a>,
+        done: &'a HashMap<usize, Option<Image>>,
+        wait_stage: WaitStage<'a>,
+    ) -> StageState<'a> {
         StageState {
             b,
             done,
+            wait_stage,
             image: None,
             platform: None,
             cfg: ConfigChanges::default(),
@@ -739,11 +750,21 @@ impl<'a> StageState<'a> {
     /// `--from=`: an earlier stage's image or an image by name.
     fn source_image(&self, name: &str, line: usize) -> Result<Image> {
         match self.b.plan.stage_named(name) {
-            Some(i) => self.done.get(&i).cloned().flatten().ok_or_else(|| {
-                bad(format!(
-                    "line {line}: --from={name}: that stage has no files (FROM scratch)"
-                ))
-            }),
+            Some(i) => {
+                let image = match self.done.get(&i) {
+                    Some(image) => image.clone(),
+                    None => (self.wait_stage)(i).ok_or_else(|| {
+                        bad(format!(
+                            "line {line}: --from={name}: that stage is not an earlier one of this build"
+                        ))
+                    })?,
+                };
+                image.ok_or_else(|| {
+                    bad(format!(
+                        "line {line}: --from={name}: that stage has no files (FROM scratch)"
+                    ))
+                })
+            }
             None => self.base_image(name),
         }
     }

@@ -86,21 +86,23 @@ fn push_again_and_mount() {
         ],
         None,
     );
-    let layer = layer_of(&img);
     let target = format!("{}/tools/a:1", front.addr());
 
     let (r, events) = push_recording(&src.store, &img, &target, &PushOptions::default());
     let pushed = r.unwrap();
-    assert_eq!(pushed.digest, img.manifest);
+    // What the registry serves is what the push sent: the layer made here (stored
+    // uncompressed) went up gzip-compressed, the image id the same.
+    let (digest, layers) = skopeo_inspect(&format!("{}/tools/a:1", reg.addr()));
+    assert_eq!(digest, pushed.digest.to_string());
+    assert_ne!(layers, vec![layer_of(&img).to_string()]);
+    let layer: Digest = layers[0].parse().unwrap();
     let k = kinds(&events, &layer);
     assert_eq!(k.first(), Some(&PushProgressKind::Preparing), "{events:?}");
     assert_eq!(k.last(), Some(&PushProgressKind::Pushed), "{events:?}");
-    let size = img.layers[0].size();
     assert!(
-        k.contains(&PushProgressKind::Pushing {
-            current: size,
-            total: size
-        }),
+        k.iter()
+            .any(|k| matches!(k, PushProgressKind::Pushing { current, total }
+            if current == total && *total > 0)),
         "{events:?}"
     );
     // Layer and config uploaded; the manifest put by tag.
@@ -108,10 +110,6 @@ fn push_again_and_mount() {
     assert_eq!(uploads(&requests).len(), 2, "{requests:?}");
     assert!(requests.contains(&"PUT /v2/tools/a/manifests/1".to_string()));
 
-    // What the registry serves is exactly what the store holds.
-    let (digest, layers) = skopeo_inspect(&format!("{}/tools/a:1", reg.addr()));
-    assert_eq!(digest, img.manifest.to_string());
-    assert_eq!(layers, vec![layer.to_string()]);
     let dest = tempfile::tempdir().unwrap();
     let pulled = pull_image(
         &ImageStore::open(dest.path()).unwrap(),
@@ -122,11 +120,11 @@ fn push_again_and_mount() {
     )
     .unwrap();
     assert_eq!(pulled.image.id, img.id);
-    assert_eq!(pulled.repo_digest, img.manifest);
+    assert_eq!(pulled.repo_digest, pushed.digest);
 
-    // Again: every blob is there; only the manifest is sent.
+    // Again: every blob is there; only the manifest is sent, the same one.
     let (r, events) = push_recording(&src.store, &img, &target, &PushOptions::default());
-    assert_eq!(r.unwrap().digest, img.manifest);
+    assert_eq!(r.unwrap().digest, pushed.digest);
     assert_eq!(
         kinds(&events, &layer),
         vec![PushProgressKind::Preparing, PushProgressKind::AlreadyExists]
@@ -169,7 +167,7 @@ fn push_again_and_mount() {
     assert!(uploads(&requests).is_empty(), "{requests:?}");
     assert_eq!(
         skopeo_inspect(&format!("{}/tools/b:2", reg.addr())).0,
-        img.manifest.to_string()
+        pushed.digest.to_string()
     );
 
     // A mount source without the blob: the registry opens an upload instead, and it is used.
@@ -181,8 +179,11 @@ fn push_again_and_mount() {
         &options,
     );
     r.unwrap();
+    let other_layer: Digest = skopeo_inspect(&format!("{}/tools/c:1", reg.addr())).1[0]
+        .parse()
+        .unwrap();
     assert_eq!(
-        kinds(&events, &layer_of(&other)).last(),
+        kinds(&events, &other_layer).last(),
         Some(&PushProgressKind::Pushed)
     );
 }
@@ -212,7 +213,7 @@ fn basic_auth_push_and_login() {
         "{err:?}"
     );
     let (r, _) = push_recording(&src.store, &img, &target, &with(creds("pass")));
-    assert_eq!(r.unwrap().digest, img.manifest);
+    r.unwrap();
 
     login(&reg.addr(), &[], &creds("pass")).unwrap();
     let err = login(&reg.addr(), &[], &creds("wrong")).unwrap_err();
@@ -244,11 +245,8 @@ fn failing_upload_is_a_clear_error() {
         "{err:?}"
     );
     assert!(msg.contains("storage backend failed"), "{msg}");
-    assert!(
-        msg.contains(&format!("upload of blob {}", layer_of(&img))),
-        "{msg}"
-    );
-    assert!(!kinds(&events, &layer_of(&img)).contains(&PushProgressKind::Pushed));
+    assert!(msg.contains("upload of blob sha256:"), "{msg}");
+    assert!(!events.iter().any(|e| e.kind == PushProgressKind::Pushed));
     // No manifest was put.
     assert!(
         front.take().iter().all(|r| !r.contains("/manifests/")),
@@ -334,7 +332,7 @@ fn bearer_token_scopes_for_push_and_mount() {
         &format!("{}/tools/a:1", front.addr()),
         &creds,
     );
-    assert_eq!(r.unwrap().digest, img.manifest);
+    let pushed = r.unwrap();
     let tokens = token_requests(&front);
     assert_eq!(tokens.len(), 1, "one token for the whole push: {tokens:?}");
     assert!(
@@ -354,9 +352,10 @@ fn bearer_token_scopes_for_push_and_mount() {
     );
     r.unwrap();
     assert!(
-        kinds(&events, &layer_of(&img)).contains(&PushProgressKind::Mounted {
-            from: "tools/a".into()
-        }),
+        events.iter().any(|e| e.kind
+            == PushProgressKind::Mounted {
+                from: "tools/a".into()
+            }),
         "{events:?}"
     );
     let tokens = token_requests(&front);
@@ -367,6 +366,6 @@ fn bearer_token_scopes_for_push_and_mount() {
     );
     assert_eq!(
         skopeo_inspect(&format!("{}/tools/b:1", reg.addr())).0,
-        img.manifest.to_string()
+        pushed.digest.to_string()
     );
 }

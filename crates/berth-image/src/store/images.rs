@@ -299,11 +299,15 @@ impl ImageStore {
             .bytes()
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
         if prefix.len() >= 4 && prefix.len() <= 64 && is_hex {
+            // One image may be recorded under several manifests (made here with uncompressed
+            // layers, pulled back with compressed ones): the id is the config's, so they are
+            // one image, and any of its manifests serves.
             let mut hits = images.iter().filter(|i| i.id.hex().starts_with(prefix));
-            match (hits.next(), hits.next()) {
-                (Some(img), None) => return Ok(img.clone()),
-                (Some(_), Some(_)) => return Err(Error::AmbiguousImage(name.to_string())),
-                _ => {}
+            if let Some(first) = hits.next() {
+                if hits.any(|other| other.id != first.id) {
+                    return Err(Error::AmbiguousImage(name.to_string()));
+                }
+                return Ok(first.clone());
             }
         }
         Err(Error::ImageNotFound(name.to_string()))
@@ -506,6 +510,27 @@ pub(crate) mod tests {
         );
         assert!(store.untag(&r(&format!("reg.lan:5000/other@{m}"))).unwrap());
         assert_eq!(store.get(&m).unwrap().references.len(), 2);
+    }
+
+    #[test]
+    fn one_image_under_two_manifests_resolves_by_id() {
+        // Made here with uncompressed layers, pulled back with compressed ones: one config, two
+        // manifests. The id names one image, not an ambiguity.
+        let tmp = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(tmp.path()).unwrap();
+        let (id, local) = fake_image(&store, 7);
+        let pulled = {
+            let mut m: serde_json::Value =
+                serde_json::from_slice(&store.content().read_blob(&local).unwrap()).unwrap();
+            m["annotations"] = serde_json::json!({"pulled": "yes"});
+            let bytes = serde_json::to_vec(&m).unwrap();
+            store.content().write_blob(&bytes[..], None).unwrap().0
+        };
+        assert_ne!(pulled, local);
+        store.add_untagged(&local).unwrap();
+        store.add_untagged(&pulled).unwrap();
+        assert_eq!(store.resolve(&id.to_string()).unwrap().id, id);
+        assert_eq!(store.resolve(&id.hex()[..12]).unwrap().id, id);
     }
 
     #[test]

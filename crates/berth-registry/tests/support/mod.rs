@@ -168,13 +168,15 @@ impl Source {
         import_rootfs(&self.store, &self.snaps, &tar[..], opts).unwrap()
     }
 
-    /// skopeo-pushes the layout entry named `name` (add `--all` for an index).
+    /// skopeo-pushes the layout entry named `name` (add `--all` for an index) as it is stored:
+    /// `--preserve-digests`, or skopeo would compress the uncompressed layers made here.
     pub fn push(&self, layout: &Path, name: &str, dest: String, all: bool) {
         let mut cmd = Command::new("/usr/bin/skopeo");
         cmd.args([
             "--insecure-policy",
             "copy",
             "--quiet",
+            "--preserve-digests",
             "--dest-tls-verify=false",
         ]);
         if all {

@@ -16,5 +16,6 @@ pub mod version;
 mod testutil;
 
 pub use error::{ApiError, Error};
+pub use routes::build::CONTEXT_DIR_HEADER;
 pub use server::{Listener, LocalPeer, TlsConfig, serve};
 pub use version::{API_VERSION, MIN_API_VERSION};

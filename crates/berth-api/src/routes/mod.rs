@@ -1,7 +1,7 @@
 //! The router: Docker's paths, each to a handler that calls the engine.
 
 mod auth;
-mod build;
+pub(crate) mod build;
 mod containers;
 mod events;
 mod exec;

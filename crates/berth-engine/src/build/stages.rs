@@ -66,7 +66,6 @@ pub fn run(build: &Build, cancel: &watch::Sender<bool>) -> Result<Built> {
                     say: &say,
                     ..*build
                 };
-                // A panicking stage fails the build instead of leaving its dependents waiting.
                 // Only earlier stages this build runs: no cycle, nothing never built.
                 let wait_stage = |i: usize| {
                     if i >= stage || !order.contains(&i) {
@@ -76,6 +75,7 @@ pub fn run(build: &Build, cancel: &watch::Sender<bool>) -> Result<Built> {
                         .ok()
                         .and_then(|mut images| images.remove(&i))
                 };
+                // A panicking stage fails the build instead of leaving its dependents waiting.
                 let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
                     wait_for_deps(board, changed, &plan.deps(stage)).and_then(|done| {
                         run_stage(&stage_build, stage, step_no, &done, &wait_stage)

@@ -226,7 +226,8 @@ impl Engine {
             let had_wiring = wiring.is_some();
             let networked = join_wiring(wiring);
             let spawned = spawned.map_err(spawn_error)?;
-            let networked = networked.and_then(|()| match had_wiring && etc_dir == dir {
+            // An own namespace's /etc files are the container's own (etc_dir is dir).
+            let networked = networked.and_then(|()| match had_wiring {
                 true => self.write_etc_files(rec, &dir, &wired.endpoints),
                 false => Ok(()),
             });
@@ -245,7 +246,7 @@ impl Engine {
                 init_pid: spawned.init_pid,
                 pidfd,
                 endpoints: std::mem::take(&mut wired.endpoints),
-                slots: wired.slots.clone(),
+                slots: std::mem::take(&mut wired.slots),
                 published: std::mem::take(&mut wired.published),
             })
         });

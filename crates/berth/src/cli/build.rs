@@ -66,10 +66,6 @@ fn pairs(items: &[String], from_env: bool) -> Result<serde_json::Map<String, Val
     Ok(m)
 }
 
-/// The header that names a context directory for the daemon to read in place (berth-api's
-/// `CONTEXT_DIR_HEADER`).
-const CONTEXT_DIR_HEADER: &str = "X-Berth-Context-Dir";
-
 pub fn build(c: &Client, a: &BuildArgs) -> Res {
     let mut q = String::from("/build?rm=1");
     for t in &a.tag {
@@ -117,7 +113,7 @@ pub fn build(c: &Client, a: &BuildArgs) -> Res {
             "POST",
             &q,
             Body::None,
-            &[(CONTEXT_DIR_HEADER, &dir.to_string_lossy())],
+            &[(berth_api::CONTEXT_DIR_HEADER, &dir.to_string_lossy())],
         ),
         None => {
             let mut reader: Box<dyn Read> = if a.context == "-" {

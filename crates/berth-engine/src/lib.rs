@@ -9,6 +9,7 @@ pub mod detach;
 mod engine;
 mod error;
 pub mod events;
+pub mod heap;
 mod images;
 pub mod logs;
 pub mod monitor;

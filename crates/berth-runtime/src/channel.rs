@@ -16,8 +16,9 @@ use crate::error::{Error, Result, SysContext};
 /// Every message either side sends.
 #[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub enum Message {
-    /// Parent to child, first: maps written and cgroup joined; the child's pid as the host sees it.
-    Proceed { host_pid: i32 },
+    /// Parent to child, first, when the child has a user namespace of its own: its id maps are
+    /// written.
+    Proceed,
     /// Parent to child: the step it waited for is done (maps written, cgroup joined, hooks run).
     Continue,
     /// Child to parent: mounts are prepared; run the createRuntime hooks now.

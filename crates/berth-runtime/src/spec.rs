@@ -4,7 +4,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use oci_spec::runtime::{LinuxNamespace, LinuxNamespaceType, Process, Spec};
+use oci_spec::runtime::{Linux, LinuxNamespace, LinuxNamespaceType, Process, Spec};
 
 use crate::error::{Error, IoContext, Result};
 
@@ -58,6 +58,48 @@ pub fn parse_process(path: &Path) -> Result<Process> {
         .map_err(|e| Error::InvalidSpec(format!("{}: {e}", path.display())))
 }
 
+/// Mappings given with a user namespace joined by path are not written (a namespace's maps are
+/// set once, by its creator) but must be its own, as runc checks: they are compared with those of
+/// the process a `/proc/PID/ns/user` path names. Other paths (a bind-mounted namespace file) do
+/// not say whose maps to read, and are taken as given.
+fn check_joined_maps(path: &Path, linux: &Linux) -> Result<()> {
+    let Some(pid) = path
+        .to_str()
+        .and_then(|p| p.strip_prefix("/proc/"))
+        .and_then(|p| p.strip_suffix("/ns/user"))
+        .filter(|pid| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    else {
+        return Ok(());
+    };
+    let files = [
+        ("uidMappings", "uid_map", linux.uid_mappings()),
+        ("gidMappings", "gid_map", linux.gid_mappings()),
+    ];
+    for (field, file, given) in files {
+        let given: Vec<[u32; 3]> = given
+            .iter()
+            .flatten()
+            .map(|m| [m.container_id(), m.host_id(), m.size()])
+            .collect();
+        let map_path = format!("/proc/{pid}/{file}");
+        let text = std::fs::read_to_string(&map_path).io(|| format!("read {map_path}"))?;
+        let actual: Vec<[u32; 3]> = text
+            .lines()
+            .filter_map(|line| {
+                let mut n = line.split_whitespace().map(|v| v.parse().ok());
+                Some([n.next()??, n.next()??, n.next()??])
+            })
+            .collect();
+        if given != actual {
+            return Err(Error::InvalidSpec(format!(
+                "linux.{field} {given:?} are not those of the joined user namespace {} ({actual:?})",
+                path.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Checks what serde cannot: required fields, duplicates and combinations the kernel refuses.
 pub fn validate(spec: &Spec) -> Result<()> {
     let process = spec
@@ -76,19 +118,23 @@ pub fn validate(spec: &Spec) -> Result<()> {
         }
     }
     let linux = spec.linux().as_ref();
-    let new_user_ns = namespaces
+    let user_ns = namespaces
         .iter()
-        .any(|ns| ns.typ() == LinuxNamespaceType::User && ns.path().is_none());
+        .find(|ns| ns.typ() == LinuxNamespaceType::User);
     let has_maps = linux.is_some_and(|l| l.uid_mappings().is_some() || l.gid_mappings().is_some());
-    if new_user_ns && !has_maps {
-        return Err(Error::InvalidSpec(
-            "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
-        ));
-    }
-    if !new_user_ns && has_maps {
-        return Err(Error::InvalidSpec(
-            "linux.uidMappings/gidMappings given without a new user namespace".into(),
-        ));
+    match user_ns.map(|ns| ns.path().as_deref()) {
+        None if has_maps => {
+            return Err(Error::InvalidSpec(
+                "linux.uidMappings/gidMappings given without a user namespace".into(),
+            ));
+        }
+        Some(None) if !has_maps => {
+            return Err(Error::InvalidSpec(
+                "a new user namespace needs linux.uidMappings and linux.gidMappings".into(),
+            ));
+        }
+        Some(Some(path)) if has_maps => check_joined_maps(path, linux.expect("has maps"))?,
+        _ => {}
     }
     let has_time_ns = namespaces
         .iter()
@@ -232,7 +278,33 @@ mod tests {
         assert!(
             r.unwrap_err()
                 .to_string()
-                .contains("without a new user namespace")
+                .contains("without a user namespace")
+        );
+    }
+
+    #[test]
+    fn maps_with_a_joined_user_namespace_must_be_its_own() {
+        let ours = std::process::id();
+        let mine = std::fs::read_to_string("/proc/self/uid_map").unwrap();
+        let [inside, outside, size] = [0, 1, 2].map(|i| {
+            let field = mine.split_whitespace().nth(i).unwrap();
+            field.parse::<u32>().unwrap()
+        });
+        let config = |host_id: u32| {
+            config_with_linux(&format!(
+                r#"{{"namespaces":[{{"type":"mount"}},
+                    {{"type":"user","path":"/proc/{ours}/ns/user"}}],
+                    "uidMappings":[{{"containerID":{inside},"hostID":{host_id},"size":{size}}}],
+                    "gidMappings":[{{"containerID":{inside},"hostID":{host_id},"size":{size}}}]}}"#
+            ))
+        };
+        let (_d, r) = bundle_with(&config(outside));
+        assert!(r.is_ok(), "the namespace's own maps: {:?}", r.err());
+        let (_d, r) = bundle_with(&config(outside + 100_000));
+        let msg = r.unwrap_err().to_string();
+        assert!(
+            msg.contains("not those of the joined user namespace"),
+            "{msg}"
         );
     }
 

@@ -192,6 +192,28 @@ fn created_container_has_not_run() {
     }
 }
 
+/// An init killed while it waited for `start`: start says so instead of reporting success.
+#[test]
+fn start_after_the_init_died_fails() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let mut b = rt.bundle();
+        b.args(&["true"]);
+        let id = rt.id("deadinit");
+        assert_ok(k, "create", &rt.create(&b, &id));
+        let pid = rt.pid(&id);
+        // SAFETY: a plain kill of the init we created.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+        assert!(
+            wait_until(std::time::Duration::from_secs(5), || rt.status(&id)
+                == "stopped"),
+            "{k}: killed init not stopped"
+        );
+        assert_fail(k, "start of a dead init", &rt.start(&id));
+        assert_ok(k, "delete", &rt.delete(&id, false));
+    }
+}
+
 #[test]
 fn start_twice_and_delete_running() {
     for rt in runtimes() {

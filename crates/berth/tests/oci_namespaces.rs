@@ -258,6 +258,74 @@ fn user_namespace_mapping() {
     }
 }
 
+/// A container joining another's user (and pid) namespace by path and making its own network,
+/// mount and uts namespaces: they belong to the joined user namespace (the runtime joins first,
+/// then creates), so its hostname is set and sysfs, which needs that, mounts inside.
+#[test]
+fn new_network_namespace_belongs_to_joined_user_namespace() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        let without_cgroupfs = |c: &mut serde_json::Value| {
+            c["mounts"]
+                .as_array_mut()
+                .unwrap()
+                .retain(|m| m["destination"] != "/sys/fs/cgroup")
+        };
+        let mut a = rt.bundle();
+        let map = json!([{"containerID": 0, "hostID": 100000, "size": 65536}]);
+        a.add_namespace(json!({"type": "user"}));
+        a.set("/linux/uidMappings", map.clone());
+        a.set("/linux/gidMappings", map.clone());
+        a.edit(without_cgroupfs);
+        a.args(&["sleep", "100"]);
+        let pid_a = rt.create_start(&a, &rt.id("usernsA"));
+
+        let mut b = rt.bundle();
+        b.add_namespace(json!({"type": "user", "path": format!("/proc/{pid_a}/ns/user")}));
+        b.add_namespace(json!({"type": "pid", "path": format!("/proc/{pid_a}/ns/pid")}));
+        // runc wants the joined namespace's maps restated.
+        b.set("/linux/uidMappings", map.clone());
+        b.set("/linux/gidMappings", map);
+        b.edit(without_cgroupfs);
+        b.args(&["sleep", "100"]);
+        let pid_b = rt.create_start(&b, &rt.id("usernsB"));
+        assert_ne!(
+            std::fs::read_link(format!("/proc/{pid_b}/ns/net"))
+                .unwrap()
+                .to_string_lossy(),
+            host_ns("net"),
+            "{k}: no network namespace of its own"
+        );
+        for kind in ["net", "uts", "mnt"] {
+            assert_eq!(
+                owner_inode(&format!("/proc/{pid_b}/ns/{kind}")),
+                inode(&format!("/proc/{pid_a}/ns/user")),
+                "{k}: the new {kind} namespace is not owned by the joined user namespace"
+            );
+        }
+    }
+}
+
+/// The inode of the user namespace that owns namespace `path` (ioctl NS_GET_USERNS).
+fn owner_inode(path: &str) -> u64 {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    const NS_GET_USERNS: libc::c_ulong = 0xb701;
+    let ns = std::fs::File::open(path).unwrap();
+    // SAFETY: the ioctl returns a new descriptor, which we own, or -1.
+    let owner = unsafe { libc::ioctl(ns.as_raw_fd(), NS_GET_USERNS as _) };
+    assert!(
+        owner >= 0,
+        "NS_GET_USERNS on {path}: {}",
+        std::io::Error::last_os_error()
+    );
+    let owner = std::fs::File::from(unsafe { OwnedFd::from_raw_fd(owner) });
+    std::os::unix::fs::MetadataExt::ino(&owner.metadata().unwrap())
+}
+
+fn inode(path: &str) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(path).unwrap())
+}
+
 /// berth-only: runc 1.1.5 has no time namespace support (linux.timeOffsets
 /// and the "time" namespace type arrived in runc 1.2).
 #[test]

@@ -47,8 +47,7 @@ pub fn run(mut conn: UnixStream, req: &SpawnRequest, zygote_fds: &[RawFd]) -> ! 
             let _ = write_line(&mut conn, &reply);
             drop(conn);
             // Give back what creating the container took (the parsed spec and friends).
-            // SAFETY: malloc_trim only releases free memory.
-            unsafe { libc::malloc_trim(0) };
+            crate::heap::release_free_heap();
             monitor.serve();
             0
         }

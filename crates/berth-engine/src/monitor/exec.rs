@@ -40,8 +40,7 @@ pub fn run(mut conn: UnixStream, req: &ExecRequest, zygote_fds: &[RawFd]) -> ! {
             });
             let _ = write_line(&mut conn, &reply);
             let conn = (!req.detached()).then_some(conn);
-            // SAFETY: malloc_trim only releases free memory.
-            unsafe { libc::malloc_trim(0) };
+            crate::heap::release_free_heap();
             monitor.serve(conn);
             0
         }

@@ -70,8 +70,7 @@ pub fn serve_zygote(socket: &Path) -> Result<()> {
                 Err(e) => tracing::warn!("zygote: accept: {e}"),
             }
             // Give back what parsing the request took: the zygote stays the size it started.
-            // SAFETY: malloc_trim only releases free memory.
-            unsafe { libc::malloc_trim(0) };
+            crate::heap::release_free_heap();
         }
     }
 }

@@ -79,21 +79,9 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         child: None,
         cgroup: None,
     };
-    let fifo = (!options.start_at_once).then(|| dir.fifo_path());
-    if let Some(fifo) = &fifo {
-        // 0622 whatever the umask: the init opens it for writing after switching to the
-        // container's user, which may be anyone.
-        nix::unistd::mkfifo(fifo, Mode::from_bits_truncate(0o622))
-            .and_then(|()| {
-                nix::sys::stat::fchmodat(
-                    nix::fcntl::AT_FDCWD,
-                    fifo,
-                    Mode::from_bits_truncate(0o622),
-                    nix::sys::stat::FchmodatFlags::FollowSymlink,
-                )
-            })
-            .sys(|| format!("mkfifo {}", fifo.display()))?;
-    }
+    let fifo = (!options.start_at_once)
+        .then(|| make_exec_fifo(&dir.fifo_path()))
+        .transpose()?;
     dir.write_config(spec)?;
     let cgroups_path = cgroup::path_for(spec, options.id);
     let manager = undo
@@ -115,7 +103,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
                 id: options.id,
                 bundle,
                 channel: child_end,
-                fifo: fifo.as_deref(),
+                fifo,
                 joins: &joins,
                 console_socket,
                 stdio,
@@ -132,6 +120,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         unreachable!("the child never returns from init::run")
     };
     drop(child_end);
+    drop(fifo);
     drop(console_socket);
     drop(stdio);
     undo.child = Some(child.pid);
@@ -140,16 +129,15 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     let pid_start_time = process_start_time(child.pid)
         .ok_or_else(|| Error::Init("the container's init exited during create".into()))?;
 
-    if namespaces::creates(spec, LinuxNamespaceType::User) {
-        namespaces::write_id_maps(child.pid, spec)?;
-    }
     write_oom_score_adj(child.pid, spec)?;
     // The child mounts its root filesystem while we set up its cgroup: it waits for our
-    // Continue before it forks a hook or gets near the user's program.
-    tracing::debug!("create: proceed");
-    parent.send(&Message::Proceed {
-        host_pid: child.pid,
-    })?;
+    // Continue before it forks a hook or gets near the user's program. In a user namespace of
+    // its own it first waits for its id maps.
+    if namespaces::creates(spec, LinuxNamespaceType::User) {
+        namespaces::write_id_maps(child.pid, spec)?;
+        tracing::debug!("create: proceed");
+        parent.send(&Message::Proceed)?;
+    }
     // Limits first, then the move: the child (which may be creating device nodes right now)
     // goes from the unrestricted parent cgroup to a fully configured one, never through a
     // half-written device list.
@@ -191,6 +179,21 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     }
     undo.disarm();
     Ok(child)
+}
+
+/// Makes the exec fifo and opens it for the init, which blocks reading it until `start` writes
+/// its byte. Read-write, so the open neither blocks nor leaves the init a reader without a writer
+/// (whose reads would end at once); made here, by the runtime's user, so the init needs no
+/// permission on it whatever user it becomes. Owner-only: only the runtime's user starts it.
+fn make_exec_fifo(path: &Path) -> Result<OwnedFd> {
+    let mode = Mode::from_bits_truncate(0o600);
+    nix::unistd::mkfifo(path, mode).sys(|| format!("mkfifo {}", path.display()))?;
+    nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_RDWR | nix::fcntl::OFlag::O_CLOEXEC,
+        Mode::empty(),
+    )
+    .sys(|| format!("open {}", path.display()))
 }
 
 /// Checks that need the host (rlimits, capabilities known to this kernel) before anything exists.

@@ -1,14 +1,15 @@
-//! `start`: open the exec fifo for reading, which releases the init into the user's program.
-//! No process is spawned: start costs a few system calls.
+//! `start`: write a byte into the exec fifo, which releases the init into the user's program.
+//! No process is spawned and nothing waited for: start costs a few system calls.
 
 use std::os::fd::AsFd;
 
+use nix::errno::Errno;
 use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::stat::Mode;
 use oci_spec::runtime::Spec;
 
-use super::status::{Container, init_alive, load};
+use super::status::{Container, load};
 use crate::error::{Error, Result, SysContext};
 use crate::hooks;
 use crate::process::init::has_poststart_hooks;
@@ -33,41 +34,53 @@ pub(crate) fn poststart(container: &Container, spec: &Spec) {
     }
 }
 
-/// Reads the init's byte from the fifo; with `until_exec`, then waits for the fifo's EOF, which
-/// comes when the init's exec closes its write end (after the startContainer hooks). Polls so a
-/// dead init is noticed instead of hanging.
+/// Writes the byte the init blocks on into the exec fifo; with `until_exec`, then waits for the
+/// fifo's hangup, which comes when the init's exec closes its end (after the startContainer
+/// hooks). Without it, start returns at once: no wait for the init to wake up.
 fn release(container: &Container, until_exec: bool) -> Result<()> {
     let path = container.dir.fifo_path();
-    let fifo = open(
-        &path,
-        OFlag::O_RDONLY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .sys(|| format!("open {}", path.display()))?;
-    let mut byte = [0u8; 1];
-    let mut released = false;
+    let open_fifo = |flags| {
+        open(
+            &path,
+            flags | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+    };
+    // A reader sees a hangup only after a writer came and went: open ours before writing.
+    let watch = until_exec
+        .then(|| open_fifo(OFlag::O_RDONLY))
+        .transpose()
+        .sys(|| format!("open {}", path.display()))?;
+    let writer = match open_fifo(OFlag::O_WRONLY) {
+        // No reader: the init, which holds the fifo open until its exec, is gone.
+        Err(Errno::ENXIO) => return Err(exited_before_start(container)),
+        other => other.sys(|| format!("open {}", path.display()))?,
+    };
+    nix::unistd::write(&writer, b"0").sys(|| format!("write {}", path.display()))?;
+    drop(writer);
+    let Some(watch) = watch else {
+        return Ok(());
+    };
     loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(100u16)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {}
-            Ok(_) => match nix::unistd::read(&fifo, &mut byte) {
-                Ok(1) if !until_exec => return Ok(()),
-                Ok(1) => released = true,
-                Ok(0) if released => return Ok(()),
-                Ok(_) | Err(nix::errno::Errno::EAGAIN) => {}
-                Err(e) => return Err(e).sys(|| format!("read {}", path.display())),
-            },
+        // No events asked for: poll wakes on the hangup alone, not on our unread byte.
+        let mut fds = [PollFd::new(watch.as_fd(), PollFlags::empty())];
+        match poll(&mut fds, PollTimeout::NONE) {
+            Err(Errno::EINTR) => {}
             Err(e) => return Err(e).sys(|| format!("poll {}", path.display())),
-        }
-        if !init_alive(&container.record) {
-            if released {
-                // It ran and already exited (or failed to exec): started all the same.
-                return Ok(());
-            }
-            return Err(Error::Init(format!(
-                "container \"{}\"'s init exited before it was started",
-                container.record.id
-            )));
+            Ok(_) => break,
         }
     }
+    // Hung up with our byte still there: the init died before it read it.
+    let mut byte = [0u8; 1];
+    match nix::unistd::read(&watch, &mut byte) {
+        Ok(1) => Err(exited_before_start(container)),
+        _ => Ok(()),
+    }
+}
+
+fn exited_before_start(container: &Container) -> Error {
+    Error::Init(format!(
+        "container \"{}\"'s init exited before it was started",
+        container.record.id
+    ))
 }

@@ -3,15 +3,12 @@
 //! the exec fifo until `start`, and becomes the user's program.
 
 use std::fs::File;
-use std::os::fd::{AsRawFd, OwnedFd};
-use std::path::Path;
+use std::os::fd::OwnedFd;
 
-use nix::fcntl::{OFlag, open};
-use nix::sys::stat::Mode;
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::channel::{Channel, Failure, Message};
-use crate::error::{Error, Result, SysContext};
+use crate::error::{Error, IoContext, Result, SysContext};
 use crate::process::console::Console;
 use crate::process::dmz::Dmz;
 use crate::process::execute::{self, Program, Seccomp, SeccompLoad};
@@ -26,8 +23,9 @@ pub struct InitConfig<'a> {
     pub id: &'a str,
     pub bundle: &'a Bundle,
     pub channel: Channel,
-    /// The exec fifo to wait on for `start`; `None` when the caller starts at once (`run`).
-    pub fifo: Option<&'a Path>,
+    /// The exec fifo, open, to wait on for `start`; `None` when the caller starts at once
+    /// (`run`).
+    pub fifo: Option<OwnedFd>,
     pub joins: &'a [(LinuxNamespaceType, File)],
     pub console_socket: Option<OwnedFd>,
     /// Streams to install as 0, 1, 2; `None` keeps the runtime's own.
@@ -67,15 +65,15 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         // Die with the runtime while it still waits for us.
         nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL)
             .sys(|| "set the parent-death signal".into())?;
-        tracing::debug!("init: waiting");
-        host_pid = match channel.recv()? {
-            Some(Message::Proceed { host_pid }) => host_pid,
-            _ => return Err(Error::Init("the runtime went away before setup".into())),
-        };
+        host_pid = own_host_pid()?;
         if namespaces::creates(spec, LinuxNamespaceType::User) {
-            become_namespace_root()?;
+            channel.expect(Message::Proceed, "waiting for the id maps")?;
         }
         namespaces::join(joins)?;
+        if namespaces::has(spec, LinuxNamespaceType::User) {
+            become_namespace_root()?;
+        }
+        namespaces::unshare_own(spec)?;
         nix::unistd::setsid().sys(|| "setsid".into())?;
         if let Some(stdio) = stdio {
             stdio.install()?;
@@ -120,12 +118,6 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         if let Some(list) = hooks.and_then(|h| h.create_container().as_deref()) {
             hooks::run(list, &state(Status::Creating))?;
         }
-        let fifo_fd = fifo
-            .map(|fifo| {
-                open(fifo, OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-                    .sys(|| format!("open {}", fifo.display()))
-            })
-            .transpose()?;
         rootfs::enter(&options)?;
         // The pty comes from the container's own devpts, so `tty` and ttyname() work inside.
         let console = match (process.terminal().unwrap_or(false), console_socket) {
@@ -153,9 +145,9 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
         let later = execute::apply_credentials(process, personality, seccomp_load)?;
         tracing::debug!("init: credentials");
         let program = Program::resolve(process)?;
-        Ok((fifo_fd, later, program))
+        Ok((later, program))
     })();
-    let (fifo_fd, later, program) = match outcome {
+    let (later, program) = match outcome {
         Ok(ready) => ready,
         Err(e) => {
             let _ = channel.send(&Message::Failed(Failure::from(&e)));
@@ -166,10 +158,12 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     // From here on the container lives on its own: the runtime may exit.
     nix::sys::prctl::set_pdeathsig(None).sys(|| "clear the parent-death signal".into())?;
     channel.send(&Message::Ready)?;
-    // The channel and the fifo's write end stay open until the exec closes them (both are
-    // close-on-exec): their EOF tells whoever started us that the program now runs, so
-    // poststart hooks come after it, as the spec orders.
-    let _released = fifo_fd.map(wait_for_start).transpose()?;
+    // The channel and the fifo stay open until the exec closes them (both are close-on-exec):
+    // their hangup tells whoever started us that the program now runs, so poststart hooks come
+    // after it, as the spec orders.
+    if let Some(fifo) = &fifo {
+        wait_for_start(fifo)?;
+    }
     if let Some(list) = spec
         .hooks()
         .as_ref()
@@ -184,7 +178,8 @@ fn init(config: InitConfig) -> Result<std::convert::Infallible> {
     program.exec(dmz, seccomp_load, later)
 }
 
-/// After the parent wrote our id maps: become uid/gid 0 of the new user namespace.
+/// In the container's user namespace (ours, its maps written, or joined): become its uid/gid 0,
+/// for our ids outside are not mapped inside it.
 fn become_namespace_root() -> Result<()> {
     nix::unistd::setresgid(0.into(), 0.into(), 0.into())
         .sys(|| "setgid 0 in the user namespace (is gid 0 mapped?)".into())?;
@@ -192,18 +187,26 @@ fn become_namespace_root() -> Result<()> {
         .sys(|| "setuid 0 in the user namespace (is uid 0 mapped?)".into())
 }
 
-/// Blocks until `start` opens the fifo for reading, then tells it we are going; returns the
-/// write end, to be closed by the exec.
-fn wait_for_start(fifo_fd: OwnedFd) -> Result<OwnedFd> {
-    let path = format!("/proc/self/fd/{}", fifo_fd.as_raw_fd());
-    let fd = open(
-        path.as_str(),
-        OFlag::O_WRONLY | OFlag::O_CLOEXEC,
-        Mode::empty(),
-    )
-    .sys(|| "open the exec fifo".into())?;
-    nix::unistd::write(&fd, b"0").sys(|| "write the exec fifo".into())?;
-    Ok(fd)
+/// Blocks until `start` writes its byte into the exec fifo.
+fn wait_for_start(fifo: &OwnedFd) -> Result<()> {
+    let mut byte = [0u8; 1];
+    loop {
+        match nix::unistd::read(fifo, &mut byte) {
+            Ok(1) => return Ok(()),
+            Err(nix::errno::Errno::EINTR) => {}
+            Ok(_) => return Err(Error::Init("the exec fifo closed before start".into())),
+            Err(e) => return Err(e).sys(|| "read the exec fifo".into()),
+        }
+    }
+}
+
+/// Our pid as the runtime sees it: the /proc mounted now is still the runtime's, so its `self`
+/// names us in the runtime's pid namespace (ours, new, would say 1).
+fn own_host_pid() -> Result<i32> {
+    let link = std::fs::read_link("/proc/self").io(|| "readlink /proc/self".into())?;
+    link.to_str()
+        .and_then(|pid| pid.parse().ok())
+        .ok_or_else(|| Error::Init(format!("/proc/self reads {}", link.display())))
 }
 
 /// A cgroupfs mount in a new cgroup namespace must show the container's cgroup: the namespace

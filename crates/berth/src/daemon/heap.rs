@@ -24,10 +24,6 @@ pub async fn trim_forever() {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
-        #[cfg(target_env = "gnu")]
-        // SAFETY: malloc_trim only releases pages malloc holds free.
-        unsafe {
-            libc::malloc_trim(0);
-        }
+        berth_engine::heap::release_free_heap();
     }
 }

@@ -5,7 +5,7 @@
 //! sees every event exactly once, replayed or live.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bollard_stubs::models::{EventActor, EventMessage, EventMessageScopeEnum};
@@ -16,20 +16,24 @@ use crate::error::{Error, Result};
 
 pub use bollard_stubs::models::EventMessageTypeEnum as EventType;
 
-/// How many past events are kept for `since`.
-pub const RING: usize = 1024;
+/// How many past events are kept for `since`: Docker's number. An event holds a dozen small
+/// allocations, so a ring four times as long was most of an idle daemon's heap after a busy spell.
+pub const RING: usize = 256;
+
+/// How far a live subscriber may fall behind before it misses events, as in Docker.
+const LIVE_BUFFER: usize = 1024;
 
 /// The engine's event log.
 pub struct Events {
-    ring: Mutex<VecDeque<EventMessage>>,
-    live: broadcast::Sender<EventMessage>,
+    ring: Mutex<VecDeque<Arc<EventMessage>>>,
+    live: broadcast::Sender<Arc<EventMessage>>,
 }
 
 impl Default for Events {
     fn default() -> Events {
         Events {
             ring: Mutex::new(VecDeque::with_capacity(RING)),
-            live: broadcast::channel(RING).0,
+            live: broadcast::channel(LIVE_BUFFER).0,
         }
     }
 }
@@ -45,8 +49,8 @@ pub struct EventsOptions {
 
 /// What a subscriber reads: past events, then live ones, filtered, up to `until`.
 pub struct Subscription {
-    past: VecDeque<EventMessage>,
-    live: broadcast::Receiver<EventMessage>,
+    past: VecDeque<Arc<EventMessage>>,
+    live: broadcast::Receiver<Arc<EventMessage>>,
     opts: EventsOptions,
 }
 
@@ -60,7 +64,7 @@ impl Events {
     /// `exitCode`, ...).
     pub fn emit(&self, typ: EventType, action: &str, id: &str, attrs: &[(&str, &str)]) {
         let now = nanos(SystemTime::now());
-        let message = EventMessage {
+        let message = Arc::new(EventMessage {
             typ: Some(typ),
             action: Some(action.to_string()),
             actor: Some(EventActor {
@@ -75,7 +79,7 @@ impl Events {
             scope: Some(EventMessageScopeEnum::LOCAL),
             time: Some(now / 1_000_000_000),
             time_nano: Some(now),
-        };
+        });
         let mut ring = self.ring.lock().expect("events lock");
         if ring.len() == RING {
             ring.pop_front();
@@ -128,7 +132,7 @@ impl Subscription {
                 return None;
             }
             if matches(&e, &self.opts.filters) {
-                return Some(e);
+                return Some(Arc::unwrap_or_clone(e));
             }
         }
         loop {
@@ -144,7 +148,7 @@ impl Subscription {
             };
             match received {
                 Ok(e) if !before_until(&e) => return None,
-                Ok(e) if matches(&e, &self.opts.filters) => return Some(e),
+                Ok(e) if matches(&e, &self.opts.filters) => return Some(Arc::unwrap_or_clone(e)),
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => {}
                 Err(broadcast::error::RecvError::Closed) => return None,
             }

@@ -136,6 +136,16 @@ pub fn validate(spec: &Spec) -> Result<()> {
         Some(Some(path)) if has_maps => check_joined_maps(path, linux.expect("has maps"))?,
         _ => {}
     }
+    let creates_pid_ns = namespaces
+        .iter()
+        .any(|ns| ns.typ() == LinuxNamespaceType::Pid && ns.path().is_none());
+    if user_ns.is_some_and(|ns| ns.path().is_some()) && creates_pid_ns {
+        // The clone would make the pid namespace in the runtime's user namespace, where the
+        // init, once in the joined one, may not mount its /proc.
+        return Err(Error::InvalidSpec(
+            "a user namespace joined by path with a new pid namespace is not supported: join the pid namespace too".into(),
+        ));
+    }
     let has_time_ns = namespaces
         .iter()
         .any(|ns| ns.typ() == LinuxNamespaceType::Time && ns.path().is_none());
@@ -280,6 +290,16 @@ mod tests {
                 .to_string()
                 .contains("without a user namespace")
         );
+    }
+
+    #[test]
+    fn a_joined_user_namespace_with_a_new_pid_namespace_is_refused() {
+        let (_d, r) = bundle_with(&config_with_linux(
+            r#"{"namespaces":[{"type":"mount"},{"type":"pid"},
+                {"type":"user","path":"/proc/1/ns/user"}]}"#,
+        ));
+        let msg = r.unwrap_err().to_string();
+        assert!(msg.contains("join the pid namespace too"), "{msg}");
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub trait CgroupManager: std::fmt::Debug + Send + Sync {
     /// Whether the freezer holds the cgroup frozen: one file read, for status checks that
     /// run far more often than full stats.
     fn frozen(&self) -> Result<bool>;
+    /// How many processes the kernel's OOM killer took: one file read, for the exit path,
+    /// which needs nothing else of the stats.
+    fn oom_kill_count(&self) -> Result<u64>;
 }
 
 /// Detects the host's cgroup layout under `/sys/fs/cgroup`.

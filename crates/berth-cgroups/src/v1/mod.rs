@@ -226,7 +226,6 @@ impl CgroupManager for V1Manager {
     }
 
     fn stats(&self) -> Result<Stats> {
-        let oom = self.read_opt("memory", "memory.oom_control")?;
         Ok(Stats {
             memory_usage: self
                 .read_u64("memory", "memory.usage_in_bytes")?
@@ -234,9 +233,7 @@ impl CgroupManager for V1Manager {
             memory_limit: self
                 .read_u64("memory", "memory.limit_in_bytes")?
                 .filter(|&l| l < UNLIMITED_THRESHOLD),
-            oom_kill_count: oom
-                .and_then(|t| fs::keyed_value(&t, "oom_kill"))
-                .unwrap_or(0),
+            oom_kill_count: self.oom_kill_count()?,
             pids_current: self.read_u64("pids", "pids.current")?.unwrap_or(0),
             pids_limit: self.read_u64("pids", "pids.max")?,
             cpu_usage_ns: self.read_u64("cpuacct", "cpuacct.usage")?.unwrap_or(0),
@@ -263,6 +260,13 @@ impl CgroupManager for V1Manager {
 
     fn frozen(&self) -> Result<bool> {
         Ok(self.read_opt("freezer", "freezer.state")?.as_deref() == Some("FROZEN"))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        let control = self.read_opt("memory", "memory.oom_control")?;
+        Ok(control
+            .and_then(|t| fs::keyed_value(&t, "oom_kill"))
+            .unwrap_or(0))
     }
 }
 

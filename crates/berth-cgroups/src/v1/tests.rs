@@ -503,6 +503,7 @@ fn real_v1_oom_kill_is_counted() {
     assert!(!status.success(), "allocation should have been OOM-killed");
     let s = g.manager.stats().unwrap();
     assert!(s.oom_kill_count >= 1, "{s:?}");
+    assert_eq!(g.manager.oom_kill_count().unwrap(), s.oom_kill_count);
     assert_eq!(s.memory_limit, Some(8 * MIB as u64));
 }
 

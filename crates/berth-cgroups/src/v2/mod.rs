@@ -219,7 +219,7 @@ impl CgroupManager for V2Manager {
             io_ops,
             memory_usage: read_u64("memory.current")?.unwrap_or(0),
             memory_limit: read_u64("memory.max")?,
-            oom_kill_count: keyed("memory.events", "oom_kill")?.unwrap_or(0),
+            oom_kill_count: self.oom_kill_count()?,
             pids_current: read_u64("pids.current")?.unwrap_or(0),
             pids_limit: read_u64("pids.max")?,
             cpu_usage_ns: keyed("cpu.stat", "usage_usec")?.unwrap_or(0) * 1000,
@@ -240,6 +240,13 @@ impl CgroupManager for V2Manager {
     fn frozen(&self) -> Result<bool> {
         let events = fs::read_opt(&self.dir.join("cgroup.events"))?;
         Ok(events.is_some_and(|text| fs::keyed_value(&text, "frozen") == Some(1)))
+    }
+
+    fn oom_kill_count(&self) -> Result<u64> {
+        let events = fs::read_opt(&self.file("memory.events"))?;
+        Ok(events
+            .and_then(|t| fs::keyed_value(&t, "oom_kill"))
+            .unwrap_or(0))
     }
 }
 

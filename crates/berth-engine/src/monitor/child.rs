@@ -620,8 +620,8 @@ impl<'a> Monitor<'a> {
         {
             tracing::warn!("monitor {id}: close the log: {e}");
         }
-        let oom_killed = container::events::stats(&self.root, id)
-            .map(|s| s.oom_kill_count > 0)
+        let oom_killed = container::events::oom_kill_count(&self.root, id)
+            .map(|count| count > 0)
             .unwrap_or(false);
         if let Err(e) = container::delete(&self.root, id, true) {
             tracing::warn!("monitor {id}: delete: {e}");

@@ -161,3 +161,36 @@ fn inspect_and_images() {
     );
     ok(&["rm", "c1"]);
 }
+
+/// berth starts as a C program (no std start-up), so it must give closed standard descriptors
+/// /dev/null itself: otherwise the first file it opens takes the closed one and receives its
+/// prints. Here `--log` would get fd 2 and the error line meant for stderr.
+#[test]
+fn closed_standard_descriptors_are_reopened() {
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("oci.log");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_berth"));
+    cmd.args(["oci", "--root"])
+        .arg(dir.path().join("state"))
+        .arg("--log")
+        .arg(&log)
+        .args(["state", "no-such-container"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null());
+    // SAFETY: only close(2) between fork and exec.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::close(2);
+            Ok(())
+        });
+    }
+    let status = cmd.status().unwrap();
+    assert!(!status.success(), "state of a missing container succeeded");
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("no-such-container"), "{logged}");
+    assert!(
+        !logged.contains("berth: "),
+        "stderr's line went into the log: {logged}"
+    );
+}

@@ -54,10 +54,17 @@ impl Engine {
                 .as_deref()
                 .and_then(|s| signal::parse(s).ok())
         };
-        if super::restart::is_fatal(sig, stop_signal) {
+        let fatal = super::restart::is_fatal(sig, stop_signal);
+        if fatal {
             self.mark_manually_stopped(&id);
         }
-        self.signal(&id, sig)
+        match self.signal(&id, sig) {
+            // It ended on its own just before the signal: stopped all the same, and the mark
+            // keeps its restart policy from bringing it back, as with Docker. An error here
+            // would leave the policy resting on a kill the user was told had failed.
+            Err(Error::Conflict(_)) if fatal => Ok(()),
+            other => other,
+        }
     }
 
     /// The id of a running container; Docker's 409 otherwise.

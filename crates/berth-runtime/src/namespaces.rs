@@ -50,9 +50,9 @@ pub fn clone_flags(spec: &Spec) -> CloneFlags {
 
 /// Creates the container's own mount, uts, ipc and network namespaces, in the init after it
 /// joined any namespace by path: a joined user namespace then owns them (as with runc), so the
-/// init may set their hostname and mount sysfs. Also, the runtime's clone returns sooner:
-/// making a network namespace is its slowest part (half a millisecond here), and the init does
-/// it while the runtime sets up the cgroup.
+/// init may set their hostname and mount sysfs. (The runtime's clone returns sooner, but a
+/// create is no shorter: the kernel serializes making a network namespace with the runtime's
+/// cgroup writes.)
 pub fn unshare_own(spec: &Spec) -> Result<()> {
     let flags = created_of(
         spec,

@@ -82,11 +82,6 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     let fifo = (!options.start_at_once)
         .then(|| make_exec_fifo(&dir.fifo_path()))
         .transpose()?;
-    dir.write_config(spec)?;
-    let cgroups_path = cgroup::path_for(spec, options.id);
-    let manager = undo
-        .cgroup
-        .insert(berth_cgroups::create_manager(&cgroups_path)?);
     let (parent, child_end) = Channel::pair()?;
     let dmz = Dmz::new()?;
     // The init must not be readable through /proc by the container's processes while it is
@@ -124,6 +119,12 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     drop(console_socket);
     drop(stdio);
     undo.child = Some(child.pid);
+    // What the init does not need is done while it makes its namespaces.
+    dir.write_config(spec)?;
+    let cgroups_path = cgroup::path_for(spec, options.id);
+    let manager = undo
+        .cgroup
+        .insert(berth_cgroups::create_manager(&cgroups_path)?);
     // Read now, while the init surely lives (it waits for us): with start_at_once it may have
     // run and exited by the time the record is written.
     let pid_start_time = process_start_time(child.pid)

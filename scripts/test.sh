@@ -11,6 +11,11 @@ if [ -z "${BERTH_TEST_RUNTIMES:-}" ]; then
     fi
 fi
 echo "runtimes under test: $BERTH_TEST_RUNTIMES"
+# The release build of berth-oci (musl, static: scripts/build-release.sh) gets the standalone
+# binary's checks too when it exists; CI builds it first.
+if [ -z "${BERTH_OCI_RELEASE:-}" ] && [ -x target/release-static/berth-oci ]; then
+    export BERTH_OCI_RELEASE="$PWD/target/release-static/berth-oci"
+fi
 cargo build --workspace --all-targets
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT

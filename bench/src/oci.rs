@@ -1,5 +1,7 @@
 //! The OCI runtime benchmark, berth vs runc in one run, against the floor (`unshare` of the same
-//! namespaces running `true`, no runtime at all). Two shapes of the same work on `true`:
+//! namespaces running `true`, no runtime at all). berth is measured as `berth-oci`, the runtime's
+//! own binary (what takes runc's place), and as the `oci` verb of the whole `berth` binary. Two
+//! shapes of the same work on `true`:
 //! - `run`: one command that creates, starts, waits and deletes;
 //! - lifecycle: the four separate commands an engine issues (`create --pid-file`, `start`, a wait
 //!   on the init through a pidfd, `delete`), as the OCI lifecycle describes it.
@@ -15,7 +17,10 @@ use crate::stats::{check, report, time_runs};
 
 #[derive(Args)]
 pub struct OciBench {
-    /// The berth binary to measure: the static release build (scripts/build-release.sh).
+    /// The runtime's own binary: the static release build (scripts/build-release.sh).
+    #[arg(long, default_value = "target/release-static/berth-oci")]
+    berth_oci: PathBuf,
+    /// The whole berth binary, measured through its `oci` verb.
     #[arg(long, default_value = "target/release-static/berth")]
     berth: PathBuf,
     /// The runc binary to compare with.
@@ -105,18 +110,27 @@ fn wait_readable(pidfd: i32) -> Result<()> {
 
 impl OciBench {
     pub fn run(&self) -> Result<()> {
-        if !self.berth.exists() {
-            bail!(
-                "{} not found: build it with scripts/build-release.sh (or pass --berth)",
-                self.berth.display()
-            );
+        for binary in [&self.berth_oci, &self.berth] {
+            if !binary.exists() {
+                bail!(
+                    "{} not found: build it with scripts/build-release.sh (or pass --berth-oci \
+                     and --berth)",
+                    binary.display()
+                );
+            }
         }
         let dir = tempfile::tempdir()?;
         let bundle_dir = dir.path().join("bundle");
         bundle::make(&bundle_dir, &["/bin/true"])?;
         let tag = std::process::id();
+        let berth_oci = Contender {
+            name: "berth-oci",
+            program: self.berth_oci.clone(),
+            leading: Vec::new(),
+            root: dir.path().join("state-berth-oci"),
+        };
         let berth = Contender {
-            name: "berth",
+            name: "berth oci",
             program: self.berth.clone(),
             leading: vec!["oci".into()],
             root: dir.path().join("state-berth"),
@@ -127,8 +141,9 @@ impl OciBench {
             leading: Vec::new(),
             root: dir.path().join("state-runc"),
         };
-        std::fs::create_dir_all(&berth.root)?;
-        std::fs::create_dir_all(&runc.root)?;
+        for contender in [&berth_oci, &berth, &runc] {
+            std::fs::create_dir_all(&contender.root)?;
+        }
         let runc_works = Command::new(&self.runc)
             .arg("--version")
             .stdout(Stdio::null())
@@ -152,23 +167,28 @@ impl OciBench {
         for (shape, work) in shapes {
             println!();
             let measure = |c: &Contender| {
-                time_runs(self.warmup, self.runs, |i| {
-                    work(c, &bundle_dir, &format!("bench-{}-{tag}-{i}", c.name))
-                })
+                let name = c.name.replace(' ', "-");
+                let times = time_runs(self.warmup, self.runs, |i| {
+                    work(c, &bundle_dir, &format!("bench-{name}-{tag}-{i}"))
+                })?;
+                Ok::<_, anyhow::Error>(report(&format!("{} {shape}", c.name), &times))
             };
-            let berth_ms = report(&format!("berth {shape}"), &measure(&berth)?);
+            let oci_ms = measure(&berth_oci)?;
+            let full_ms = measure(&berth)?;
             if runc_works {
-                let runc_ms = report(&format!("runc {shape}"), &measure(&runc)?);
+                let runc_ms = measure(&runc)?;
                 println!(
-                    "  ratio runc / berth: {:.1}x (goal >= 4x)",
-                    runc_ms / berth_ms
+                    "  ratio runc / berth-oci: {:.1}x (goal >= 4x); runc / berth oci: {:.1}x",
+                    runc_ms / oci_ms,
+                    runc_ms / full_ms
                 );
             } else {
                 println!("  runc skipped: {} --version failed", self.runc);
             }
             println!(
-                "  berth - floor: {:+.2} ms (goal <= 2 ms)",
-                berth_ms - floor_ms
+                "  berth-oci - floor: {:+.2} ms (goal <= 2 ms); berth oci - floor: {:+.2} ms",
+                oci_ms - floor_ms,
+                full_ms - floor_ms
             );
         }
         Ok(())

@@ -618,7 +618,7 @@ fn parse_pax_time(v: &str) -> Option<Time> {
 fn set_times(fd: RawFd, name: &[u8], mtime: Time, flags: libc::c_int) -> io::Result<()> {
     let c = cstr(name);
     let t = libc::timespec {
-        tv_sec: mtime.0 as libc::time_t,
+        tv_sec: mtime.0 as _,
         tv_nsec: mtime.1 as _,
     };
     let times = [t, t];

@@ -1,26 +1,19 @@
 //! The process's allocator: a bump arena in front of the system allocator.
 //!
-//! Most `berth` processes live a few milliseconds (`berth oci start`, `berth ps`): they allocate
-//! a few hundred kilobytes while parsing flags and JSON, then exit. For them malloc's
-//! bookkeeping, its free lists and its growth of the heap are pure cost, and it spread their
-//! allocations over more pages than they need (each first touch of a page is a fault). The arena
-//! hands out memory by moving one offset forward, gives back only the newest block (the common
-//! pattern of a temporary, and of a `Vec` growing in place), and never returns memory to the
-//! system. Once it is full, or once the process turns out to be long-lived (the daemon, the
-//! monitor zygote: [`disable`]), every further allocation goes to the system allocator; blocks
-//! from the arena stay valid and their frees stay no-ops. The arena is a zeroed static, so it
-//! costs address space only, not memory, until it is touched.
+//! Most berth processes live a few milliseconds (`berth-oci start`, `berth ps`): they allocate a
+//! few hundred kilobytes while parsing flags and JSON, then exit. musl's malloc (the runtime's
+//! release build is a musl binary) maps and unmaps memory as it goes, some fifty pairs of system
+//! calls for such a command, and any malloc touches its pages one fault at a time. The arena
+//! hands out memory by moving one offset forward, gives back only the newest block (a temporary,
+//! a `Vec` growing in place), never returns memory to the system, and has its first pages mapped
+//! by one system call ([`prefault`]). Once it is full, or in a process that runs until stopped
+//! (the daemon, the monitor zygote: [`disable`]), every allocation goes to the system
+//! allocator; blocks from the arena stay valid and their frees stay no-ops. The arena is a
+//! zeroed static, so it costs address space, not memory, until it is touched.
 
-use std::alloc::{GlobalAlloc, Layout};
-#[cfg(not(target_env = "musl"))]
-use std::alloc::System as Fallback;
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-
-// musl's own malloc takes one lock for every thread and maps and unmaps memory as it goes: the
-// daemon's builds were a quarter slower on it. The release build (musl) falls back to mimalloc.
-#[cfg(target_env = "musl")]
-use mimalloc::MiMalloc as Fallback;
 
 /// Enough for any short-lived command (they use 100–400 KB); a long-lived one strands at most
 /// this much before it falls through to the system allocator.
@@ -31,7 +24,6 @@ static ALLOCATOR: Bump<ARENA_BYTES> = Bump::new();
 
 /// Sends every later allocation to the system allocator: for processes that live long and
 /// free as much as they allocate.
-#[cfg_attr(test, allow(dead_code))]
 pub fn disable() {
     ALLOCATOR.disabled.store(true, Ordering::Relaxed);
 }
@@ -42,7 +34,6 @@ const PREFAULT_BYTES: usize = 384 << 10;
 /// Maps the arena's first pages in one system call, where touching them one by one took a
 /// page fault each (about 70 per command, each costly under a hypervisor). Best effort: a
 /// kernel before 5.14 refuses the advice, and the faults come as before.
-#[cfg_attr(test, allow(dead_code))]
 pub fn prefault() {
     // SAFETY: advice on memory of our own static; it changes no contents.
     unsafe {
@@ -54,8 +45,7 @@ pub fn prefault() {
     };
 }
 
-/// A bump allocator over `N` bytes of static memory, falling through to the system's allocator
-/// (mimalloc on musl).
+/// A bump allocator over `N` bytes of static memory, falling through to the system's allocator.
 #[repr(C, align(4096))]
 pub struct Bump<const N: usize> {
     memory: UnsafeCell<[u8; N]>,
@@ -131,14 +121,14 @@ impl<const N: usize> Default for Bump<N> {
     }
 }
 
-// SAFETY: blocks are disjoint ranges of the static (claimed atomically) or come from the fallback;
+// SAFETY: blocks are disjoint ranges of the static (claimed atomically) or come from System;
 // each pointer is routed back by the range it lies in.
 unsafe impl<const N: usize> GlobalAlloc for Bump<N> {
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.claim(layout) {
             Some((start, _)) => (self.base() + start) as *mut u8,
             // SAFETY: the caller's layout contract passes through.
-            None => unsafe { Fallback.alloc(layout) },
+            None => unsafe { System.alloc(layout) },
         }
     }
 
@@ -153,7 +143,7 @@ unsafe impl<const N: usize> GlobalAlloc for Bump<N> {
                 ptr
             }
             // SAFETY: the caller's layout contract passes through.
-            None => unsafe { Fallback.alloc_zeroed(layout) },
+            None => unsafe { System.alloc_zeroed(layout) },
         }
     }
 
@@ -162,15 +152,15 @@ unsafe impl<const N: usize> GlobalAlloc for Bump<N> {
             Some(offset) => {
                 self.move_end(offset + layout.size(), offset);
             }
-            // SAFETY: not ours, so the fallback's.
-            None => unsafe { Fallback.dealloc(ptr, layout) },
+            // SAFETY: not ours, so System.s.
+            None => unsafe { System.dealloc(ptr, layout) },
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(offset) = self.offset_of(ptr) else {
-            // SAFETY: not ours, so the fallback's; the caller's contract passes through.
-            return unsafe { Fallback.realloc(ptr, layout, new_size) };
+            // SAFETY: not ours, so System.s; the caller's contract passes through.
+            return unsafe { System.realloc(ptr, layout, new_size) };
         };
         let old_end = offset + layout.size();
         if offset + new_size <= N && self.move_end(old_end, offset + new_size) {
@@ -209,7 +199,11 @@ mod tests {
             let b = bump.alloc(layout(50, 8));
             assert_eq!(bump.offset_of(b), Some(104));
             bump.dealloc(b, layout(50, 8));
-            assert_eq!(bump.alloc(layout(10, 8)), b, "the newest block's space is reused");
+            assert_eq!(
+                bump.alloc(layout(10, 8)),
+                b,
+                "the newest block's space is reused"
+            );
             bump.dealloc(a, layout(100, 8));
             assert_eq!(
                 bump.next.load(Ordering::Relaxed),

@@ -1,18 +1,42 @@
-//! `berth oci`: the runc command line over `berth_runtime`. Flags, output and exit codes follow
-//! runc so that containerd, Docker or a test suite can swap one for the other.
+//! The runc command line over `berth_runtime`, as `berth oci` (a verb of the whole command line)
+//! and as `berth-oci` (a binary of its own: the runtime alone, for runc's place). Flags, output
+//! and exit codes follow runc so that containerd, Docker or a test suite can swap one for the
+//! other. Also the start-up both binaries share: a C `main` ([`startup`]) and the allocator
+//! ([`arena`]).
 
+pub mod arena;
 mod events;
 mod exec_process;
 mod log;
 mod output;
+pub mod startup;
 
+use std::ffi::OsString;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use berth_runtime::container::{self, CreateOptions, ExecOptions};
 use berth_runtime::state::StateRoot;
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, CommandFactory, FromArgMatches, Subcommand, ValueEnum};
+
+/// The low-level OCI runtime, with runc's command line.
+#[derive(clap::Parser)]
+#[command(name = "berth-oci")]
+struct OciCli {
+    #[command(flatten)]
+    args: OciArgs,
+}
+
+/// Parses the runtime's command line alone (`args` starting at the program name), its help and
+/// errors naming it `bin_name`: `berth oci` checks for its verb first and parses only its own
+/// flags, not the tree of every docker verb.
+pub fn parse(args: Vec<OsString>, bin_name: &'static str) -> OciArgs {
+    let matches = OciCli::command().bin_name(bin_name).get_matches_from(args);
+    OciCli::from_arg_matches(&matches)
+        .unwrap_or_else(|e| e.exit())
+        .args
+}
 
 #[derive(Args)]
 #[command(version = concat!(env!("CARGO_PKG_VERSION"), "\nspec: ", "1.2.0"))]

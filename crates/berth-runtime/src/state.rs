@@ -102,21 +102,23 @@ impl StateRoot {
         let claimed = fs::write(tmp.join(CREATOR_FILE), creator)
             .io(|| format!("write {}", tmp.join(CREATOR_FILE).display()))
             .and_then(|()| {
-                nix::fcntl::renameat2(
-                    nix::fcntl::AT_FDCWD,
+                rustix::fs::renameat_with(
+                    rustix::fs::CWD,
                     &tmp,
-                    nix::fcntl::AT_FDCWD,
+                    rustix::fs::CWD,
                     &dir,
-                    nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+                    rustix::fs::RenameFlags::NOREPLACE,
                 )
-                .map_err(|errno| match errno {
-                    nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
-                        Error::Exists(id.to_string())
+                .map_err(|errno| {
+                    match nix::errno::Errno::from_raw(errno.raw_os_error()) {
+                        nix::errno::Errno::EEXIST | nix::errno::Errno::ENOTEMPTY => {
+                            Error::Exists(id.to_string())
+                        }
+                        errno => Error::Sys {
+                            context: format!("rename {} to {}", tmp.display(), dir.display()),
+                            errno,
+                        },
                     }
-                    errno => Error::Sys {
-                        context: format!("rename {} to {}", tmp.display(), dir.display()),
-                        errno,
-                    },
                 })
             });
         if claimed.is_err() {

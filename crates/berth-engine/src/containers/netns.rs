@@ -113,10 +113,10 @@ fn loopback_up() -> std::io::Result<()> {
         }
         let mut req: libc::ifreq = std::mem::zeroed();
         req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
-        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+        let mut rc = libc::ioctl(fd, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req);
         if rc == 0 {
             req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
-            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS, &req);
+            rc = libc::ioctl(fd, libc::SIOCSIFFLAGS as libc::Ioctl, &req);
         }
         let err = std::io::Error::last_os_error();
         libc::close(fd);
@@ -143,7 +143,7 @@ mod tests {
                 let fd = libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0);
                 let mut req: libc::ifreq = std::mem::zeroed();
                 req.ifr_name[..2].copy_from_slice(&[b'l' as libc::c_char, b'o' as libc::c_char]);
-                let rc = libc::ioctl(fd, libc::SIOCGIFFLAGS, &mut req);
+                let rc = libc::ioctl(fd, libc::SIOCGIFFLAGS as libc::Ioctl, &mut req);
                 libc::close(fd);
                 rc == 0 && req.ifr_ifru.ifru_flags & libc::IFF_UP as libc::c_short != 0
             }

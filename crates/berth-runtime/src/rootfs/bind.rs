@@ -44,6 +44,9 @@ pub fn remount_bind(target: &Path, name: &Path, flags: MsFlags) -> Result<()> {
     }
 }
 
+/// statvfs(3)'s relatime bit: the same on every Linux libc, but only glibc's bindings name it.
+const ST_RELATIME: FsFlags = FsFlags::from_bits_retain(4096);
+
 /// The per-mount flags `target`'s mount has now, as mount(2) flags.
 pub fn current_flags(target: &Path) -> Result<MsFlags> {
     let stat = statvfs(target).sys(|| format!("statvfs {}", target.display()))?;
@@ -54,7 +57,7 @@ pub fn current_flags(target: &Path) -> Result<MsFlags> {
         (FsFlags::ST_NOEXEC, MsFlags::MS_NOEXEC),
         (FsFlags::ST_NOATIME, MsFlags::MS_NOATIME),
         (FsFlags::ST_NODIRATIME, MsFlags::MS_NODIRATIME),
-        (FsFlags::ST_RELATIME, MsFlags::MS_RELATIME),
+        (ST_RELATIME, MsFlags::MS_RELATIME),
     ];
     Ok(pairs
         .iter()

@@ -344,3 +344,21 @@ fn features_and_version() {
         assert!(stdout(&o).contains("spec: 1."), "{}", show(&o));
     }
 }
+
+/// pivot_root refuses a new root whose parent mount is shared: under a shared root propagation
+/// the runtime must make that one mount private first (with the default rslave nothing is
+/// shared and berth skips the check).
+#[test]
+fn shared_root_propagation_still_pivots() {
+    for rt in runtimes() {
+        let k = rt.kind;
+        for propagation in ["rshared", "shared"] {
+            let mut b = rt.bundle();
+            b.sh("echo pivoted");
+            b.set("/linux/rootfsPropagation", propagation.into());
+            let o = rt.run(&b, &rt.id("prop"));
+            assert_ok(k, &format!("run with rootfsPropagation {propagation}"), &o);
+            assert_eq!(stdout(&o), "pivoted\n", "{k} {propagation}: {}", show(&o));
+        }
+    }
+}

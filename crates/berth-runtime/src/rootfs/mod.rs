@@ -63,8 +63,14 @@ pub fn prepare(spec: &Spec, opts: &RootfsOptions) -> Result<()> {
     let propagation = linux.and_then(root_propagation).transpose()?;
     let slave = MsFlags::MS_SLAVE | MsFlags::MS_REC;
     let root = Path::new("/");
-    propagation::set_propagation(root, root, propagation.unwrap_or(slave))?;
-    propagation::make_parent_mount_private(opts.rootfs)?;
+    let propagation = propagation.unwrap_or(slave);
+    propagation::set_propagation(root, root, propagation)?;
+    // After a recursive slave or private, no mount in the namespace is shared any more.
+    let none_shared = propagation.contains(MsFlags::MS_REC)
+        && propagation.intersects(MsFlags::MS_SLAVE | MsFlags::MS_PRIVATE);
+    if !none_shared {
+        propagation::make_parent_mount_private(opts.rootfs)?;
+    }
     let rbind = MsFlags::MS_BIND | MsFlags::MS_REC;
     mount::<Path, Path, str, str>(Some(opts.rootfs), opts.rootfs, None, rbind, None)
         .sys(|| format!("bind mount rootfs {} onto itself", opts.rootfs.display()))?;

@@ -5,8 +5,8 @@
 //! release build is a musl binary) maps and unmaps memory as it goes, some fifty pairs of system
 //! calls for such a command, and any malloc touches its pages one fault at a time. The arena
 //! hands out memory by moving one offset forward, gives back only the newest block (a temporary,
-//! a `Vec` growing in place), never returns memory to the system, and has its first pages mapped
-//! by one system call ([`prefault`]). Once it is full, or in a process that runs until stopped
+//! a `Vec` growing in place), never returns memory to the system, and maps its pages 64 KB at a
+//! time, one system call each, ahead of their use. Once it is full, or in a process that runs until stopped
 //! (the daemon, the monitor zygote: [`disable`]), every allocation goes to the system
 //! allocator; blocks from the arena stay valid and their frees stay no-ops. The arena is a
 //! zeroed static, so it costs address space, not memory, until it is touched.
@@ -28,22 +28,11 @@ pub fn disable() {
     ALLOCATOR.disabled.store(true, Ordering::Relaxed);
 }
 
-/// What a short-lived command uses of the arena (250–350 KB, most of it clap's and serde's).
-const PREFAULT_BYTES: usize = 384 << 10;
+/// What malloc guarantees on 64-bit Linux (the alignment of `max_align_t`).
+const MIN_ALIGN: usize = 16;
 
-/// Maps the arena's first pages in one system call, where touching them one by one took a
-/// page fault each (about 70 per command, each costly under a hypervisor). Best effort: a
-/// kernel before 5.14 refuses the advice, and the faults come as before.
-pub fn prefault() {
-    // SAFETY: advice on memory of our own static; it changes no contents.
-    unsafe {
-        libc::madvise(
-            ALLOCATOR.memory.get().cast(),
-            PREFAULT_BYTES,
-            libc::MADV_POPULATE_WRITE,
-        )
-    };
-}
+/// The arena's pages are mapped this many bytes at a time, ahead of use.
+const POPULATE_CHUNK: usize = 64 << 10;
 
 /// A bump allocator over `N` bytes of static memory, falling through to the system's allocator.
 #[repr(C, align(4096))]
@@ -51,7 +40,8 @@ pub struct Bump<const N: usize> {
     memory: UnsafeCell<[u8; N]>,
     /// Offset of the first free byte.
     next: AtomicUsize,
-    /// Highest offset ever handed out: the bytes above it are still the static's zeros.
+    /// Highest offset ever handed out: the bytes above it are still the static's zeros, and the
+    /// pages up to it (rounded up to a [`POPULATE_CHUNK`]) are mapped.
     high: AtomicUsize,
     /// False at start, like every other field: an all-zero static lies in .bss, so its pages
     /// are neither in the binary nor copied from it when first written.
@@ -88,15 +78,18 @@ impl<const N: usize> Bump<N> {
         if self.disabled.load(Ordering::Relaxed) || layout.align() > 4096 {
             return None;
         }
+        // malloc's alignment at least, whatever the layout asks: code that builds C structures
+        // in a byte buffer relies on it (nix's control messages do).
+        let align = layout.align().max(MIN_ALIGN);
         let mut next = self.next.load(Ordering::Relaxed);
         loop {
-            let start = (self.base() + next).next_multiple_of(layout.align()) - self.base();
+            let start = (self.base() + next).next_multiple_of(align) - self.base();
             let end = start.checked_add(layout.size()).filter(|&end| end <= N)?;
             match self
                 .next
                 .compare_exchange_weak(next, end, Ordering::Relaxed, Ordering::Relaxed)
             {
-                Ok(_) => return Some((start, self.high.fetch_max(end, Ordering::Relaxed))),
+                Ok(_) => return Some((start, self.raise_high(end))),
                 Err(now) => next = now,
             }
         }
@@ -109,9 +102,30 @@ impl<const N: usize> Bump<N> {
             .compare_exchange(old_end, new_end, Ordering::Relaxed, Ordering::Relaxed)
             .is_ok();
         if moved {
-            self.high.fetch_max(new_end, Ordering::Relaxed);
+            self.raise_high(new_end);
         }
         moved
+    }
+
+    /// Raises the high-water mark to `end`; returns the old one. Pages are mapped a chunk at a
+    /// time with one system call each, where touching them one by one took a page fault each
+    /// (some 60 per command, each costly under a hypervisor). Best effort: a kernel before 5.14
+    /// refuses the advice, and the faults come as before.
+    fn raise_high(&self, end: usize) -> usize {
+        let old = self.high.fetch_max(end, Ordering::Relaxed);
+        let mapped = old.next_multiple_of(POPULATE_CHUNK);
+        if end > mapped {
+            let to = end.next_multiple_of(POPULATE_CHUNK).min(N);
+            // SAFETY: advice on pages of our own static; it changes no contents.
+            unsafe {
+                libc::madvise(
+                    (self.base() + mapped) as *mut libc::c_void,
+                    to - mapped,
+                    libc::MADV_POPULATE_WRITE,
+                )
+            };
+        }
+        old
     }
 }
 
@@ -197,7 +211,7 @@ mod tests {
         unsafe {
             let a = bump.alloc(layout(100, 8));
             let b = bump.alloc(layout(50, 8));
-            assert_eq!(bump.offset_of(b), Some(104));
+            assert_eq!(bump.offset_of(b), Some(112));
             bump.dealloc(b, layout(50, 8));
             assert_eq!(
                 bump.alloc(layout(10, 8)),
@@ -207,7 +221,7 @@ mod tests {
             bump.dealloc(a, layout(100, 8));
             assert_eq!(
                 bump.next.load(Ordering::Relaxed),
-                114,
+                122,
                 "an older block is not"
             );
         }
@@ -260,12 +274,19 @@ mod tests {
     }
 
     #[test]
-    fn alignment_is_honoured() {
+    fn alignment_is_honoured_and_never_below_mallocs() {
         let bump = Box::new(Bump::<4096>::new());
         unsafe {
             bump.alloc(layout(3, 1));
             let p = bump.alloc(layout(64, 64));
             assert_eq!(p as usize % 64, 0);
+            bump.alloc(layout(1, 1));
+            let bytes = bump.alloc(layout(24, 1));
+            assert_eq!(
+                bytes as usize % MIN_ALIGN,
+                0,
+                "a byte buffer is aligned as malloc's"
+            );
         }
     }
 }

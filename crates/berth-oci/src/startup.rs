@@ -29,9 +29,8 @@ pub unsafe fn c_main(
     lifetime: Lifetime,
     run: impl FnOnce(Vec<OsString>) -> i32 + std::panic::UnwindSafe,
 ) -> ! {
-    match lifetime {
-        Lifetime::Short => arena::prefault(),
-        Lifetime::Long => arena::disable(),
+    if lifetime == Lifetime::Long {
+        arena::disable();
     }
     open_standard_fds();
     // Die quietly on a closed pipe (`berth oci state ID | head`), as C tools do; Rust ignores

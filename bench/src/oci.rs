@@ -13,7 +13,7 @@ use anyhow::{Context, Result, bail};
 use clap::Args;
 
 use crate::bundle;
-use crate::stats::{check, report, time_runs};
+use crate::stats::{check, report, time_interleaved};
 
 #[derive(Args)]
 pub struct OciBench {
@@ -151,39 +151,53 @@ impl OciBench {
             .is_ok_and(|s| s.success());
 
         println!(
-            "OCI runtime, `true` in a busybox bundle ({} runs each)",
+            "OCI runtime, `true` in a busybox bundle ({} runs each, interleaved)",
             self.runs
         );
-        let floor = time_runs(self.warmup, self.runs, |_| {
-            check(Command::new("unshare").args(["-fmnpiu", "--mount-proc", "/bin/true"]))
-        })
-        .context("floor: unshare")?;
-        let floor_ms = report("floor (unshare -fmnpiu)", &floor);
-
+        let mut contenders = vec![&berth_oci, &berth];
+        if runc_works {
+            contenders.push(&runc);
+        } else {
+            println!("runc skipped: {} --version failed", self.runc);
+        }
         let shapes: [(&str, Shape); 2] = [
             ("run", Contender::run),
             ("create+start+wait+delete", Contender::lifecycle),
         ];
         for (shape, work) in shapes {
             println!();
-            let measure = |c: &Contender| {
-                let name = c.name.replace(' ', "-");
-                let times = time_runs(self.warmup, self.runs, |i| {
-                    work(c, &bundle_dir, &format!("bench-{name}-{tag}-{i}"))
-                })?;
-                Ok::<_, anyhow::Error>(report(&format!("{} {shape}", c.name), &times))
-            };
-            let oci_ms = measure(&berth_oci)?;
-            let full_ms = measure(&berth)?;
-            if runc_works {
-                let runc_ms = measure(&runc)?;
+            // Entry 0 is the floor; the others are the contenders in order.
+            let times = time_interleaved(
+                self.warmup,
+                self.runs,
+                1 + contenders.len(),
+                |which, i| match which {
+                    0 => check(Command::new("unshare").args([
+                        "-fmnpiu",
+                        "--mount-proc",
+                        "/bin/true",
+                    ]))
+                    .context("floor: unshare"),
+                    _ => {
+                        let c = contenders[which - 1];
+                        let name = c.name.replace(' ', "-");
+                        work(c, &bundle_dir, &format!("bench-{name}-{tag}-{i}"))
+                    }
+                },
+            )?;
+            let floor_ms = report("floor (unshare -fmnpiu)", &times[0]);
+            let medians: Vec<f64> = contenders
+                .iter()
+                .zip(&times[1..])
+                .map(|(c, t)| report(&format!("{} {shape}", c.name), t))
+                .collect();
+            let (oci_ms, full_ms) = (medians[0], medians[1]);
+            if let Some(runc_ms) = medians.get(2) {
                 println!(
                     "  ratio runc / berth-oci: {:.1}x (goal >= 4x); runc / berth oci: {:.1}x",
                     runc_ms / oci_ms,
                     runc_ms / full_ms
                 );
-            } else {
-                println!("  runc skipped: {} --version failed", self.runc);
             }
             println!(
                 "  berth-oci - floor: {:+.2} ms (goal <= 2 ms); berth oci - floor: {:+.2} ms",

@@ -22,6 +22,31 @@ pub fn time_runs(
     Ok(times)
 }
 
+/// Times `runs` rounds after `warmup` untimed ones. Each round calls `f(which, i)` once for
+/// every `which` in `0..count`, in turn, so that a change in the machine's load touches every
+/// contender alike. Returns the times per contender.
+pub fn time_interleaved(
+    warmup: usize,
+    runs: usize,
+    count: usize,
+    mut f: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<Vec<Vec<Duration>>> {
+    for i in 0..warmup {
+        for which in 0..count {
+            f(which, i)?;
+        }
+    }
+    let mut times = vec![Vec::with_capacity(runs); count];
+    for i in 0..runs {
+        for (which, times) in times.iter_mut().enumerate() {
+            let start = Instant::now();
+            f(which, warmup + i)?;
+            times.push(start.elapsed());
+        }
+    }
+    Ok(times)
+}
+
 pub fn median(times: &[Duration]) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();

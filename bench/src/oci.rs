@@ -167,24 +167,22 @@ impl OciBench {
         for (shape, work) in shapes {
             println!();
             // Entry 0 is the floor; the others are the contenders in order.
-            let times = time_interleaved(
-                self.warmup,
-                self.runs,
-                1 + contenders.len(),
-                |which, i| match which {
-                    0 => check(Command::new("unshare").args([
-                        "-fmnpiu",
-                        "--mount-proc",
-                        "/bin/true",
-                    ]))
-                    .context("floor: unshare"),
-                    _ => {
-                        let c = contenders[which - 1];
-                        let name = c.name.replace(' ', "-");
-                        work(c, &bundle_dir, &format!("bench-{name}-{tag}-{i}"))
+            let times =
+                time_interleaved(self.warmup, self.runs, 1 + contenders.len(), |which, i| {
+                    match which {
+                        0 => check(Command::new("unshare").args([
+                            "-fmnpiu",
+                            "--mount-proc",
+                            "/bin/true",
+                        ]))
+                        .context("floor: unshare"),
+                        _ => {
+                            let c = contenders[which - 1];
+                            let name = c.name.replace(' ', "-");
+                            work(c, &bundle_dir, &format!("bench-{name}-{tag}-{i}"))
+                        }
                     }
-                },
-            )?;
+                })?;
             let floor_ms = report("floor (unshare -fmnpiu)", &times[0]);
             let medians: Vec<f64> = contenders
                 .iter()

@@ -2,7 +2,7 @@
 //! layout, chosen once by [`detect`] so callers never ask which version they run on.
 
 use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
@@ -15,12 +15,11 @@ mod v1;
 mod v2;
 
 pub use error::{Error, Result};
-pub use v1::{UNIFIED, V1Manager};
+pub use v1::{Hierarchy, UNIFIED, V1Manager};
 pub use v2::V2Manager;
 
 use detect::{CGROUP_ROOT, parse_mountinfo, parse_proc_cgroup, read_proc};
 use path::CgroupPath;
-use v1::Hierarchy;
 
 /// How the host mounts its cgroup hierarchies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -139,6 +138,35 @@ fn host_layout() -> Result<&'static HostLayout> {
 /// Returns the manager for `cgroups_path` (an OCI `linux.cgroupsPath`: absolute from the hierarchy
 /// root, or relative to the caller's own cgroup) on this host's layout.
 pub fn create_manager(cgroups_path: &Path) -> Result<Box<dyn CgroupManager>> {
+    Ok(placement(cgroups_path)?.manager())
+}
+
+/// Where a cgroup's directories are, found once (when the container is created) and kept with
+/// it: later commands then neither read /proc/self/cgroup and mountinfo again nor resolve a
+/// relative `cgroupsPath` against another caller's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Placement {
+    /// One v2 hierarchy: its mount and the cgroup's directory.
+    Unified { root: PathBuf, dir: PathBuf },
+    /// v1 hierarchies (and, on a hybrid host, the v2 one as [`UNIFIED`]) by controller.
+    V1 {
+        hierarchies: BTreeMap<String, Hierarchy>,
+    },
+}
+
+impl Placement {
+    /// The manager of the cgroup placed here.
+    pub fn manager(&self) -> Box<dyn CgroupManager> {
+        match self {
+            Placement::Unified { root, dir } => Box::new(V2Manager::new(root.clone(), dir.clone())),
+            Placement::V1 { hierarchies } => Box::new(V1Manager::new(hierarchies.clone())),
+        }
+    }
+}
+
+/// Where `cgroups_path` (as for [`create_manager`]) lies on this host's layout.
+pub fn placement(cgroups_path: &Path) -> Result<Placement> {
     let path = CgroupPath::parse(cgroups_path)?;
     let own = parse_proc_cgroup(&read_proc("cgroup")?);
     let own_in = |key: &str| own.get(key).map_or(Path::new("/"), |p| p.as_path());
@@ -147,7 +175,10 @@ pub fn create_manager(cgroups_path: &Path) -> Result<Box<dyn CgroupManager>> {
     if setup == CgroupSetup::Unified {
         let root = Path::new(CGROUP_ROOT);
         let dir = path.dir_in(root, Path::new("/"), own_in(""));
-        return Ok(Box::new(V2Manager::new(root.to_path_buf(), dir)));
+        return Ok(Placement::Unified {
+            root: root.to_path_buf(),
+            dir,
+        });
     }
     let mut hierarchies = BTreeMap::new();
     for m in &layout.v1 {
@@ -173,5 +204,5 @@ pub fn create_manager(cgroups_path: &Path) -> Result<Box<dyn CgroupManager>> {
             },
         );
     }
-    Ok(Box::new(V1Manager::new(hierarchies)))
+    Ok(Placement::V1 { hierarchies })
 }

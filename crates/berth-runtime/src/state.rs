@@ -54,6 +54,10 @@ pub struct Record {
     pub rootfs: PathBuf,
     pub created: String,
     pub cgroups_path: PathBuf,
+    /// Where `cgroups_path` was found at create; absent in records of older versions, which
+    /// are then placed again from `cgroups_path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cgroup: Option<berth_cgroups::Placement>,
     #[serde(default)]
     pub annotations: HashMap<String, String>,
     #[serde(default)]
@@ -294,6 +298,24 @@ pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn records_keep_their_cgroup_placement_and_older_ones_load_without_it() {
+        let older = r#"{"id":"c","pid":1,"pidStartTime":2,"bundle":"/b","rootfs":"/b/r",
+            "created":"2026-01-01T00:00:00Z","cgroupsPath":"/berth/c"}"#;
+        let record: Record = serde_json::from_str(older).unwrap();
+        assert_eq!(record.cgroup, None);
+        let placement = berth_cgroups::Placement::Unified {
+            root: "/sys/fs/cgroup".into(),
+            dir: "/sys/fs/cgroup/berth/c".into(),
+        };
+        let placed = Record {
+            cgroup: Some(placement.clone()),
+            ..record
+        };
+        let again: Record = serde_json::from_str(&serde_json::to_string(&placed).unwrap()).unwrap();
+        assert_eq!(again.cgroup, Some(placement));
+    }
 
     #[test]
     fn ids_that_could_escape_are_refused() {

@@ -168,3 +168,70 @@ fn update_pids_limit() {
         assert_eq!(rt.status(&id), "running", "{k}: container survived update");
     }
 }
+
+/// Removes a cgroup directory made by the test, even when an assertion failed.
+struct CgroupDirGuard(std::path::PathBuf);
+
+impl Drop for CgroupDirGuard {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir(&self.0);
+    }
+}
+
+/// A relative cgroupsPath is resolved against the creating process's cgroup, once: `delete`
+/// run from another cgroup must still find and remove the container's cgroup (the runtime keeps
+/// where it placed it, as runc keeps its cgroup paths).
+#[test]
+fn delete_from_another_cgroup_finds_a_relative_cgroups_path() {
+    let pids = std::path::Path::new("/sys/fs/cgroup/pids");
+    if !pids.join("cgroup.procs").exists() {
+        eprintln!("SKIP: no v1 pids hierarchy on this host");
+        return;
+    }
+    let own = std::fs::read_to_string("/proc/self/cgroup").unwrap();
+    let own = own
+        .lines()
+        .find_map(|l| {
+            l.split_once(":pids:")
+                .map(|(_, p)| p.trim_start_matches('/'))
+        })
+        .expect("a pids line in /proc/self/cgroup")
+        .to_string();
+    for rt in runtimes() {
+        let k = rt.kind;
+        let relative = unique("rel");
+        let container_dir = CgroupDirGuard(pids.join(&own).join(&relative));
+        let mut b = rt.bundle();
+        b.args(&["sleep", "100"]);
+        b.set("/linux/cgroupsPath", json!(relative));
+        let id = rt.id("relcg");
+        assert_ok(k, "create", &rt.create(&b, &id));
+        assert_ok(k, "start", &rt.start(&id));
+        assert!(
+            container_dir.0.exists(),
+            "{k}: {} missing",
+            container_dir.0.display()
+        );
+
+        let elsewhere = CgroupDirGuard(pids.join(&own).join(unique("elsewhere")));
+        std::fs::create_dir(&elsewhere.0).unwrap();
+        let delete = rt.cmd();
+        let mut line = vec![delete.get_program().to_str().unwrap().to_string()];
+        line.extend(delete.get_args().map(|a| a.to_str().unwrap().to_string()));
+        let script = format!(
+            "echo $$ > {}/cgroup.procs && exec {} delete --force {id}",
+            elsewhere.0.display(),
+            line.join(" ")
+        );
+        let o = std::process::Command::new("sh")
+            .args(["-c", &script])
+            .output()
+            .unwrap();
+        assert_ok(k, "delete --force from another cgroup", &o);
+        assert!(
+            !container_dir.0.exists(),
+            "{k}: delete left {}",
+            container_dir.0.display()
+        );
+    }
+}

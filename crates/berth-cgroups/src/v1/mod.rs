@@ -27,8 +27,8 @@ pub const UNIFIED: &str = "unified";
 const UNLIMITED_THRESHOLD: u64 = 1 << 62;
 
 /// Where one hierarchy is mounted and the cgroup's directory in it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Hierarchy {
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Hierarchy {
     pub mount: PathBuf,
     pub dir: PathBuf,
 }

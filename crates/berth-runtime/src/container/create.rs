@@ -122,9 +122,8 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
     // What the init does not need is done while it makes its namespaces.
     dir.write_config(spec)?;
     let cgroups_path = cgroup::path_for(spec, options.id);
-    let manager = undo
-        .cgroup
-        .insert(berth_cgroups::create_manager(&cgroups_path)?);
+    let placement = berth_cgroups::placement(&cgroups_path)?;
+    let manager = undo.cgroup.insert(placement.manager());
     // Read now, while the init surely lives (it waits for us): with start_at_once it may have
     // run and exited by the time the record is written.
     let pid_start_time = process_start_time(child.pid)
@@ -171,6 +170,7 @@ pub fn create_from(root: &StateRoot, options: CreateOptions, bundle: &Bundle) ->
         rootfs: bundle.rootfs.clone(),
         created: now_rfc3339(),
         cgroups_path,
+        cgroup: Some(placement),
         annotations: spec.annotations().clone().unwrap_or_default(),
         owner: String::new(),
     };

@@ -43,7 +43,10 @@ pub fn init_alive(record: &Record) -> bool {
 }
 
 fn cgroup_of(record: &Record) -> Result<Box<dyn CgroupManager>> {
-    Ok(berth_cgroups::create_manager(&record.cgroups_path)?)
+    match &record.cgroup {
+        Some(placement) => Ok(placement.manager()),
+        None => Ok(berth_cgroups::create_manager(&record.cgroups_path)?),
+    }
 }
 
 impl Container {

@@ -6,9 +6,9 @@
 //! calls for such a command, and any malloc touches its pages one fault at a time. The arena
 //! hands out memory by moving one offset forward, gives back only the newest block (a temporary,
 //! a `Vec` growing in place), never returns memory to the system, and maps its pages 64 KB at a
-//! time, one system call each, ahead of their use. Once it is full, or in a process that runs until stopped
-//! (the daemon, the monitor zygote: [`disable`]), every allocation goes to the system
-//! allocator; blocks from the arena stay valid and their frees stay no-ops. The arena is a
+//! time, one system call each, ahead of their use. Once it is full, or in a process that runs
+//! until stopped (the daemon, the monitor zygote: [`disable`]), every allocation goes to the
+//! system allocator; blocks from the arena stay valid and their frees stay no-ops. The arena is a
 //! zeroed static, so it costs address space, not memory, until it is touched.
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -36,7 +36,7 @@ const POPULATE_CHUNK: usize = 64 << 10;
 
 /// A bump allocator over `N` bytes of static memory, falling through to the system's allocator.
 #[repr(C, align(4096))]
-pub struct Bump<const N: usize> {
+struct Bump<const N: usize> {
     memory: UnsafeCell<[u8; N]>,
     /// Offset of the first free byte.
     next: AtomicUsize,
@@ -53,7 +53,7 @@ pub struct Bump<const N: usize> {
 unsafe impl<const N: usize> Sync for Bump<N> {}
 
 impl<const N: usize> Bump<N> {
-    pub const fn new() -> Self {
+    const fn new() -> Self {
         Bump {
             memory: UnsafeCell::new([0; N]),
             next: AtomicUsize::new(0),
@@ -129,12 +129,6 @@ impl<const N: usize> Bump<N> {
     }
 }
 
-impl<const N: usize> Default for Bump<N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 // SAFETY: blocks are disjoint ranges of the static (claimed atomically) or come from System;
 // each pointer is routed back by the range it lies in.
 unsafe impl<const N: usize> GlobalAlloc for Bump<N> {
@@ -166,14 +160,14 @@ unsafe impl<const N: usize> GlobalAlloc for Bump<N> {
             Some(offset) => {
                 self.move_end(offset + layout.size(), offset);
             }
-            // SAFETY: not ours, so System.s.
+            // SAFETY: not ours, so System's.
             None => unsafe { System.dealloc(ptr, layout) },
         }
     }
 
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(offset) = self.offset_of(ptr) else {
-            // SAFETY: not ours, so System.s; the caller's contract passes through.
+            // SAFETY: not ours, so System's; the caller's contract passes through.
             return unsafe { System.realloc(ptr, layout, new_size) };
         };
         let old_end = offset + layout.size();

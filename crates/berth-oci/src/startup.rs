@@ -51,7 +51,7 @@ pub unsafe fn c_main(
 ///
 /// # Safety
 /// `argc` and `argv` must be what the C runtime passed to `main`.
-pub unsafe fn c_args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
+unsafe fn c_args(argc: libc::c_int, argv: *const *const libc::c_char) -> Vec<OsString> {
     (0..argc.max(0) as usize)
         // SAFETY: the C runtime passes argc valid, NUL-terminated strings.
         .map(|i| unsafe { CStr::from_ptr(*argv.add(i)) })
